@@ -1,0 +1,97 @@
+"""`FaceDetector`: the public face detection entry point."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..io import ImageInput, load_image
+from ..models.weights import load_mtcnn
+from ..structures import Faces
+from .mtcnn import MTCNNCascade, MTCNNConfig
+
+DEFAULT_WEIGHTS = "mtcnn-original"  # until facecascade ships its own trained "mtcnn" weights
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``torch.device`` for ``device``, with a clear error when CUDA is asked for but absent."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"invalid device {device!r}: {exc}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
+    return dev
+
+
+def _is_batch(images: Any) -> bool:
+    if isinstance(images, (list, tuple)):
+        return True
+    return getattr(images, "ndim", 0) == 4  # (N, H, W, C) array or (N, C, H, W) tensor
+
+
+class FaceDetector:
+    """Detect faces with 5 landmarks using an MTCNN cascade.
+
+    Args:
+        weights: a name (``"mtcnn-original"``: Zhang et al.'s weights, read from an installed
+            facenet-pytorch) or the path of a facecascade checkpoint.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+        min_face_size: smallest face side to search for, in pixels (sets the pyramid's first scale).
+        thresholds: face probability a window needs to pass P-Net, R-Net and O-Net.
+        scale_factor: ratio between pyramid levels.
+        batch_size: images packed into one cascade pass by `detect` on a list.
+
+    Example:
+        >>> det = FaceDetector(weights="mtcnn-original")
+        >>> faces = det.detect("photo.jpg")
+        >>> faces.boxes, faces.scores, faces.landmarks
+    """
+
+    def __init__(self, weights: str | os.PathLike = DEFAULT_WEIGHTS, device: str | torch.device = "cpu",
+                 min_face_size: float = 20.0, thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+                 scale_factor: float = 0.709, batch_size: int = 8):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        config = MTCNNConfig(min_face_size=float(min_face_size),
+                             thresholds=tuple(float(t) for t in thresholds),
+                             scale_factor=float(scale_factor))
+        self.device = resolve_device(device)
+        self.weights = weights
+        self.batch_size = batch_size
+        self.cascade = MTCNNCascade(load_mtcnn(weights), config, self.device)
+
+    @property
+    def config(self) -> MTCNNConfig:
+        return self.cascade.config
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"FaceDetector(weights={self.weights!r}, device='{self.device}', min_face_size={c.min_face_size:g}, "
+                f"thresholds={c.thresholds}, scale_factor={c.scale_factor:g})")
+
+    def detect(self, images: ImageInput | Sequence[ImageInput], bgr: bool = False) -> Faces | list[Faces]:
+        """Faces in one image, or a list of `Faces` for a list (or 4-D batch) of images.
+
+        Args:
+            images: a path, ``PIL.Image``, RGB ``uint8`` ``(H, W, 3)`` array, ``(C, H, W)`` tensor,
+                or a list of these (sizes may differ).
+            bgr: arrays/tensors hold BGR channels (OpenCV); files and PIL images are always RGB.
+
+        Returns:
+            `Faces` with ``boxes (N, 4)`` x1, y1, x2, y2 pixels, ``scores (N,)`` and
+            ``landmarks (N, 5, 2)``, sorted by descending score; zero-length arrays when none.
+        """
+        if not _is_batch(images):
+            return self.detect_arrays([load_image(images, bgr=bgr)])[0]
+        return self.detect_arrays([load_image(im, bgr=bgr) for im in images])
+
+    def detect_arrays(self, arrays: list[np.ndarray]) -> list[Faces]:
+        """`detect` for RGB ``uint8 (H, W, 3)`` arrays that are already loaded, in batches."""
+        out: list[Faces] = []
+        for start in range(0, len(arrays), self.batch_size):
+            out.extend(self.cascade.detect(arrays[start:start + self.batch_size]))
+        return out

@@ -1,0 +1,224 @@
+"""The MTCNN cascade at inference: propose (P-Net) -> refine (R-Net) -> output (O-Net).
+
+Batched end to end:
+
+* every pyramid level of every image is packed onto ONE canvas and goes through P-Net in one call
+  (`facecascade.ops.pyramid`); the face score is one dot product per response cell and box offsets
+  are computed only for the cells that pass the threshold;
+* each later stage makes all its crops with ONE gather over summed-area tables
+  (`facecascade.ops.resample`), the exact area resampling the original weights were run with;
+* suppression uses ``torchvision.ops.batched_nms`` with an image (or level) id per box.
+
+The arithmetic follows Zhang et al.'s reference code (as ported by facenet-pytorch) so that the
+original weights give the original answers: window generation, calibration conventions, squaring,
+crop windows, and the intersection-over-minimum NMS after O-Net.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..models.weights import MTCNNNets
+from ..ops.boxes import crop_windows, nms, square_boxes
+from ..ops.coding import apply_offsets, decode_landmarks
+from ..ops.pyramid import CanvasLayout, plan_canvas
+from ..ops.resample import IntegralImages
+from ..structures import Faces
+
+PIXEL_MEAN = 127.5
+PIXEL_SCALE = 0.0078125  # 1 / 128
+
+
+@dataclass(frozen=True)
+class MTCNNConfig:
+    """Inference settings of the cascade (defaults: the MTCNN paper and its reference code)."""
+
+    min_face_size: float = 20.0                      # smallest face side searched for, pixels
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)  # face probability to pass each stage
+    scale_factor: float = 0.709                      # pyramid step between levels (~1/sqrt(2))
+    nms_level: float = 0.5                           # IoU, P-Net boxes within one pyramid level
+    nms_image: float = 0.7                           # IoU, P-Net boxes across levels; R-Net boxes
+    nms_output: float = 0.7                          # intersection over the smaller box, O-Net boxes
+
+    def __post_init__(self) -> None:
+        if not self.min_face_size > 0:
+            raise ValueError(f"min_face_size must be > 0, got {self.min_face_size}")
+        if not 0.0 < self.scale_factor < 1.0:
+            raise ValueError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
+        if len(self.thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in self.thresholds):
+            raise ValueError(f"thresholds must be three probabilities, got {self.thresholds}")
+
+
+class Candidates(NamedTuple):
+    """Face windows between stages."""
+
+    boxes: Tensor        # (N, 4) float32 x1, y1, x2, y2 pixels
+    scores: Tensor       # (N,) face probability of the stage that produced them
+    image_index: Tensor  # (N,) int64 which image of the batch
+
+    def select(self, index: Tensor) -> "Candidates":
+        return Candidates(self.boxes[index], self.scores[index], self.image_index[index])
+
+
+class Batch(NamedTuple):
+    """Images of one `MTCNNCascade.detect` call, on the cascade's device."""
+
+    sizes: tuple[tuple[int, int], ...]   # (h, w) per image
+    integral: IntegralImages
+
+
+def _logit(p: float) -> float:
+    if p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return math.inf
+    return math.log(p / (1.0 - p))
+
+
+def _normalize(pixels: Tensor) -> Tensor:
+    return (pixels - PIXEL_MEAN) * PIXEL_SCALE
+
+
+_POOL_FILL = -1e4  # below any conv1 activation of a normalised image, and finite (no inf - inf)
+
+
+def _mask_pool_edges(stem: Tensor, layout: CanvasLayout) -> Tensor:
+    """Fill the conv1 rows/columns just past odd-sized levels so pooling ignores them."""
+    rows, cols = layout.pool_edges
+    for r, x0, x1 in rows:
+        stem[:, :, r, x0:x1] = _POOL_FILL
+    for c, y0, y1 in cols:
+        stem[:, :, y0:y1, c] = _POOL_FILL
+    return stem
+
+
+class MTCNNCascade:
+    """P-Net/R-Net/O-Net inference on batches of images of any sizes.
+
+    Args:
+        nets: the three stages (`facecascade.models.load_mtcnn`).
+        config: thresholds and pyramid settings.
+        device: where to run.
+    """
+
+    def __init__(self, nets: MTCNNNets, config: MTCNNConfig, device: torch.device):
+        self.nets = MTCNNNets(*(net.to(device).to(memory_format=torch.channels_last) for net in nets))
+        self.config = config
+        self.device = device
+
+    # -- batch ---------------------------------------------------------------------------------
+    def prepare(self, images: list[np.ndarray]) -> Batch:
+        """Move RGB uint8 ``(H, W, 3)`` arrays to the device and build their summed-area tables."""
+        tensors = [torch.from_numpy(im).to(self.device) for im in images]
+        sizes = tuple((int(im.shape[0]), int(im.shape[1])) for im in images)
+        return Batch(sizes, IntegralImages.build(tensors))
+
+    def _empty(self) -> Candidates:
+        return Candidates(torch.zeros((0, 4), device=self.device), torch.zeros(0, device=self.device),
+                          torch.zeros(0, dtype=torch.long, device=self.device))
+
+    # -- stage 1 -------------------------------------------------------------------------------
+    def _canvas(self, batch: Batch, layout: CanvasLayout) -> Tensor:
+        """All pyramid levels on one normalised channels-last canvas ``(1, 3, Hc, Wc)``."""
+        hc, wc = layout.canvas_size
+        canvas = torch.zeros((1, hc, wc, 3), device=self.device)  # 0 = mid-grey background
+        for i in range(len(batch.sizes)):
+            lids = np.flatnonzero(layout.image_index == i)
+            levels = batch.integral.resize(i, [tuple(layout.sizes[l]) for l in lids])
+            for lid, level in zip(lids, levels):
+                (y, x), (h, w) = layout.offsets[lid], layout.sizes[lid]
+                canvas[0, y:y + h, x:x + w] = _normalize(level)
+        return canvas.permute(0, 3, 1, 2)
+
+    def propose(self, batch: Batch) -> Candidates:
+        """Stage 1: P-Net windows on the pyramid, NMS per level and per image, calibrated, squared."""
+        cfg = self.config
+        layout = plan_canvas(batch.sizes, float(cfg.min_face_size), float(cfg.scale_factor))
+        if layout.num_levels == 0:
+            return self._empty()
+        pnet = self.nets.pnet
+        feats = pnet.body(_mask_pool_edges(pnet.stem(self._canvas(batch, layout)), layout))  # (1, 32, Hc', Wc')
+        margin = pnet.face_margin(feats)[0]                                # (Hc', Wc')
+        cell_level = torch.from_numpy(layout.cell_level_map).to(self.device)
+        rows, cols = torch.nonzero((margin >= _logit(cfg.thresholds[0])) & (cell_level >= 0), as_tuple=True)
+        level = cell_level[rows, cols]
+        scores = torch.sigmoid(margin[rows, cols])
+        offsets = pnet.cell_offsets(feats[0, :, rows, cols].T)           # (K, 4)
+
+        origin = torch.from_numpy(layout.offsets // 2).to(self.device)[level]   # (K, 2) y, x
+        cell_xy = torch.stack([cols - origin[:, 1], rows - origin[:, 0]], 1).float()
+        scale = torch.from_numpy(layout.scales.astype(np.float32)).to(self.device)[level, None]
+        top_left = ((pnet.stride * cell_xy + 1) / scale).floor()
+        bottom_right = ((pnet.stride * cell_xy + pnet.window) / scale).floor()
+        boxes = torch.cat([top_left, bottom_right], 1)
+
+        image_index = torch.from_numpy(layout.image_index).to(self.device)[level]
+        keep = nms(boxes, scores, cfg.nms_level, groups=level)
+        keep = keep[nms(boxes[keep], scores[keep], cfg.nms_image, groups=image_index[keep])]
+        boxes = square_boxes(apply_offsets(boxes[keep], offsets[keep], inclusive=False))
+        return Candidates(boxes, scores[keep], image_index[keep])
+
+    # -- stages 2 and 3 ------------------------------------------------------------------------
+    def _crops(self, batch: Batch, cands: Candidates, size: int) -> tuple[Tensor, Candidates]:
+        """Crops ``(N, 3, size, size)`` of the candidates' windows; drops windows outside the image."""
+        integral = batch.integral
+        windows = crop_windows(cands.boxes, integral.widths[cands.image_index],
+                               integral.heights[cands.image_index])
+        inside = (windows[:, 2] > windows[:, 0]) & (windows[:, 3] > windows[:, 1])
+        if not bool(inside.all()):
+            cands, windows = cands.select(inside), windows[inside]
+        crops = integral.crop_resize(cands.image_index, windows, size)
+        return _normalize(crops).permute(0, 3, 1, 2), cands
+
+    def refine(self, batch: Batch, cands: Candidates) -> Candidates:
+        """Stage 2: R-Net rescoring, NMS per image, calibration (inclusive sizes), squaring."""
+        if len(cands.boxes) == 0:
+            return cands
+        crops, cands = self._crops(batch, cands, self.nets.rnet.window)
+        out = self.nets.rnet(crops)
+        scores = out.logits.softmax(1)[:, 1]
+        passed = scores > self.config.thresholds[1]
+        cands = Candidates(cands.boxes[passed], scores[passed], cands.image_index[passed])
+        keep = nms(cands.boxes, cands.scores, self.config.nms_image, groups=cands.image_index)
+        boxes = apply_offsets(cands.boxes[keep], out.offsets[passed][keep], inclusive=True)
+        return Candidates(square_boxes(boxes), cands.scores[keep], cands.image_index[keep])
+
+    def output(self, batch: Batch, cands: Candidates) -> tuple[Candidates, Tensor]:
+        """Stage 3: O-Net score, landmarks ``(N, 5, 2)`` and final boxes, min-NMS per image."""
+        if len(cands.boxes) == 0:
+            return cands, torch.zeros((0, self.nets.onet.num_landmarks, 2), device=self.device)
+        crops, cands = self._crops(batch, cands, self.nets.onet.window)
+        out = self.nets.onet(crops)
+        scores = out.logits.softmax(1)[:, 1]
+        passed = scores > self.config.thresholds[2]
+        boxes = cands.boxes[passed]
+        landmarks = decode_landmarks(boxes, out.landmarks[passed])
+        boxes = apply_offsets(boxes, out.offsets[passed], inclusive=True)
+        cands = Candidates(boxes, scores[passed], cands.image_index[passed])
+        keep = nms(cands.boxes, cands.scores, self.config.nms_output, groups=cands.image_index, mode="min")
+        return cands.select(keep), landmarks[keep]
+
+    # -- all stages ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def detect(self, images: list[np.ndarray]) -> list[Faces]:
+        """Faces in each of ``images`` (RGB uint8 ``(H, W, 3)`` arrays of any sizes)."""
+        if not images:
+            return []
+        batch = self.prepare(images)
+        cands = self.refine(batch, self.propose(batch))
+        cands, landmarks = self.output(batch, cands)
+        return _split_by_image(cands, landmarks, len(images))
+
+
+def _split_by_image(cands: Candidates, landmarks: Tensor, num_images: int) -> list[Faces]:
+    boxes = cands.boxes.cpu().numpy()
+    scores = cands.scores.cpu().numpy()
+    points = landmarks.cpu().numpy()
+    owner = cands.image_index.cpu().numpy()
+    return [Faces(boxes[owner == i], scores[owner == i], points[owner == i]) for i in range(num_images)]

@@ -1,0 +1,128 @@
+"""Named weights for the MTCNN cascade, and our checkpoint format.
+
+``load_mtcnn("mtcnn-original")`` reads Zhang et al.'s original weights (MIT licence) from an
+installed ``facenet-pytorch`` package, which carries them converted to PyTorch
+(``facenet_pytorch/data/{pnet,rnet,onet}.pt``); they are never copied into this repository.
+``load_mtcnn(path)`` reads a checkpoint written by `save_mtcnn` (``{"pnet": state_dict, "rnet":
+..., "onet": ..., "meta": {...}}``). Every file is read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from .mtcnn import ONet, PNet, RNet
+
+FACENET_INSTALL_HINT = ("install it with `pip install --no-deps facenet-pytorch==2.6.0` "
+                        "(--no-deps: its pins would downgrade torch and numpy)")
+
+# facenet-pytorch parameter names -> ours, per network.
+_FACENET_KEYS = {
+    "pnet": {"conv1": "stem.0", "prelu1": "stem.1", "conv2": "body.1", "prelu2": "body.2",
+             "conv3": "body.3", "prelu3": "body.4", "conv4_1": "cls", "conv4_2": "box"},
+    "rnet": {"conv1": "trunk.0", "prelu1": "trunk.1", "conv2": "trunk.3", "prelu2": "trunk.4",
+             "conv3": "trunk.6", "prelu3": "trunk.7", "dense4": "fc.0", "prelu4": "fc.1",
+             "dense5_1": "cls", "dense5_2": "box"},
+    "onet": {"conv1": "trunk.0", "prelu1": "trunk.1", "conv2": "trunk.3", "prelu2": "trunk.4",
+             "conv3": "trunk.6", "prelu3": "trunk.7", "conv4": "trunk.9", "prelu4": "trunk.10",
+             "dense5": "fc.0", "prelu5": "fc.1", "dense6_1": "cls", "dense6_2": "box",
+             "dense6_3": "landmarks"},
+}
+# The first fc layer of the converted Caffe nets reads features flattened as (W, H, C);
+# ours flattens PyTorch's (C, H, W). Both R-Net and O-Net flatten a 3x3 map.
+_TRANSPOSED_FC = {"rnet": ("dense4", 3), "onet": ("dense5", 3)}
+
+NAMED_WEIGHTS = {
+    "mtcnn-original": "Zhang et al.'s original MTCNN weights (MIT licence), read from an installed "
+                      "facenet-pytorch package; trained on WIDER FACE and CelebA by the authors.",
+}
+
+
+class MTCNNNets(NamedTuple):
+    """The three stages of a cascade, in evaluation mode."""
+
+    pnet: PNet
+    rnet: RNet
+    onet: ONet
+
+
+def facenet_weights_dir() -> Path:
+    """Folder holding ``pnet.pt``, ``rnet.pt``, ``onet.pt`` inside the installed facenet-pytorch."""
+    spec = importlib.util.find_spec("facenet_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("weights 'mtcnn-original' need the facenet-pytorch package, which is not "
+                                f"installed: {FACENET_INSTALL_HINT}")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+    missing = [n for n in ("pnet.pt", "rnet.pt", "onet.pt") if not (folder / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"facenet-pytorch at {folder.parent} lacks {', '.join(missing)}; "
+                                f"reinstall it: {FACENET_INSTALL_HINT}")
+    return folder
+
+
+def _unflip_fc(weight: Tensor, side: int) -> Tensor:
+    out_features, flat = weight.shape
+    channels = flat // (side * side)
+    return weight.reshape(out_features, side, side, channels).permute(0, 3, 2, 1).reshape(out_features, flat)
+
+
+def convert_facenet_state(net: str, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rename a facenet-pytorch ``state_dict`` of ``net`` (pnet/rnet/onet) to our layout."""
+    mapping = _FACENET_KEYS[net]
+    out = {}
+    for key, value in state.items():
+        layer, param = key.rsplit(".", 1)
+        if layer not in mapping:
+            raise ValueError(f"unexpected parameter {key!r} in facenet-pytorch {net} weights")
+        if net in _TRANSPOSED_FC and layer == _TRANSPOSED_FC[net][0] and param == "weight":
+            value = _unflip_fc(value, _TRANSPOSED_FC[net][1])
+        out[f"{mapping[layer]}.{param}"] = value
+    return out
+
+
+def _build(states: dict[str, dict[str, Tensor]]) -> MTCNNNets:
+    nets = MTCNNNets(PNet(), RNet(), ONet())
+    for name, net in zip(("pnet", "rnet", "onet"), nets):
+        net.load_state_dict(states[name])
+        net.eval().requires_grad_(False)
+    return nets
+
+
+def _load_original() -> MTCNNNets:
+    folder = facenet_weights_dir()
+    states = {}
+    for net in ("pnet", "rnet", "onet"):
+        raw = torch.load(folder / f"{net}.pt", map_location="cpu", weights_only=True)
+        states[net] = convert_facenet_state(net, raw)
+    return _build(states)
+
+
+def load_mtcnn(weights: str | os.PathLike) -> MTCNNNets:
+    """Load a cascade by name (see `NAMED_WEIGHTS`) or from a checkpoint path (`save_mtcnn`)."""
+    if isinstance(weights, str) and weights in NAMED_WEIGHTS:
+        return _load_original()
+    path = Path(weights)
+    if path.suffix in (".pt", ".pth") or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file not found: '{path}'")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(checkpoint, dict) or not {"pnet", "rnet", "onet"} <= checkpoint.keys():
+            raise ValueError(f"'{path}' is not a facecascade MTCNN checkpoint (needs pnet, rnet, onet)")
+        return _build(checkpoint)
+    known = ", ".join(sorted(NAMED_WEIGHTS))
+    hint = (" ('mtcnn' is reserved for facecascade's own trained weights, which this version does"
+            " not ship yet)") if weights == "mtcnn" else ""
+    raise ValueError(f"unknown weights {weights!r}: use one of {known} or a checkpoint path{hint}")
+
+
+def save_mtcnn(path: str | os.PathLike, nets: MTCNNNets, meta: dict[str, Any] | None = None) -> None:
+    """Write ``nets`` as one checkpoint that `load_mtcnn` reads back."""
+    checkpoint = {name: net.state_dict() for name, net in zip(("pnet", "rnet", "onet"), nets)}
+    checkpoint["meta"] = dict(meta or {})
+    torch.save(checkpoint, path)

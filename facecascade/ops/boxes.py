@@ -1,0 +1,94 @@
+"""Box geometry. Every box is ``Tensor[N, 4]`` ``x1, y1, x2, y2`` in pixels."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision.ops import batched_nms
+from torchvision.ops import box_area as _tv_box_area
+from torchvision.ops import box_iou as _tv_box_iou
+
+
+def box_area(boxes: Tensor) -> Tensor:
+    """Areas ``(N,)`` of ``boxes (N, 4)`` (continuous convention: ``(x2 - x1) * (y2 - y1)``)."""
+    return _tv_box_area(boxes)
+
+
+def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+    """Pairwise IoU ``(N, M)`` of ``boxes1 (N, 4)`` and ``boxes2 (M, 4)``."""
+    return _tv_box_iou(boxes1, boxes2)
+
+
+def square_boxes(boxes: Tensor) -> Tensor:
+    """Grow each box to a square around its centre; side = the longer side. Returns a new tensor."""
+    w = boxes[:, 2] - boxes[:, 0]
+    h = boxes[:, 3] - boxes[:, 1]
+    side = torch.maximum(w, h)
+    x1 = boxes[:, 0] + w * 0.5 - side * 0.5  # this order of operations is the reference's
+    y1 = boxes[:, 1] + h * 0.5 - side * 0.5
+    return torch.stack([x1, y1, x1 + side, y1 + side], dim=1)
+
+
+def clip_boxes(boxes: Tensor, width: int, height: int) -> Tensor:
+    """Clip ``boxes (N, 4)`` to the image ``[0, width] x [0, height]``."""
+    out = boxes.clone()
+    out[:, 0::2] = out[:, 0::2].clamp(0, width)
+    out[:, 1::2] = out[:, 1::2].clamp(0, height)
+    return out
+
+
+def crop_windows(boxes: Tensor, width: Tensor, height: Tensor) -> Tensor:
+    """Integer pixel windows ``(N, 4)`` ``[x0, y0, x1, y1)`` (0-based, end exclusive) to crop.
+
+    MTCNN's convention (Zhang et al.'s reference code, 1-based inclusive pixels): the window of a
+    box is ``trunc(x1) .. trunc(x2)`` inclusive, clipped to the image; 0-based and end-exclusive
+    that is ``[max(trunc(x1) - 1, 0), min(trunc(x2), W))``. ``width``/``height`` are per box.
+    """
+    t = boxes.trunc()
+    x0 = (t[:, 0] - 1).clamp(min=0)
+    y0 = (t[:, 1] - 1).clamp(min=0)
+    x1 = torch.minimum(t[:, 2], width.to(t.dtype))
+    y1 = torch.minimum(t[:, 3], height.to(t.dtype))
+    return torch.stack([x0, y0, x1, y1], dim=1).long()
+
+
+def nms(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor | None = None,
+        mode: str = "union") -> Tensor:
+    """Greedy non-maximum suppression; returns kept indices in descending score order.
+
+    Args:
+        boxes: ``(N, 4)`` x1, y1, x2, y2 in pixels.
+        scores: ``(N,)``.
+        threshold: a box is dropped when its overlap with a kept, higher-scoring box is > threshold.
+        groups: ``(N,)`` integer ids; boxes of different groups never suppress each other.
+        mode: ``"union"`` = IoU (torchvision's kernel); ``"min"`` = intersection over the smaller
+            box's area, with MTCNN's inclusive-pixel areas ``(w + 1) * (h + 1)``, as in the
+            reference O-Net stage.
+    """
+    if groups is None:
+        groups = torch.zeros(len(boxes), dtype=torch.long, device=boxes.device)
+    if mode == "union":
+        return batched_nms(boxes, scores, groups, threshold)
+    if mode != "min":
+        raise ValueError(f"nms mode must be 'union' or 'min', got {mode!r}")
+    return _nms_min(boxes, scores, threshold, groups)
+
+
+def _nms_min(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor) -> Tensor:
+    if len(boxes) == 0:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    order = torch.argsort(scores, descending=True, stable=True)
+    b = boxes[order].double()
+    g = groups[order]
+    area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    lt = torch.maximum(b[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(b[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt + 1).clamp(min=0).prod(dim=2)
+    overlap = inter / torch.minimum(area[:, None], area[None, :])
+    suppresses = (overlap > threshold) & (g[:, None] == g[None, :])
+    suppresses = suppresses.cpu()
+    keep = torch.ones(len(b), dtype=torch.bool)
+    for i in range(len(b)):  # O(N) rows of an N x N matrix; N is the few boxes left after O-Net
+        if keep[i]:
+            keep[i + 1:] &= ~suppresses[i, i + 1:]
+    return order[keep.to(order.device)]

@@ -1,0 +1,138 @@
+"""The image pyramid, packed onto one canvas so one P-Net call serves every level of every image.
+
+A fully convolutional P-Net (12x12 window, stride 2) run on a canvas gives, for each level placed
+at an even offset, exactly the response map it would give on that level alone, for every cell
+whose 12x12 window lies inside the level. The one exception is the last row (column) of a level
+of odd height (width): alone, ceil-mode max-pooling takes its maximum over one conv1 row; on the
+canvas the pool also sees the conv1 row just past the level. `CanvasLayout.pool_edges` lists
+those conv1 rows and columns, and the cascade fills them with a large negative value before
+pooling, which makes every response cell equal to the reference's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+import numpy as np
+
+
+def pyramid_scales(height: int, width: int, min_face_size: float, factor: float,
+                   cell: int = 12) -> list[float]:
+    """Scales ``cell / min_face_size * factor**k`` while the short side stays >= ``cell`` pixels.
+
+    The same recurrence as Zhang et al.'s reference (and facenet-pytorch), so that level sizes
+    match it bit for bit.
+    """
+    if min_face_size <= 0 or not 0.0 < factor < 1.0:
+        raise ValueError(f"need min_face_size > 0 and 0 < factor < 1, got {min_face_size}, {factor}")
+    scale = cell / min_face_size
+    short = min(height, width) * scale
+    scales = []
+    while short >= cell:
+        scales.append(scale)
+        scale *= factor
+        short *= factor
+    return scales
+
+
+def level_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """Pixel size ``(h, w)`` of a pyramid level: ``int(h * scale + 1)`` as in the reference."""
+    return int(height * scale + 1), int(width * scale + 1)
+
+
+def pnet_output_size(size: int) -> int:
+    """P-Net response cells along one side of a level of ``size`` pixels (3x3 conv, 2x2/2 ceil
+    max-pool, two 3x3 convs)."""
+    return math.ceil((size - 2) / 2) - 4
+
+
+@dataclass(frozen=True)
+class CanvasLayout:
+    """Where each pyramid level of each image lies on the canvas.
+
+    Attributes (one row per level, levels of all images together):
+        image_index: ``(L,)`` which image the level comes from.
+        scales: ``(L,)`` the level's nominal scale.
+        sizes: ``(L, 2)`` level ``(h, w)`` in pixels.
+        offsets: ``(L, 2)`` top-left ``(y, x)`` on the canvas; always even.
+        canvas_size: ``(H, W)``; both even.
+    """
+
+    image_index: np.ndarray
+    scales: np.ndarray
+    sizes: np.ndarray
+    offsets: np.ndarray
+    canvas_size: tuple[int, int]
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.scales)
+
+    @cached_property
+    def pool_edges(self) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """conv1-output rows ``(row, x0, x1)`` and columns ``(col, y0, y1)`` just past levels of odd
+        height/width, which ceil-mode pooling of the level alone would not see."""
+        rows, cols = [], []
+        for (h, w), (y, x) in zip(self.sizes.tolist(), self.offsets.tolist()):
+            if h % 2:
+                rows.append((y + h - 2, x, x + w - 1))  # w - 1: the corner too
+            if w % 2:
+                cols.append((x + w - 2, y, y + h - 1))
+        return rows, cols
+
+    @cached_property
+    def cell_level_map(self) -> np.ndarray:
+        """``int64 (Hc, Wc)`` map of P-Net response cells to level ids; ``-1`` where no level is."""
+        hc = pnet_output_size(self.canvas_size[0])
+        wc = pnet_output_size(self.canvas_size[1])
+        out = np.full((max(hc, 0), max(wc, 0)), -1, np.int64)
+        for lid, ((h, w), (y, x)) in enumerate(zip(self.sizes, self.offsets)):
+            out[y // 2: y // 2 + pnet_output_size(h), x // 2: x // 2 + pnet_output_size(w)] = lid
+        return out
+
+
+def _even(v: int) -> int:
+    return v + (v & 1)
+
+
+def pack_levels(sizes: list[tuple[int, int]], gap: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
+    """Shelf-pack rectangles ``(h, w)`` onto a canvas; returns even offsets ``(L, 2)`` and the size.
+
+    Rectangles go tallest first into rows ("shelves") no wider than the widest rectangle plus the
+    second widest, which suits a pyramid: the first level and the second share a shelf and the
+    small levels fill the next shelves. ``gap`` pixels (rounded up to even) separate neighbours.
+    """
+    if not sizes:
+        return np.zeros((0, 2), np.int64), (0, 0)
+    order = sorted(range(len(sizes)), key=lambda i: (-sizes[i][0], -sizes[i][1], i))
+    widths = sorted((_even(w) for _, w in sizes), reverse=True)
+    shelf_width = widths[0] + (widths[1] + gap if len(widths) > 1 else 0)
+    offsets = np.zeros((len(sizes), 2), np.int64)
+    shelf_y, shelf_h, cursor_x, canvas_w = 0, 0, 0, 0
+    for i in order:
+        h, w = _even(sizes[i][0]), _even(sizes[i][1])
+        if cursor_x > 0 and cursor_x + w > shelf_width:  # start a new shelf
+            shelf_y += shelf_h + gap
+            shelf_h, cursor_x = 0, 0
+        offsets[i] = (shelf_y, cursor_x)
+        shelf_h = max(shelf_h, h)
+        cursor_x += w + gap
+        canvas_w = max(canvas_w, cursor_x - gap)
+    return offsets, (_even(shelf_y + shelf_h), _even(canvas_w))
+
+
+@lru_cache(maxsize=64)
+def plan_canvas(image_sizes: tuple[tuple[int, int], ...], min_face_size: float,
+                factor: float) -> CanvasLayout:
+    """The pyramid levels of images of ``image_sizes`` ``((h, w), ...)`` packed on one canvas."""
+    image_index, scales, sizes = [], [], []
+    for i, (h, w) in enumerate(image_sizes):
+        for s in pyramid_scales(h, w, min_face_size, factor):
+            image_index.append(i)
+            scales.append(s)
+            sizes.append(level_size(h, w, s))
+    offsets, canvas_size = pack_levels(sizes)
+    return CanvasLayout(np.asarray(image_index, np.int64), np.asarray(scales, np.float64),
+                        np.asarray(sizes, np.int64).reshape(-1, 2), offsets, canvas_size)
