@@ -2,26 +2,72 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-class MaxPool2x2Ceil(nn.Module):
-    """``nn.MaxPool2d(2, 2, ceil_mode=True)`` computed as two strided maxima.
+class CeilMaxPool2d(nn.Module):
+    """``nn.MaxPool2d(kernel, stride, ceil_mode=True)`` computed as strided elementwise maxima.
 
-    Same result as the pooling layer (odd sizes are padded with -inf, which ceil mode implies), and
-    about 7x faster on channels-last CPU tensors, where P-Net spends a quarter of its time pooling.
+    Same result as the pooling layer, but on CPU 2-7x faster for the small kernels of the cascades
+    on channels-last tensors, where PyTorch's pooling kernel (which also computes indices there)
+    took a quarter of P-Net's time. Rows are reduced first, then columns.
     """
 
+    def __init__(self, kernel: int, stride: int) -> None:
+        super().__init__()
+        if kernel < stride:
+            raise ValueError("CeilMaxPool2d needs kernel >= stride")
+        self.kernel, self.stride = kernel, stride
+
+    def _out(self, size: int) -> int:
+        return math.ceil((size - self.kernel) / self.stride) + 1
+
+    def _reduce(self, x: Tensor, dim: int) -> Tensor:
+        """Max over ``kernel`` taps ``stride`` apart along ``dim`` (-2 or -1); taps that would
+        overhang the end (ceil mode) are skipped instead of padded, which saves a copy."""
+        k, s = self.kernel, self.stride
+        n_out = self._out(x.shape[dim])
+
+        def tap(j: int) -> tuple[Tensor, int]:
+            n = min(n_out, (x.shape[dim] - j + s - 1) // s)
+            view = x.narrow(dim, j, (n - 1) * s + 1)
+            return (view[..., ::s, :] if dim == -2 else view[..., ::s]), n
+
+        first, _ = tap(0)  # (n_out - 1) * s <= size - 1 because kernel >= stride
+        second, n = tap(1)
+        if n == n_out:
+            out = torch.maximum(first, second)
+        else:
+            out = first.clone()
+            torch.maximum(out.narrow(dim, 0, n), second, out=out.narrow(dim, 0, n))
+        for j in range(2, k):
+            view, n = tap(j)
+            torch.maximum(out.narrow(dim, 0, n), view, out=out.narrow(dim, 0, n))
+        return out
+
     def forward(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
-        if h % 2 or w % 2:
-            x = F.pad(x, (0, w % 2, 0, h % 2), value=float("-inf"))
-        rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
-        return torch.maximum(rows[..., 0::2], rows[..., 1::2])
+        return self._reduce(self._reduce(x, -2), -1)
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, stride={self.stride}, ceil_mode=True"
+
+
+class PReLU(nn.PReLU):
+    """``nn.PReLU`` (same parameter) with a faster CPU path for channels-last inputs whose channel
+    count is not a multiple of 16, where PyTorch's kernel is 2-3x slower than two in-place
+    passes of ``x + (a - 1) * min(x, 0)`` (P-Net's 10-channel first layer)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if (x.dim() != 4 or x.shape[1] % 16 == 0 or x.requires_grad or x.is_cuda
+                or not x.is_contiguous(memory_format=torch.channels_last)):
+            return super().forward(x)
+        nhwc = x.permute(0, 2, 3, 1)  # contiguous view, channels innermost
+        return nhwc.clamp_max(0).mul_(self.weight - 1).add_(nhwc).permute(0, 3, 1, 2)
 
 
 def conv_prelu(cin: int, cout: int, kernel: int) -> list[nn.Module]:
     """A valid (unpadded) convolution followed by a per-channel PReLU."""
-    return [nn.Conv2d(cin, cout, kernel), nn.PReLU(cout)]
+    return [nn.Conv2d(cin, cout, kernel), PReLU(cout)]

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .layers import MaxPool2x2Ceil, conv_prelu
+from .layers import CeilMaxPool2d, PReLU, conv_prelu
 
 
 class StageOutput(NamedTuple):
@@ -39,7 +39,7 @@ class PNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Sequential(*conv_prelu(3, 10, 3))  # before the pool (see `MTCNNCascade`)
-        self.body = nn.Sequential(MaxPool2x2Ceil(), *conv_prelu(10, 16, 3), *conv_prelu(16, 32, 3))
+        self.body = nn.Sequential(CeilMaxPool2d(2, 2), *conv_prelu(10, 16, 3), *conv_prelu(16, 32, 3))
         self.cls = nn.Conv2d(32, 2, 1)
         self.box = nn.Conv2d(32, 4, 1)
 
@@ -72,7 +72,7 @@ class _WindowNet(nn.Module):
     def __init__(self, trunk: list[nn.Module], flat: int, hidden: int, landmarks: int) -> None:
         super().__init__()
         self.trunk = nn.Sequential(*trunk, nn.Flatten())
-        self.fc = nn.Sequential(nn.Linear(flat, hidden), nn.PReLU(hidden))
+        self.fc = nn.Sequential(nn.Linear(flat, hidden), PReLU(hidden))
         self.cls = nn.Linear(hidden, 2)
         self.box = nn.Linear(hidden, 4)
         self.num_landmarks = landmarks
@@ -93,8 +93,8 @@ class RNet(_WindowNet):
     window = 24
 
     def __init__(self) -> None:
-        super().__init__([*conv_prelu(3, 28, 3), nn.MaxPool2d(3, 2, ceil_mode=True),
-                          *conv_prelu(28, 48, 3), nn.MaxPool2d(3, 2, ceil_mode=True),
+        super().__init__([*conv_prelu(3, 28, 3), CeilMaxPool2d(3, 2),
+                          *conv_prelu(28, 48, 3), CeilMaxPool2d(3, 2),
                           *conv_prelu(48, 64, 2)], flat=576, hidden=128, landmarks=0)
 
 
@@ -104,7 +104,8 @@ class ONet(_WindowNet):
     window = 48
 
     def __init__(self) -> None:
-        super().__init__([*conv_prelu(3, 32, 3), nn.MaxPool2d(3, 2, ceil_mode=True),
-                          *conv_prelu(32, 64, 3), nn.MaxPool2d(3, 2, ceil_mode=True),
-                          *conv_prelu(64, 64, 3), MaxPool2x2Ceil(),
+        super().__init__([*conv_prelu(3, 32, 3), CeilMaxPool2d(3, 2),
+                          *conv_prelu(32, 64, 3), CeilMaxPool2d(3, 2),
+                          *conv_prelu(64, 64, 3), CeilMaxPool2d(2, 2),
                           *conv_prelu(64, 128, 2)], flat=1152, hidden=256, landmarks=5)
+
