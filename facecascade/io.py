@@ -60,13 +60,16 @@ def _open_path(path: str | os.PathLike) -> Image.Image:
 
 def _pil_to_rgb(img: Image.Image) -> np.ndarray:
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        # 16/32-bit integer and float images: scale to 8 bits by the type's full range.
+        # 16/32-bit integer and float grey images: 8-bit values stay, 16-bit ones scale by 1/257,
+        # floats must be in [0, 1].
         array = np.asarray(img)
         if img.mode == "F":
-            return _float_to_uint8(array, "float PIL image")
-        scale = 257.0 if img.mode.startswith("I;16") or array.max(initial=0) <= 65535 else 16843009.0
-        array = np.clip(np.round(array.astype(np.float64) / scale), 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(array[..., None], 3, axis=2))
+            grey = _float_to_uint8(array, "float PIL image")
+        else:
+            array = np.clip(array.astype(np.float64), 0, 65535)
+            sixteen_bit = img.mode.startswith("I;16") or array.max(initial=0) > 255
+            grey = np.round(array / 257.0 if sixteen_bit else array).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
     if img.mode != "RGB":
         img = img.convert("RGBA" if "transparency" in img.info or img.mode in ("P", "PA") else img.mode)
         img = img.convert("RGB")

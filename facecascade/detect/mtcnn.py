@@ -132,7 +132,7 @@ class MTCNNCascade:
     # -- batch ---------------------------------------------------------------------------------
     def prepare(self, images: list[np.ndarray]) -> Batch:
         """Move RGB uint8 ``(H, W, 3)`` arrays to the device and build their summed-area tables."""
-        tensors = [torch.from_numpy(im).to(self.device) for im in images]
+        tensors = [torch.from_numpy(im if im.flags.writeable else im.copy()).to(self.device) for im in images]
         sizes = tuple((int(im.shape[0]), int(im.shape[1])) for im in images)
         return Batch(sizes, IntegralImages.build(tensors))
 

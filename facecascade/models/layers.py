@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -49,6 +50,9 @@ class CeilMaxPool2d(nn.Module):
         return out
 
     def forward(self, x: Tensor) -> Tensor:
+        if (torch.is_grad_enabled() and x.requires_grad) or min(x.shape[-2:]) < self.kernel:
+            # Training (the in-place maxima have no autograd) and inputs smaller than the kernel.
+            return F.max_pool2d(x, self.kernel, self.stride, ceil_mode=True)
         return self._reduce(self._reduce(x, -2), -1)
 
     def extra_repr(self) -> str:

@@ -86,10 +86,13 @@ def convert_facenet_state(net: str, state: dict[str, Tensor]) -> dict[str, Tenso
     return out
 
 
-def _build(states: dict[str, dict[str, Tensor]]) -> MTCNNNets:
+def _build(states: dict[str, dict[str, Tensor]], source: str) -> MTCNNNets:
     nets = MTCNNNets(PNet(), RNet(), ONet())
     for name, net in zip(("pnet", "rnet", "onet"), nets):
-        net.load_state_dict(states[name])
+        try:
+            net.load_state_dict(states[name])
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{source}: the {name} weights do not fit {type(net).__name__}: {exc}") from exc
         net.eval().requires_grad_(False)
     return nets
 
@@ -100,7 +103,7 @@ def _load_original() -> MTCNNNets:
     for net in ("pnet", "rnet", "onet"):
         raw = torch.load(folder / f"{net}.pt", map_location="cpu", weights_only=True)
         states[net] = convert_facenet_state(net, raw)
-    return _build(states)
+    return _build(states, "weights 'mtcnn-original'")
 
 
 def load_mtcnn(weights: str | os.PathLike) -> MTCNNNets:
@@ -111,10 +114,13 @@ def load_mtcnn(weights: str | os.PathLike) -> MTCNNNets:
     if path.suffix in (".pt", ".pth") or path.exists():
         if not path.is_file():
             raise FileNotFoundError(f"weights file not found: '{path}'")
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # unpickling errors have no common base class
+            raise ValueError(f"cannot read '{path}' as a weights-only torch checkpoint: {exc}") from exc
         if not isinstance(checkpoint, dict) or not {"pnet", "rnet", "onet"} <= checkpoint.keys():
             raise ValueError(f"'{path}' is not a facecascade MTCNN checkpoint (needs pnet, rnet, onet)")
-        return _build(checkpoint)
+        return _build(checkpoint, f"'{path}'")
     known = ", ".join(sorted(NAMED_WEIGHTS))
     hint = (" ('mtcnn' is reserved for facecascade's own trained weights, which this version does"
             " not ship yet)") if weights == "mtcnn" else ""

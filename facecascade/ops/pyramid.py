@@ -106,6 +106,7 @@ def pack_levels(sizes: list[tuple[int, int]], gap: int = 0) -> tuple[np.ndarray,
     """
     if not sizes:
         return np.zeros((0, 2), np.int64), (0, 0)
+    gap = _even(gap)
     order = sorted(range(len(sizes)), key=lambda i: (-sizes[i][0], -sizes[i][1], i))
     widths = sorted((_even(w) for _, w in sizes), reverse=True)
     shelf_width = widths[0] + (widths[1] + gap if len(widths) > 1 else 0)

@@ -106,4 +106,4 @@ class IntegralImages:
 
         sums = corner(r1, c1) - corner(r0, c1) - corner(r1, c0) + corner(r0, c0)
         count = ((r1 - r0)[:, :, None] * (c1 - c0)[:, None, :]).reshape(-1, 1).to(torch.float32)
-        return (sums.to(torch.float32) / count).reshape(len(windows), size, size, -1)
+        return (sums.to(torch.float32) / count).reshape(len(windows), size, size, self._flat.shape[1])

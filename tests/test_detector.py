@@ -1,0 +1,113 @@
+"""FaceDetector: every input type, batches of mixed sizes, empty results, settings, errors."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facecascade import FaceDetector, Faces
+
+from .shared_data import require
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceDetector(weights="mtcnn-original", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return np.asarray(Image.open(require("dlib_faces/2008_002506.jpg")).convert("RGB")).copy()
+
+
+def _same(a: Faces, b: Faces, atol=1e-3):
+    assert len(a) == len(b)
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=atol)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+    np.testing.assert_allclose(a.landmarks, b.landmarks, atol=atol)
+
+
+def test_three_faces_with_sane_landmarks(detector, photo):
+    faces = detector.detect(photo)
+    assert isinstance(faces, Faces) and len(faces) == 3
+    assert faces.boxes.dtype == np.float32 and faces.landmarks.shape == (3, 5, 2)
+    assert np.all(np.diff(faces.scores) <= 0), "sorted by descending score"
+    for box, pts in zip(faces.boxes, faces.landmarks):
+        inside = (pts[:, 0] > box[0]) & (pts[:, 0] < box[2]) & (pts[:, 1] > box[1]) & (pts[:, 1] < box[3])
+        assert inside.all()
+        assert pts[0, 0] < pts[1, 0], "image-left eye is left of the image-right eye"
+        assert pts[2, 1] > pts[:2, 1].min() and pts[3:, 1].min() > pts[2, 1] - 2, "nose below eyes, mouth below nose"
+
+
+def test_every_input_type_gives_the_same_faces(detector, photo):
+    path = require("dlib_faces/2008_002506.jpg")
+    reference = detector.detect(photo)
+    _same(detector.detect(str(path)), reference)
+    _same(detector.detect(path), reference)
+    _same(detector.detect(Image.fromarray(photo)), reference)
+    _same(detector.detect(torch.from_numpy(photo).permute(2, 0, 1)), reference)            # CHW uint8
+    _same(detector.detect(torch.from_numpy(photo).permute(2, 0, 1).float() / 255), reference, atol=0.5)
+    _same(detector.detect(photo[..., ::-1].copy(), bgr=True), reference)
+
+
+def test_bgr_without_the_flag_changes_the_answer(detector, photo):
+    swapped = detector.detect(photo[..., ::-1].copy())
+    assert len(swapped) != 3 or not np.allclose(swapped.scores, detector.detect(photo).scores, atol=1e-4)
+
+
+def test_batch_of_mixed_sizes_equals_single_calls(detector, photo):
+    crowd = np.asarray(Image.open(require("dlib_faces/bald_guys.jpg")).convert("RGB").resize((640, 498)))
+    small = photo[40:300, 60:400].copy()
+    images = [photo, crowd, small, np.zeros((50, 80, 3), np.uint8)]
+    batch = detector.detect(images)
+    assert isinstance(batch, list) and len(batch) == 4
+    for image, faces in zip(images, batch):
+        _same(faces, detector.detect(image))
+    assert len(batch[3]) == 0
+    stacked = detector.detect(np.stack([photo, photo]))  # a 4-D array is a batch
+    assert len(stacked) == 2 and len(stacked[1]) == 3
+
+
+def test_no_faces_gives_empty_arrays_never_none(detector):
+    for image in (np.full((240, 320, 3), 127, np.uint8), np.zeros((8, 8, 3), np.uint8), np.zeros((1, 1, 3), np.uint8)):
+        faces = detector.detect(image)
+        assert faces.boxes.shape == (0, 4) and faces.scores.shape == (0,) and faces.landmarks.shape == (0, 5, 2)
+        assert faces.to_dicts() == []
+    assert detector.detect([]) == []
+
+
+def test_min_face_size_and_thresholds_change_the_search(photo):
+    strict = FaceDetector(thresholds=(0.6, 0.7, 0.99999999))
+    assert len(strict.detect(photo)) < 3
+    big_only = FaceDetector(min_face_size=300)
+    assert len(big_only.detect(photo)) == 0  # the three faces are ~100 px
+
+
+@pytest.mark.parametrize("kwargs", [dict(min_face_size=0), dict(scale_factor=1.2), dict(thresholds=(0.6, 0.7)),
+                                    dict(thresholds=(0.6, 0.7, 1.5)), dict(batch_size=0), dict(weights="mtcnn")])
+def test_bad_settings_raise_value_error(kwargs):
+    with pytest.raises(ValueError):
+        FaceDetector(**kwargs)
+
+
+def test_cuda_request_without_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        assert FaceDetector(device="cuda").device.type == "cuda"
+    else:
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            FaceDetector(device="cuda")
+
+
+def test_bad_inputs_name_the_input(detector, tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        detector.detect(tmp_path / "missing.jpg")
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("hello")
+    with pytest.raises(ValueError, match="bad.jpg"):
+        detector.detect(bad)
+    with pytest.raises(ValueError):
+        detector.detect(np.zeros((0, 10, 3), np.uint8))
+    with pytest.raises(ValueError):
+        detector.detect(np.zeros((10, 10, 5), np.uint8))
+    with pytest.raises(ValueError):
+        detector.detect(12345)
