@@ -133,15 +133,18 @@ def test_loaded_nets_are_frozen_eval(original):
     assert isinstance(original.pnet, PNet) and isinstance(original.rnet, RNet) and isinstance(original.onet, ONet)
 
 
+def _assert_same_stage(out, ref_probs, ref_offsets):
+    torch.testing.assert_close(out.logits.softmax(1), ref_probs, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.offsets, ref_offsets, atol=1e-5, rtol=0)
+
+
 @torch.no_grad()
 def test_original_pnet_equals_facenet(original, facenet):
     ref = facenet.PNet().eval()
     for h, w in [(12, 12), (31, 46), (57, 40)]:
         x = torch.rand(2, 3, h, w) * 2 - 1
         ref_offsets, ref_probs = ref(x)
-        out = original.pnet(x)
-        torch.testing.assert_close(out.logits.softmax(1), ref_probs, atol=1e-5, rtol=0)
-        torch.testing.assert_close(out.offsets, ref_offsets, atol=1e-5, rtol=0)
+        _assert_same_stage(original.pnet(x), ref_probs, ref_offsets)
 
 
 @torch.no_grad()
@@ -149,9 +152,7 @@ def test_original_rnet_equals_facenet(original, facenet):
     ref = facenet.RNet().eval()
     x = torch.rand(16, 3, 24, 24) * 2 - 1
     ref_offsets, ref_probs = ref(x)
-    out = original.rnet(x)
-    torch.testing.assert_close(out.logits.softmax(1), ref_probs, atol=1e-5, rtol=0)
-    torch.testing.assert_close(out.offsets, ref_offsets, atol=1e-5, rtol=0)
+    _assert_same_stage(original.rnet(x), ref_probs, ref_offsets)
 
 
 @torch.no_grad()
@@ -160,8 +161,7 @@ def test_original_onet_equals_facenet(original, facenet):
     x = torch.rand(16, 3, 48, 48) * 2 - 1
     ref_offsets, ref_points, ref_probs = ref(x)
     out = original.onet(x)
-    torch.testing.assert_close(out.logits.softmax(1), ref_probs, atol=1e-5, rtol=0)
-    torch.testing.assert_close(out.offsets, ref_offsets, atol=1e-5, rtol=0)
+    _assert_same_stage(out, ref_probs, ref_offsets)
     assert ref_points.shape == (16, 10)                     # x1..x5, y1..y5
     torch.testing.assert_close(out.landmarks.transpose(1, 2).reshape(16, 10), ref_points, atol=1e-5, rtol=0)
     torch.testing.assert_close(out.landmarks[:, :, 0], ref_points[:, :5], atol=1e-5, rtol=0)
