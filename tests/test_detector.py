@@ -111,3 +111,16 @@ def test_bad_inputs_name_the_input(detector, tmp_path):
         detector.detect(np.zeros((10, 10, 5), np.uint8))
     with pytest.raises(ValueError):
         detector.detect(12345)
+
+
+def test_stages_drop_windows_outside_the_image(detector):
+    """Candidates whose crop window is empty (fully outside the image) are dropped, not crashed on."""
+    from facecascade.detect.mtcnn import Candidates
+
+    cascade = detector.cascade
+    outside = Candidates(torch.tensor([[-30.0, -30.0, -10.0, -10.0]]), torch.tensor([0.9]), torch.tensor([0]))
+    with torch.inference_mode():
+        batch = cascade.prepare([np.zeros((50, 50, 3), np.uint8)])
+        assert len(cascade.refine(batch, outside).boxes) == 0
+        final, landmarks = cascade.output(batch, outside)
+    assert final.boxes.shape == (0, 4) and landmarks.shape == (0, 5, 2)
