@@ -27,13 +27,20 @@ def _bins(start: Tensor, length: Tensor, n: int) -> tuple[Tensor, Tensor]:
     return start[..., None] + lo, start[..., None] + hi
 
 
-def _summed_area_table(image: Tensor) -> Tensor:
-    """``(H + 1, W + 1, C)`` table of ``image (H, W, C)`` uint8 sums (zero first row/column)."""
+def _table_dtype(height: int, width: int) -> torch.dtype:
+    return torch.int32 if height * width * 255 < 2**31 else torch.int64
+
+
+def _summed_area_table(image: Tensor, out: Tensor | None = None) -> Tensor:
+    """``(H + 1, W + 1, C)`` table of ``image (H, W, C)`` uint8 sums (zero first row/column),
+    written into ``out`` when given."""
     h, w, c = image.shape
-    dtype = torch.int32 if h * w * 255 < 2**31 else torch.int64
-    table = torch.zeros((h + 1, w + 1, c), dtype=dtype, device=image.device)
-    table[1:, 1:] = image.to(dtype).cumsum(0, dtype=dtype).cumsum(1, dtype=dtype)
-    return table
+    if out is None:
+        out = torch.empty((h + 1, w + 1, c), dtype=_table_dtype(h, w), device=image.device)
+    out[0] = 0
+    out[1:, 0] = 0
+    out[1:, 1:] = image.to(out.dtype).cumsum(0, dtype=out.dtype).cumsum(1, dtype=out.dtype)
+    return out
 
 
 def resize_area(image: Tensor, sizes: Sequence[tuple[int, int]], table: Tensor | None = None) -> list[Tensor]:
@@ -61,22 +68,31 @@ class IntegralImages:
     (`crop_resize`).
     """
 
-    def __init__(self, tables: list[Tensor], images: list[Tensor]):
-        self.tables = tables
-        self.heights = torch.tensor([im.shape[0] for im in images], device=tables[0].device)
-        self.widths = torch.tensor([im.shape[1] for im in images], device=tables[0].device)
-        self._images = images
-        strides = torch.tensor([t.shape[1] for t in tables], device=tables[0].device)
-        sizes = torch.tensor([t.shape[0] * t.shape[1] for t in tables], device=tables[0].device)
-        self._row_stride = strides
+    def __init__(self, images: list[Tensor]):
+        """Tables for ``images``: a list of ``(H, W, C)`` uint8 tensors on one device.
+
+        All tables live in one flat buffer (so a crop gather indexes every image at once);
+        ``tables[i]`` is a ``(H_i + 1, W_i + 1, C)`` view of it.
+        """
+        device = images[0].device
+        shapes = [(im.shape[0] + 1, im.shape[1] + 1) for im in images]
+        dtype = torch.int64 if any(_table_dtype(*im.shape[:2]) == torch.int64 for im in images) else torch.int32
+        sizes = torch.tensor([h * w for h, w in shapes], device=device)
+        self._flat = torch.empty((int(sizes.sum()), images[0].shape[2]), dtype=dtype, device=device)
         self._base = torch.cumsum(sizes, 0) - sizes
-        dtype = torch.int64 if any(t.dtype == torch.int64 for t in tables) else torch.int32
-        self._flat = torch.cat([t.to(dtype).reshape(-1, t.shape[2]) for t in tables])
+        self._row_stride = torch.tensor([w for _, w in shapes], device=device)
+        self.heights = torch.tensor([im.shape[0] for im in images], device=device)
+        self.widths = torch.tensor([im.shape[1] for im in images], device=device)
+        self._images = images
+        self.tables = []
+        for im, (h, w), base in zip(images, shapes, self._base.tolist()):
+            view = self._flat[base:base + h * w].view(h, w, -1)
+            self.tables.append(_summed_area_table(im, out=view))
 
     @classmethod
     def build(cls, images: list[Tensor]) -> "IntegralImages":
         """Tables for ``images``: a list of ``(H, W, C)`` uint8 tensors."""
-        return cls([_summed_area_table(im) for im in images], images)
+        return cls(images)
 
     def resize(self, index: int, sizes: Sequence[tuple[int, int]]) -> list[Tensor]:
         """Area-resized copies of image ``index``: float32 ``(h, w, C)`` for each ``(h, w)``."""
