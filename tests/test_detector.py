@@ -124,3 +124,21 @@ def test_stages_drop_windows_outside_the_image(detector):
         assert len(cascade.refine(batch, outside).boxes) == 0
         final, landmarks = cascade.output(batch, outside)
     assert final.boxes.shape == (0, 4) and landmarks.shape == (0, 5, 2)
+
+
+@pytest.mark.parametrize("band", [1, 5, 1 << 20])
+def test_pnet_bands_do_not_change_proposals(detector, photo, band):
+    """P-Net run band by band (any band height, down to one response row) equals one pass."""
+    from dataclasses import replace
+
+    from facecascade.detect.mtcnn import MTCNNCascade
+
+    cascade = detector.cascade
+    banded = MTCNNCascade(cascade.nets, replace(cascade.config, pnet_band=band), cascade.device)
+    with torch.inference_mode():
+        batch = cascade.prepare([photo, photo[100:, :333].copy()])
+        ours, ref = banded.propose(batch), cascade.propose(batch)
+    assert len(ref.boxes) > 50
+    assert torch.equal(ours.image_index, ref.image_index)
+    torch.testing.assert_close(ours.boxes, ref.boxes)
+    torch.testing.assert_close(ours.scores, ref.scores)

@@ -46,8 +46,9 @@ class MTCNNConfig:
     nms_level: float = 0.5                           # IoU, P-Net boxes within one pyramid level
     nms_image: float = 0.7                           # IoU, P-Net boxes across levels; R-Net boxes
     nms_output: float = 0.7                          # intersection over the smaller box, O-Net boxes
-    rnet_chunk: int = 32                             # R-Net windows per forward pass on CPU, and
-    onet_chunk: int = 16                             # O-Net's: activations stay in a 1 MiB L2 cache
+    pnet_band: int = 48                              # P-Net response rows per pass on CPU,
+    rnet_chunk: int = 32                             # R-Net windows per pass, and O-Net's:
+    onet_chunk: int = 16                             # activations stay small and in cache
 
     def __post_init__(self) -> None:
         if not self.min_face_size > 0:
@@ -56,8 +57,8 @@ class MTCNNConfig:
             raise ValueError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
         if len(self.thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in self.thresholds):
             raise ValueError(f"thresholds must be three probabilities, got {self.thresholds}")
-        if self.rnet_chunk < 1 or self.onet_chunk < 1:
-            raise ValueError("rnet_chunk and onet_chunk must be >= 1")
+        if min(self.pnet_band, self.rnet_chunk, self.onet_chunk) < 1:
+            raise ValueError("pnet_band, rnet_chunk and onet_chunk must be >= 1")
 
 
 class Candidates(NamedTuple):
@@ -102,14 +103,30 @@ def _normalize(pixels: Tensor) -> Tensor:
 _POOL_FILL = -1e4  # below any conv1 activation of a normalised image, and finite (no inf - inf)
 
 
-def _mask_pool_edges(stem: Tensor, layout: CanvasLayout) -> Tensor:
-    """Fill the conv1 rows/columns just past odd-sized levels so pooling ignores them."""
+def _mask_pool_edges(stem: Tensor, layout: CanvasLayout, row0: int = 0) -> Tensor:
+    """Fill the conv1 rows/columns just past odd-sized levels so pooling ignores them.
+
+    ``stem`` holds conv1 rows ``row0 .. row0 + stem.shape[2] - 1`` of the canvas.
+    """
     rows, cols = layout.pool_edges
+    row1 = row0 + stem.shape[2]
     for r, x0, x1 in rows:
-        stem[:, :, r, x0:x1] = _POOL_FILL
+        if row0 <= r < row1:
+            stem[:, :, r - row0, x0:x1] = _POOL_FILL
     for c, y0, y1 in cols:
-        stem[:, :, y0:y1, c] = _POOL_FILL
+        y0, y1 = max(y0, row0), min(y1, row1)
+        if y0 < y1:
+            stem[:, :, y0 - row0:y1 - row0, c] = _POOL_FILL
     return stem
+
+
+class Proposals(NamedTuple):
+    """P-Net response cells that pass the stage-1 threshold."""
+
+    rows: Tensor      # (K,) response-map row on the canvas
+    cols: Tensor      # (K,)
+    margins: Tensor   # (K,) logit of the face probability
+    features: Tensor  # (K, 32) trunk features, for the box offsets
 
 
 class MTCNNCascade:
@@ -128,6 +145,7 @@ class MTCNNCascade:
         # GPUs want big batches; CPUs want activations that fit in cache.
         big = 4096 if device.type == "cuda" else 0
         self._chunks = (max(config.rnet_chunk, big), max(config.onet_chunk, big))
+        self._band = config.pnet_band if device.type != "cuda" else 1 << 20
 
     # -- batch ---------------------------------------------------------------------------------
     def prepare(self, images: list[np.ndarray]) -> Batch:
@@ -153,6 +171,27 @@ class MTCNNCascade:
                 canvas[0, y:y + h, x:x + w] = _normalize(level)
         return canvas.permute(0, 3, 1, 2)
 
+    def _scan(self, canvas: Tensor, layout: CanvasLayout, cell_level: Tensor) -> Proposals:
+        """P-Net over the canvas in bands of response rows, keeping the cells that pass.
+
+        Response row ``i`` sees canvas rows ``2i .. 2i + 11``, so a band of rows ``[a, b)`` is
+        computed exactly from canvas rows ``[2a, 2b + 10)``. On CPU, bands keep every activation
+        a few MB (reused from the heap and cache-resident) instead of tens of MB that the
+        allocator maps afresh, and page-faults on, at every call.
+        """
+        pnet = self.nets.pnet
+        threshold = _logit(self.config.thresholds[0])
+        height = cell_level.shape[0]
+        parts = []
+        for a in range(0, height, self._band):
+            b = min(height, a + self._band)
+            stem = _mask_pool_edges(pnet.stem(canvas[:, :, 2 * a:2 * b + 10]), layout, row0=2 * a)
+            feats = pnet.body(stem)[0]                                     # (32, b - a, Wc')
+            margin = pnet.face_margin(feats[None])[0]
+            rows, cols = torch.nonzero((margin >= threshold) & (cell_level[a:b] >= 0), as_tuple=True)
+            parts.append((rows + a, cols, margin[rows, cols], feats[:, rows, cols].T))
+        return Proposals(*(torch.cat(p) for p in zip(*parts)))
+
     def propose(self, batch: Batch) -> Candidates:
         """Stage 1: P-Net windows on the pyramid, NMS per level and per image, calibrated, squared."""
         cfg = self.config
@@ -160,13 +199,11 @@ class MTCNNCascade:
         if layout.num_levels == 0:
             return self._empty()
         pnet = self.nets.pnet
-        feats = pnet.body(_mask_pool_edges(pnet.stem(self._canvas(batch, layout)), layout))  # (1, 32, Hc', Wc')
-        margin = pnet.face_margin(feats)[0]                                # (Hc', Wc')
         cell_level = torch.from_numpy(layout.cell_level_map).to(self.device)
-        rows, cols = torch.nonzero((margin >= _logit(cfg.thresholds[0])) & (cell_level >= 0), as_tuple=True)
+        rows, cols, margins, feats = self._scan(self._canvas(batch, layout), layout, cell_level)
         level = cell_level[rows, cols]
-        scores = torch.sigmoid(margin[rows, cols])
-        offsets = pnet.cell_offsets(feats[0, :, rows, cols].T)           # (K, 4)
+        scores = torch.sigmoid(margins)
+        offsets = pnet.cell_offsets(feats)                                 # (K, 4)
 
         origin = torch.from_numpy(layout.offsets // 2).to(self.device)[level]   # (K, 2) y, x
         cell_xy = torch.stack([cols - origin[:, 1], rows - origin[:, 0]], 1).float()

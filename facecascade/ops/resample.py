@@ -39,7 +39,9 @@ def _summed_area_table(image: Tensor, out: Tensor | None = None) -> Tensor:
         out = torch.empty((h + 1, w + 1, c), dtype=_table_dtype(h, w), device=image.device)
     out[0] = 0
     out[1:, 0] = 0
-    out[1:, 1:] = image.to(out.dtype).cumsum(0, dtype=out.dtype).cumsum(1, dtype=out.dtype)
+    inner = out[1:, 1:]
+    torch.cumsum(image, 1, dtype=out.dtype, out=inner)  # in place: no full-size temporaries
+    inner.cumsum_(0)
     return out
 
 
