@@ -140,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--draw", metavar="OUT_DIR", help="save images with boxes and landmarks drawn")
     detect.add_argument("-q", "--quiet", action="store_true", help="no per-image lines, no progress bar")
     detect.set_defaults(func=cmd_detect)
+    from .eval.cli import add_eval_parser
+    from .train.cli import add_train_parser
+
+    add_eval_parser(sub)
+    add_train_parser(sub)
     return parser
 
 

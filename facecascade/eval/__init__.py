@@ -1,0 +1,1 @@
+"""Evaluation of detections against annotated faces."""
