@@ -16,9 +16,10 @@ import numpy as np
 from .boxfit import BoxFromPoints
 from .records import FaceRecord
 
-# Fitted by `python tools/fit_caltech_boxes.py` on the training split of the shared copy
-# (faces matched to original-MTCNN detections); see README "Caltech boxes".
-CALTECH_BOXES = BoxFromPoints(shift=0.0, w_mouth=1.0, w_eyes=1.0, h_mouth=1.0, h_eyes=1.0)
+# Fitted by `python tools/fit_caltech_boxes.py --images 1500` on the first 1,500 training-split
+# images of the shared copy: 2,417 faces matched to original-MTCNN detections; derived vs MTCNN
+# boxes: median IoU 0.824, 99.8 % at IoU >= 0.5, 88.6 % at IoU >= 0.7 (README "Caltech boxes").
+CALTECH_BOXES = BoxFromPoints(shift=0.2862, w_mouth=0.7571, w_eyes=1.3482, h_mouth=1.3699, h_eyes=1.3644)
 
 
 def read_caltech_points(annotations: Path) -> dict[str, np.ndarray]:

@@ -36,21 +36,30 @@ class PNet(nn.Module):
     window = 12
     stride = 2
 
-    def __init__(self) -> None:
+    def __init__(self, landmarks: int = 0) -> None:
+        """``landmarks``: points of an optional landmark head (5 when trained with the landmark
+        task, as in the MTCNN paper; the original released weights have none)."""
         super().__init__()
         self.stem = nn.Sequential(*conv_prelu(3, 10, 3))  # before the pool (see `MTCNNCascade`)
         self.body = nn.Sequential(CeilMaxPool2d(2, 2), *conv_prelu(10, 16, 3), *conv_prelu(16, 32, 3))
         self.cls = nn.Conv2d(32, 2, 1)
         self.box = nn.Conv2d(32, 4, 1)
+        self.num_landmarks = landmarks
+        self.landmarks = nn.Conv2d(32, 2 * landmarks, 1) if landmarks else None
 
     def trunk(self, x: Tensor) -> Tensor:
         """Features ``(N, 32, H', W')`` of ``x (N, 3, H, W)``; ``H' = ceil((H - 2) / 2) - 4``."""
         return self.body(self.stem(x))
 
     def forward(self, x: Tensor) -> StageOutput:
-        """``x (N, 3, H, W)`` -> logits ``(N, 2, H', W')``, offsets ``(N, 4, H', W')``."""
+        """``x (N, 3, H, W)`` -> logits ``(N, 2, H', W')``, offsets ``(N, 4, H', W')`` and, with a
+        landmark head, points ``(N, K, 2, H', W')`` relative to each cell's window."""
         feats = self.trunk(x)
-        return StageOutput(self.cls(feats), self.box(feats), None)
+        points = None
+        if self.landmarks is not None:  # channels x1..xK, y1..yK like the other stages
+            n, _, h, w = feats.shape
+            points = self.landmarks(feats).view(n, 2, self.num_landmarks, h, w).transpose(1, 2)
+        return StageOutput(self.cls(feats), self.box(feats), points)
 
     def face_margin(self, feats: Tensor) -> Tensor:
         """``logit(p_face) = l_face - l_nonface`` ``(N, H', W')`` from trunk features, as one dot
@@ -92,10 +101,11 @@ class RNet(_WindowNet):
 
     window = 24
 
-    def __init__(self) -> None:
+    def __init__(self, landmarks: int = 0) -> None:
+        """``landmarks``: points of an optional landmark head (see `PNet`)."""
         super().__init__([*conv_prelu(3, 28, 3), CeilMaxPool2d(3, 2),
                           *conv_prelu(28, 48, 3), CeilMaxPool2d(3, 2),
-                          *conv_prelu(48, 64, 2)], flat=576, hidden=128, landmarks=0)
+                          *conv_prelu(48, 64, 2)], flat=576, hidden=128, landmarks=landmarks)
 
 
 class ONet(_WindowNet):
@@ -103,9 +113,9 @@ class ONet(_WindowNet):
 
     window = 48
 
-    def __init__(self) -> None:
+    def __init__(self, landmarks: int = 5) -> None:
         super().__init__([*conv_prelu(3, 32, 3), CeilMaxPool2d(3, 2),
                           *conv_prelu(32, 64, 3), CeilMaxPool2d(3, 2),
                           *conv_prelu(64, 64, 3), CeilMaxPool2d(2, 2),
-                          *conv_prelu(64, 128, 2)], flat=1152, hidden=256, landmarks=5)
+                          *conv_prelu(64, 128, 2)], flat=1152, hidden=256, landmarks=landmarks)
 

@@ -1,11 +1,53 @@
-"""``facecascade train ...`` subcommands."""
+"""``facecascade train mtcnn [--stage pnet|rnet|onet|all] [--data DIR] [--out DIR] ...``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_train_mtcnn(args: argparse.Namespace) -> int:
+    from .recipe import STAGES, Recipe, pack, run_stage
+
+    recipe = Recipe(data=Path(args.data), out=Path(args.out), ohem=not args.no_ohem,
+                    landmarks=not args.no_landmarks, seed=args.seed, limit=args.limit, device=args.device)
+    if args.epochs:
+        recipe = Recipe(**{**recipe.__dict__, "epochs": {s: args.epochs for s in STAGES}})
+    if args.samples_per_epoch:
+        recipe = Recipe(**{**recipe.__dict__, "samples_per_epoch": {s: args.samples_per_epoch for s in STAGES}})
+    if not recipe.data.is_dir():
+        print(f"error: data folder not found: {recipe.data}", file=sys.stderr)
+        return 2
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    try:
+        for stage in stages:
+            path = run_stage(recipe, stage, quiet=args.quiet)
+            print(f"{stage}: {path}")
+        if all((recipe.out / s / f"{s}.pt").is_file() for s in STAGES):
+            print(f"cascade: {pack(recipe)}")
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``facecascade train``."""
     parser = sub.add_parser("train", help="train models")
-    parser.add_subparsers(dest="what", required=True)
+    what = parser.add_subparsers(dest="what", required=True)
+    mtcnn = what.add_parser("mtcnn", help="train the MTCNN cascade (P-Net, R-Net, O-Net) on the shared data",
+                            description="Train MTCNN by the paper's recipe; stages resume from out/<stage>/last.pt.")
+    mtcnn.add_argument("--stage", choices=["pnet", "rnet", "onet", "all"], default="all")
+    mtcnn.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
+                       help="the shared data folder (face_mask, caltech_webfaces, celeba, mtfl)")
+    mtcnn.add_argument("--out", default="runs/mtcnn", help="samples, checkpoints, logs and mtcnn.pt")
+    mtcnn.add_argument("--epochs", type=int, default=0, help="epochs per stage (default: the recipe's)")
+    mtcnn.add_argument("--samples-per-epoch", type=int, default=0)
+    mtcnn.add_argument("--no-ohem", action="store_true", help="ablation: no online hard sample mining")
+    mtcnn.add_argument("--no-landmarks", action="store_true", help="ablation: no landmark task")
+    mtcnn.add_argument("--limit", type=int, default=0, help="images per dataset (0: all)")
+    mtcnn.add_argument("--seed", type=int, default=0)
+    mtcnn.add_argument("--device", default="cpu")
+    mtcnn.add_argument("-q", "--quiet", action="store_true")
+    mtcnn.set_defaults(func=cmd_train_mtcnn)

@@ -1,0 +1,76 @@
+"""PNG plots of evaluation results: precision-recall curves and FDDB-style discrete ROC curves.
+
+matplotlib is imported inside the functions, and figures are drawn on the non-interactive Agg
+canvas directly (no pyplot, so no global backend switch in a user's session): importing
+facecascade never needs a display or pays matplotlib's import time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Mapping
+
+from .metrics import DetectionReport
+
+_LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _figure():
+    """A new matplotlib ``Figure`` with one axes, on an Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 5.2))
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def plot_pr_curves(reports: Mapping[str, DetectionReport], path: str | os.PathLike,
+                   title: str = "Precision-recall") -> Path:
+    """One PNG with a precision-recall line per (label, IoU threshold), AP in the legend.
+
+    A label (weights) keeps one colour; IoU thresholds differ by line style. Returns the path.
+    """
+    fig, ax = _figure()
+    for colour, (label, report) in enumerate(reports.items()):
+        for style, (iou, result) in zip(_LINE_STYLES * 8, report.results.items()):
+            ap = result.ap
+            name = f"{label} IoU {iou:g}: " + ("no faces" if math.isnan(ap) else f"AP {ap:.3f}")
+            ax.plot(result.recall_curve, result.precision, linestyle=style, color=f"C{colour % 10}",
+                    linewidth=1.4, label=name)
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title=title)
+    ax.grid(alpha=0.3)
+    if reports:
+        ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_roc(reports: Mapping[str, DetectionReport], path: str | os.PathLike, iou_threshold: float = 0.5,
+             max_fp: int | None = 2000, title: str = "Discrete ROC") -> Path:
+    """One PNG with FDDB's discrete ROC (true-positive rate against false positives) per label.
+
+    ``max_fp`` limits the x axis (``None``: all false positives). Returns the path.
+    """
+    fig, ax = _figure()
+    for colour, (label, report) in enumerate(reports.items()):
+        fp, rate = report[iou_threshold].roc()
+        ax.step(fp, rate, where="post", color=f"C{colour % 10}", linewidth=1.4, label=label)
+    if max_fp is not None:
+        ax.set_xlim(0, max_fp)
+    ax.set(ylim=(0, 1.02), xlabel="false positives", ylabel="true positive rate",
+           title=f"{title} (IoU {iou_threshold:g})")
+    ax.grid(alpha=0.3)
+    if reports:
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

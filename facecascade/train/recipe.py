@@ -1,0 +1,171 @@
+"""The MTCNN training recipe on the shared data: samples per stage, then the stage, in order.
+
+    P-Net: random windows of the training images + landmark faces -> train P-Net
+    R-Net: windows mined by the trained P-Net + perturbed faces + landmark faces -> train R-Net
+    O-Net: windows mined by P-Net and R-Net + perturbed faces + landmark faces -> train O-Net
+
+Detection images: the training split (`facecascade.data.split_records`, 20 % validation by file
+name hash) of face_mask (VOC boxes) and Caltech WebFaces (boxes derived from points). Landmark
+faces: the training splits of CelebA and MTFL (5 points, boxes derived from the points).
+Everything lands in ``out/``: ``samples/<stage>/{train,val}``, ``<stage>/`` (checkpoints, log.csv,
+``<stage>.pt``) and, when all three exist, ``mtcnn.pt`` (a `facecascade.models.save_mtcnn` file).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data import select_split
+from ..data.formats import read_dataset
+from ..data.records import FaceRecord
+from ..detect.mtcnn import MTCNNCascade, MTCNNConfig
+from ..io import load_image
+from ..models import MTCNNNets, ONet, PNet, RNet, save_mtcnn
+from .generate import SamplingConfig, mined_boxes, perturbed_boxes, pnet_samples, window_samples
+from .losses import TaskWeights
+from .samples import SampleArrays, load_samples, mirror_record, save_samples
+from .trainer import TrainConfig, config_dict, train_stage
+
+STAGES = ("pnet", "rnet", "onet")
+WINDOW = {"pnet": 12, "rnet": 24, "onet": 48}
+TASK_WEIGHTS = {"pnet": TaskWeights(1.0, 0.5, 0.5), "rnet": TaskWeights(1.0, 0.5, 0.5),
+                "onet": TaskWeights(1.0, 0.5, 1.0)}  # the paper's alphas
+
+
+@dataclass(frozen=True)
+class Recipe:
+    data: Path
+    out: Path
+    epochs: dict[str, int] = field(default_factory=lambda: {"pnet": 12, "rnet": 10, "onet": 10})
+    samples_per_epoch: dict[str, int] = field(default_factory=lambda: {"pnet": 200_000, "rnet": 120_000,
+                                                                      "onet": 60_000})
+    ohem: bool = True
+    landmarks: bool = True
+    seed: int = 0
+    limit: int = 0                # images per dataset (0 = all): quick runs and tests
+    device: str = "cpu"
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+
+
+def datasets(recipe: Recipe, split: str) -> list[FaceRecord]:
+    """Detection records (face_mask, caltech) then landmark records (celeba, mtfl) of ``split``."""
+    d = recipe.data
+    sets = [read_dataset("voc", d / "face_mask" / "annotations", d / "face_mask" / "images"),
+            read_dataset("caltech", d / "caltech_webfaces" / "WebFaces_GroundThruth.txt", d / "caltech_webfaces" / "images")]
+    if recipe.landmarks:
+        sets += [read_dataset("celeba", d / "celeba"),
+                 read_dataset("mtfl", d / "mtfl" / "lfw_5590_landmarks.txt")]
+    out = []
+    for records in sets:
+        chosen = select_split(records, split, seed=recipe.seed)
+        out += chosen[:recipe.limit] if recipe.limit else chosen
+    return out
+
+
+def _views(image: np.ndarray, record: FaceRecord, rng: np.random.Generator):
+    """The image and its mirror for landmark faces (flips with landmark swapping); detection
+    images are mirrored at random, half of the time."""
+    if record.landmarks is not None:
+        yield image, record
+        yield mirror_record(image, record)
+    else:
+        yield mirror_record(image, record) if rng.random() < 0.5 else (image, record)
+
+
+def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | None) -> SampleArrays:
+    """Samples for ``stage`` from the ``split`` images (mining with ``nets`` for R-Net/O-Net)."""
+    rng = np.random.default_rng(recipe.seed + STAGES.index(stage) + (100 if split == "val" else 0))
+    cascade = None if stage == "pnet" else MTCNNCascade(nets, MTCNNConfig(), torch.device(recipe.device))
+    parts, failed = [], 0
+    for record in tqdm(datasets(recipe, split), desc=f"{stage} samples ({split})", unit="img"):
+        try:
+            image = load_image(record.image)
+        except (ValueError, FileNotFoundError) as exc:
+            failed += 1
+            tqdm.write(f"error: {record.image}: {exc}")
+            continue
+        for view, rec in _views(image, record, rng):
+            if stage == "pnet":
+                parts.append(pnet_samples(view, rec, rng, recipe.sampling))
+                continue
+            boxes = perturbed_boxes(rec, rng, recipe.sampling)
+            if rec.landmarks is None:
+                boxes = torch.cat([boxes, mined_boxes(cascade, view, "pnet" if stage == "rnet" else "rnet")])
+            parts.append(window_samples(view, rec, boxes, WINDOW[stage], rng, recipe.sampling))
+    if failed:
+        tqdm.write(f"{failed} image(s) could not be read and were skipped")
+    return SampleArrays.concat(parts, WINDOW[stage])
+
+
+def _samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | None) -> SampleArrays:
+    folder = recipe.out / "samples" / stage / split
+    try:
+        return load_samples(folder)
+    except FileNotFoundError:
+        pass
+    samples = generate_samples(recipe, stage, split, nets)
+    save_samples(folder, samples)
+    (folder / "counts.json").write_text(json.dumps(samples.counts(), indent=1))
+    return load_samples(folder)
+
+
+def _new_net(stage: str, landmarks: bool):
+    return {"pnet": PNet, "rnet": RNet, "onet": ONet}[stage](landmarks=5 if landmarks else 0)
+
+
+def _load_stage(recipe: Recipe, stage: str):
+    path = recipe.out / stage / f"{stage}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: train the {stage} stage first (--stage {stage})")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net = _new_net(stage, "landmarks.weight" in state)
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def _earlier_nets(recipe: Recipe, stage: str) -> MTCNNNets | None:
+    if stage == "pnet":
+        return None
+    pnet = _load_stage(recipe, "pnet")
+    rnet = _load_stage(recipe, "rnet") if stage == "onet" else RNet()
+    return MTCNNNets(pnet, rnet.eval(), ONet().eval())
+
+
+def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
+    """Generate (or reuse) the stage's samples, train it (resuming), save ``out/<stage>/<stage>.pt``."""
+    began = time.time()
+    nets = _earlier_nets(recipe, stage)
+    train = _samples(recipe, stage, "train", nets)
+    val = _samples(recipe, stage, "val", nets)
+    weights = TASK_WEIGHTS[stage] if recipe.landmarks else replace(TASK_WEIGHTS[stage], landmark=0.0)
+    cfg = TrainConfig(epochs=recipe.epochs[stage], samples_per_epoch=recipe.samples_per_epoch[stage],
+                      keep=0.7 if recipe.ohem else 1.0, weights=weights, seed=recipe.seed,
+                      ratio=(3.0, 1.0, 1.0, 2.0 if recipe.landmarks else 0.0),
+                      batch_size=256 if stage != "onet" else 128)
+    torch.manual_seed(recipe.seed)
+    net = train_stage(_new_net(stage, recipe.landmarks), train, val, cfg, recipe.out / stage,
+                      torch.device(recipe.device), quiet)
+    path = recipe.out / stage / f"{stage}.pt"
+    torch.save(net.cpu().state_dict(), path)
+    info = {"stage": stage, "train_samples": train.counts(), "val_samples": val.counts(),
+            "config": config_dict(cfg), "seconds": round(time.time() - began, 1)}
+    (recipe.out / stage / "summary.json").write_text(json.dumps(info, indent=1))
+    return path
+
+
+def pack(recipe: Recipe) -> Path:
+    """``out/mtcnn.pt``: the three trained stages as one cascade checkpoint."""
+    nets = MTCNNNets(*(_load_stage(recipe, s) for s in STAGES))
+    meta = {"recipe": "facecascade train mtcnn", "data": "face_mask + caltech_webfaces (train split), "
+            "celeba + mtfl landmarks (train split); research use only", "ohem": recipe.ohem,
+            "landmarks": recipe.landmarks, "seed": recipe.seed}
+    path = recipe.out / "mtcnn.pt"
+    save_mtcnn(path, nets, meta)
+    return path

@@ -1,0 +1,179 @@
+"""One cascade stage's training loop: ratio-balanced epochs, checkpoints, resume, a CSV log."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from .losses import LossParts, SampleKind, TaskWeights, mtcnn_loss
+from .samples import SampleArrays
+
+PIXEL_MEAN, PIXEL_SCALE = 127.5, 0.0078125  # the cascade's input normalisation
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    samples_per_epoch: int = 150_000
+    ratio: tuple[float, float, float, float] = (3.0, 1.0, 1.0, 2.0)  # neg : pos : part : landmark (paper)
+    keep: float = 0.7                     # online hard sample mining; 1.0 switches it off
+    weights: TaskWeights = field(default_factory=TaskWeights)
+    seed: int = 0
+    threads: int = 0                      # torch threads; 0 = leave as is
+
+
+def epoch_indices(kinds: np.ndarray, ratio: tuple[float, ...], total: int, rng: np.random.Generator) -> np.ndarray:
+    """Shuffled sample indices for one epoch, kinds drawn in ``ratio`` (kinds absent or with a zero
+    ratio are skipped; a kind with fewer samples than its share is drawn with replacement)."""
+    pools = [np.flatnonzero(kinds == k) for k in SampleKind]
+    share = np.array([r if len(p) else 0.0 for r, p in zip(ratio, pools)])
+    if share.sum() == 0:
+        raise ValueError("no samples of any kind with a non-zero ratio")
+    counts = np.floor(total * share / share.sum()).astype(int)
+    picks = [rng.choice(p, c, replace=c > len(p)) for p, c in zip(pools, counts) if c > 0]
+    return rng.permutation(np.concatenate(picks))
+
+
+def to_batch(samples: SampleArrays, index: np.ndarray, device: torch.device) -> tuple[Tensor, ...]:
+    """Normalised images ``(B, 3, S, S)``, kinds, box and landmark targets on ``device``."""
+    index = np.sort(index)  # memory-mapped reads in order
+    images = torch.from_numpy(np.ascontiguousarray(samples.images[index])).to(device)
+    x = (images.permute(0, 3, 1, 2).float() - PIXEL_MEAN) * PIXEL_SCALE
+    return (x, torch.from_numpy(np.asarray(samples.kinds[index])).long().to(device),
+            torch.from_numpy(np.asarray(samples.boxes[index])).to(device),
+            torch.from_numpy(np.asarray(samples.landmarks[index])).to(device))
+
+
+def stage_outputs(net: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(logits (B, 2), offsets (B, 4), landmarks (B, K, 2) or None)`` for window-sized inputs
+    (P-Net's 1x1 response maps are flattened)."""
+    out = net(x)
+    if out.logits.dim() == 4:  # P-Net
+        points = None if out.landmarks is None else out.landmarks[..., 0, 0]
+        return out.logits[:, :, 0, 0], out.offsets[:, :, 0, 0], points
+    return out.logits, out.offsets, out.landmarks
+
+
+def batch_loss(net: nn.Module, batch: tuple[Tensor, ...], cfg: TrainConfig, keep: float) -> LossParts:
+    x, kinds, boxes, points = batch
+    logits, offsets, landmarks = stage_outputs(net, x)
+    return mtcnn_loss(logits, offsets, landmarks, kinds, boxes, points, cfg.weights, keep)
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, samples: SampleArrays, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+    """Mean losses over ``samples`` (no hard-sample mining) and face/non-face accuracy."""
+    net.eval()
+    sums = np.zeros(4)
+    correct = counted = batches = 0
+    for start in range(0, len(samples), 1024):
+        batch = to_batch(samples, np.arange(start, min(start + 1024, len(samples))), device)
+        parts = batch_loss(net, batch, cfg, keep=1.0)
+        sums += [float(v) for v in parts]
+        logits, _, _ = stage_outputs(net, batch[0])
+        cls = (batch[1] == SampleKind.NEGATIVE) | (batch[1] == SampleKind.POSITIVE)
+        correct += int(((logits.argmax(1) == 1) == (batch[1] == SampleKind.POSITIVE))[cls].sum())
+        counted += int(cls.sum())
+        batches += 1
+    net.train()
+    means = sums / max(batches, 1)
+    return {"total": means[0], "det": means[1], "box": means[2], "landmark": means[3],
+            "accuracy": correct / max(counted, 1)}
+
+
+class CsvLog:
+    FIELDS = ["epoch", "step", "split", "total", "det", "box", "landmark", "accuracy", "lr", "seconds"]
+
+    def __init__(self, path: Path):
+        self.path = path
+        if not path.exists():
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerow(self.FIELDS)
+
+    def write(self, **row) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(k, "") for k in self.FIELDS])
+
+
+def _checkpoint(path: Path, net, optimizer, scheduler, epoch: int, rng: np.random.Generator) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "epoch": epoch, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
+    tmp.replace(path)
+
+
+def _resume(path: Path, net, optimizer, scheduler, rng: np.random.Generator) -> int:
+    if not path.is_file():
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict(state["net"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["epoch"])
+
+
+def train_stage(net: nn.Module, train: SampleArrays, val: SampleArrays | None, cfg: TrainConfig,
+                out: Path, device: torch.device = torch.device("cpu"), quiet: bool = False) -> nn.Module:
+    """Train ``net`` on ``train``; checkpoint each epoch to ``out/last.pt`` and resume from it.
+
+    Adam with a cosine learning-rate decay; the log ``out/log.csv`` has one training row per 50
+    steps and one validation row per epoch.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    net.to(device).train()
+    steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / (cfg.epochs * steps_per_epoch)))))
+    start = _resume(out / "last.pt", net, optimizer, scheduler, rng)
+    log = CsvLog(out / "log.csv")
+    began = time.time()
+    for epoch in range(start, cfg.epochs):
+        order = epoch_indices(np.asarray(train.kinds), cfg.ratio, steps_per_epoch * cfg.batch_size, rng)
+        bar = tqdm(range(steps_per_epoch), desc=f"{out.name} epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
+                   unit="step", leave=False)
+        for step in bar:
+            batch = to_batch(train, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], device)
+            parts = batch_loss(net, batch, cfg, cfg.keep)
+            optimizer.zero_grad(set_to_none=True)
+            parts.total.backward()
+            optimizer.step()
+            scheduler.step()
+            if step % 50 == 0:
+                parts = parts._replace(total=parts.total.detach())
+                bar.set_postfix(loss=f"{float(parts.total):.3f}")
+                log.write(epoch=epoch + 1, step=step, split="train", total=float(parts.total), det=float(parts.det),
+                          box=float(parts.box), landmark=float(parts.landmark), lr=scheduler.get_last_lr()[0],
+                          seconds=round(time.time() - began, 1))
+        if val is not None and len(val):
+            metrics = evaluate(net, val, cfg, device)
+            log.write(epoch=epoch + 1, step=steps_per_epoch, split="val", seconds=round(time.time() - began, 1),
+                      **metrics)
+            if not quiet:
+                tqdm.write(f"{out.name} epoch {epoch + 1}: val " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
+    net.eval()
+    return net
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    d = asdict(cfg)
+    d["weights"] = list(cfg.weights)
+    return d
