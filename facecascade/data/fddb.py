@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .counted_blocks import numbers, read_counted_blocks
 from .records import FaceRecord
 
 FDDB_ELLIPSE_FIELDS = ("major_radius", "minor_radius", "angle", "center_x", "center_y")
@@ -34,51 +35,16 @@ def _fold_files(annotations: Path) -> list[Path]:
     return [annotations]
 
 
-def _is_numbers(line: str) -> bool:
-    try:
-        [float(v) for v in line.split()]
-    except ValueError:
-        return False
-    return True
+def _ellipse_row(line: str) -> np.ndarray:
+    values = numbers(line) or []
+    if len(values) not in (5, 6) or not np.isfinite(values).all():
+        raise ValueError(f"expected 'major_radius minor_radius angle center_x center_y 1', got {line!r}")
+    return np.asarray(values[:5], np.float32)
 
 
 def _read_fold(fold: Path, out: dict[str, list[np.ndarray]]) -> None:
-    with open(fold, encoding="utf-8") as f:
-        lines = [line.strip() for line in f]
-    while lines and not lines[-1]:
-        lines.pop()
-    i = 0
-    while i < len(lines):
-        path = lines[i]
-        if not path:
-            i += 1
-            continue
-        if len(path.split()) > 1 and _is_numbers(path):
-            raise ValueError(f"{fold}:{i + 1}: expected an image path, got {path!r} "
-                             "(does a face count above not match its ellipse lines?)")
-        if i + 1 >= len(lines):
-            raise ValueError(f"{fold}:{i + 1}: {path} has no face count line (truncated file?)")
-        try:
-            count = int(lines[i + 1])
-        except ValueError:
-            raise ValueError(f"{fold}:{i + 2}: expected the face count of {path}, got {lines[i + 1]!r}") from None
-        if count < 0:
-            raise ValueError(f"{fold}:{i + 2}: negative face count {count}")
-        i += 2
-        rows = out.setdefault(path, [])
-        for k in range(count):
-            if i >= len(lines):
-                raise ValueError(f"{fold}: truncated: {path} has {count} faces but the file ends after {k} "
-                                 "ellipse lines")
-            try:
-                values = [float(v) for v in lines[i].split()]
-            except ValueError:
-                values = []
-            if len(values) not in (5, 6) or not np.isfinite(values).all():
-                raise ValueError(f"{fold}:{i + 1}: expected 'major_radius minor_radius angle center_x "
-                                 f"center_y 1', got {lines[i]!r}")
-            rows.append(np.asarray(values[:5], np.float32))
-            i += 1
+    for path, rows in read_counted_blocks(fold, _ellipse_row, what="ellipse"):
+        out.setdefault(path, []).extend(rows)
 
 
 def read_fddb_ellipses(annotations: Path) -> dict[str, np.ndarray]:

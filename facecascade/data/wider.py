@@ -17,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .counted_blocks import numbers, read_counted_blocks
 from .records import FaceRecord
 
 WIDER_FIELDS = ("x1", "y1", "w", "h", "blur", "expression", "illumination", "invalid", "occlusion", "pose")
 
 
-def _numbers(line: str) -> list[float] | None:
-    try:
-        return [float(v) for v in line.split()]
-    except ValueError:
-        return None
+def _box_row(line: str) -> list[float]:
+    values = numbers(line)
+    if values is None or len(values) != len(WIDER_FIELDS):
+        raise ValueError(f"expected {len(WIDER_FIELDS)} numbers ({' '.join(WIDER_FIELDS)}), got {line!r}")
+    return values
 
 
 def read_wider_boxes(annotations_file: Path) -> list[tuple[str, np.ndarray]]:
@@ -34,50 +35,9 @@ def read_wider_boxes(annotations_file: Path) -> list[tuple[str, np.ndarray]]:
     annotations_file = Path(annotations_file)
     if not annotations_file.is_file():
         raise FileNotFoundError(f"WIDER FACE annotation file {annotations_file} not found")
-    with open(annotations_file, encoding="utf-8") as f:
-        lines = [line.strip() for line in f]
-    while lines and not lines[-1]:
-        lines.pop()
-    where = lambda i: f"{annotations_file}:{i + 1}"  # noqa: E731 (0-based index to file:line)
-    images = []
-    i = 0
-    while i < len(lines):
-        path = lines[i]
-        if not path:
-            i += 1
-            continue
-        if len(path.split()) > 1 and _numbers(path) is not None:
-            raise ValueError(f"{where(i)}: expected an image path, got {path!r} "
-                             "(does a face count above not match its box lines?)")
-        if i + 1 >= len(lines):
-            raise ValueError(f"{where(i)}: {path} has no face count line (truncated file?)")
-        try:
-            count = int(lines[i + 1])
-        except ValueError:
-            raise ValueError(f"{where(i + 1)}: expected the face count of {path}, got {lines[i + 1]!r}") from None
-        if count < 0:
-            raise ValueError(f"{where(i + 1)}: negative face count {count}")
-        i += 2
-        rows = []
-        for _ in range(count):
-            if i >= len(lines):
-                raise ValueError(f"{annotations_file}: truncated: {path} has {count} faces but the file "
-                                 f"ends after {len(rows)} box lines")
-            values = _numbers(lines[i])
-            if values is None or len(values) != len(WIDER_FIELDS):
-                raise ValueError(f"{where(i)}: expected {len(WIDER_FIELDS)} numbers "
-                                 f"({' '.join(WIDER_FIELDS)}), got {lines[i]!r}")
-            rows.append(values)
-            i += 1
-        if count == 0 and i < len(lines):
-            values = _numbers(lines[i])
-            if values is not None:
-                if len(values) != len(WIDER_FIELDS) or any(values):
-                    raise ValueError(f"{where(i)}: {path} has 0 faces, expected the placeholder line "
-                                     f"'0 0 0 0 0 0 0 0 0 0', got {lines[i]!r}")
-                i += 1
-        images.append((path, np.asarray(rows, np.float32).reshape(-1, len(WIDER_FIELDS))))
-    return images
+    blocks = read_counted_blocks(annotations_file, _box_row, what="box",
+                                 empty_placeholder="0 0 0 0 0 0 0 0 0 0")
+    return [(path, np.asarray(rows, np.float32).reshape(-1, len(WIDER_FIELDS))) for path, rows in blocks]
 
 
 def read_wider(annotations_file: Path, images_dir: Path) -> list[FaceRecord]:

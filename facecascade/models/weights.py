@@ -38,7 +38,12 @@ _FACENET_KEYS = {
 # ours flattens PyTorch's (C, H, W). Both R-Net and O-Net flatten a 3x3 map.
 _TRANSPOSED_FC = {"rnet": ("dense4", 3), "onet": ("dense5", 3)}
 
+PACKAGED = Path(__file__).resolve().parents[1] / "weights"  # weights shipped inside the package
+
 NAMED_WEIGHTS = {
+    "mtcnn": "facecascade's own MTCNN, trained with `facecascade train mtcnn` on the training split of "
+             "the shared face_mask, Caltech WebFaces, CelebA and MTFL data (research use only; see "
+             "facecascade/weights/MODEL_CARD.md). Shipped in the package.",
     "mtcnn-original": "Zhang et al.'s original MTCNN weights (MIT licence), read from an installed "
                       "facenet-pytorch package; trained on WIDER FACE and CelebA by the authors.",
 }
@@ -113,25 +118,29 @@ def _load_original() -> MTCNNNets:
     return _build(states, "weights 'mtcnn-original'")
 
 
+def _load_checkpoint(path: Path) -> MTCNNNets:
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: '{path}'")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors have no common base class
+        raise ValueError(f"cannot read '{path}' as a weights-only torch checkpoint: {exc}") from exc
+    if not isinstance(checkpoint, dict) or not {"pnet", "rnet", "onet"} <= checkpoint.keys():
+        raise ValueError(f"'{path}' is not a facecascade MTCNN checkpoint (needs pnet, rnet, onet)")
+    return _build(checkpoint, f"'{path}'")
+
+
 def load_mtcnn(weights: str | os.PathLike) -> MTCNNNets:
     """Load a cascade by name (see `NAMED_WEIGHTS`) or from a checkpoint path (`save_mtcnn`)."""
-    if isinstance(weights, str) and weights in NAMED_WEIGHTS:
+    if weights == "mtcnn-original":
         return _load_original()
+    if weights == "mtcnn":
+        return _load_checkpoint(PACKAGED / "mtcnn.pt")
     path = Path(weights)
     if path.suffix in (".pt", ".pth") or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file not found: '{path}'")
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # unpickling errors have no common base class
-            raise ValueError(f"cannot read '{path}' as a weights-only torch checkpoint: {exc}") from exc
-        if not isinstance(checkpoint, dict) or not {"pnet", "rnet", "onet"} <= checkpoint.keys():
-            raise ValueError(f"'{path}' is not a facecascade MTCNN checkpoint (needs pnet, rnet, onet)")
-        return _build(checkpoint, f"'{path}'")
+        return _load_checkpoint(path)
     known = ", ".join(sorted(NAMED_WEIGHTS))
-    hint = (" ('mtcnn' is reserved for facecascade's own trained weights, which this version does"
-            " not ship yet)") if weights == "mtcnn" else ""
-    raise ValueError(f"unknown weights {weights!r}: use one of {known} or a checkpoint path{hint}")
+    raise ValueError(f"unknown weights {weights!r}: use one of {known} or a checkpoint path")
 
 
 def save_mtcnn(path: str | os.PathLike, nets: MTCNNNets, meta: dict[str, Any] | None = None) -> None:

@@ -11,7 +11,8 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
     from .recipe import STAGES, Recipe, pack, run_stage
 
     recipe = Recipe(data=Path(args.data), out=Path(args.out), ohem=not args.no_ohem,
-                    landmarks=not args.no_landmarks, seed=args.seed, limit=args.limit, device=args.device)
+                    landmarks=not args.no_landmarks, seed=args.seed, limit=args.limit, device=args.device,
+                    reuse=Path(args.reuse) if args.reuse else None)
     if args.epochs:
         recipe = Recipe(**{**recipe.__dict__, "epochs": {s: args.epochs for s in STAGES}})
     if args.samples_per_epoch:
@@ -24,7 +25,7 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
         for stage in stages:
             path = run_stage(recipe, stage, quiet=args.quiet)
             print(f"{stage}: {path}")
-        if all((recipe.out / s / f"{s}.pt").is_file() for s in STAGES):
+        if all(recipe.find(f"{s}/{s}.pt").is_file() for s in STAGES):
             print(f"cascade: {pack(recipe)}")
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -46,6 +47,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mtcnn.add_argument("--samples-per-epoch", type=int, default=0)
     mtcnn.add_argument("--no-ohem", action="store_true", help="ablation: no online hard sample mining")
     mtcnn.add_argument("--no-landmarks", action="store_true", help="ablation: no landmark task")
+    mtcnn.add_argument("--reuse", metavar="RUN_DIR",
+                       help="take earlier stages and samples from this run when --out lacks them (ablations)")
     mtcnn.add_argument("--limit", type=int, default=0, help="images per dataset (0: all)")
     mtcnn.add_argument("--seed", type=int, default=0)
     mtcnn.add_argument("--device", default="cpu")

@@ -152,6 +152,17 @@ def perturbed_boxes(record: FaceRecord, rng: np.random.Generator, cfg: SamplingC
     return torch.from_numpy(around_faces(rng, big, per_face, shift=0.1 if record.landmarks is not None else 0.2))
 
 
+def negative_boxes(image: np.ndarray, record: FaceRecord, rng: np.random.Generator,
+                   cfg: SamplingConfig) -> torch.Tensor:
+    """Random windows and windows near faces, as candidates for stages 2 and 3 (mostly negatives;
+    `label_windows` decides), so that those stages see negatives however good the earlier ones are."""
+    h, w = image.shape[:2]
+    faces = record.boxes[~record.ignore]
+    boxes = np.concatenate([_random_squares(rng, cfg.negatives_per_image // 3, w, h),
+                            _near_squares(rng, faces, cfg.near_negatives_per_face)])
+    return torch.from_numpy(boxes.astype(np.float32))
+
+
 @torch.inference_mode()
 def mined_boxes(cascade: MTCNNCascade, image: np.ndarray, upto: str) -> torch.Tensor:
     """Candidate boxes the trained earlier stages give ``image``: after P-Net (``upto="pnet"``,

@@ -28,13 +28,18 @@ from ..data.records import FaceRecord
 from ..detect.mtcnn import MTCNNCascade, MTCNNConfig
 from ..io import load_image
 from ..models import MTCNNNets, ONet, PNet, RNet, save_mtcnn
-from .generate import SamplingConfig, mined_boxes, perturbed_boxes, pnet_samples, window_samples
+from .generate import (SamplingConfig, mined_boxes, negative_boxes, perturbed_boxes, pnet_samples,
+                       window_samples)
 from .losses import TaskWeights
 from .samples import SampleArrays, load_samples, mirror_record, save_samples
 from .trainer import TrainConfig, config_dict, train_stage
 
 STAGES = ("pnet", "rnet", "onet")
 WINDOW = {"pnet": 12, "rnet": 24, "onet": 48}
+# Mining keeps what the trained earlier stages pass at looser thresholds than inference (R-Net
+# at 0.3 rather than 0.7), so that O-Net sees enough hard negatives: a well-trained R-Net passes
+# few non-faces at 0.7 (1.6k negatives against 44k positives in our first run).
+MINING = MTCNNConfig(thresholds=(0.6, 0.3, 0.7))
 TASK_WEIGHTS = {"pnet": TaskWeights(1.0, 0.5, 0.5), "rnet": TaskWeights(1.0, 0.5, 0.5),
                 "onet": TaskWeights(1.0, 0.5, 1.0)}  # the paper's alphas
 
@@ -51,7 +56,15 @@ class Recipe:
     seed: int = 0
     limit: int = 0                # images per dataset (0 = all): quick runs and tests
     device: str = "cpu"
+    reuse: Path | None = None     # read earlier stages and samples from this run if not in ``out``
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+
+    def find(self, relative: str) -> Path:
+        """``out/relative``, or the reused run's when only that one has it."""
+        mine = self.out / relative
+        if not mine.exists() and self.reuse is not None and (self.reuse / relative).exists():
+            return self.reuse / relative
+        return mine
 
 
 def datasets(recipe: Recipe, split: str) -> list[FaceRecord]:
@@ -82,7 +95,7 @@ def _views(image: np.ndarray, record: FaceRecord, rng: np.random.Generator):
 def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | None) -> SampleArrays:
     """Samples for ``stage`` from the ``split`` images (mining with ``nets`` for R-Net/O-Net)."""
     rng = np.random.default_rng(recipe.seed + STAGES.index(stage) + (100 if split == "val" else 0))
-    cascade = None if stage == "pnet" else MTCNNCascade(nets, MTCNNConfig(), torch.device(recipe.device))
+    cascade = None if stage == "pnet" else MTCNNCascade(nets, MINING, torch.device(recipe.device))
     parts, failed = [], 0
     for record in tqdm(datasets(recipe, split), desc=f"{stage} samples ({split})", unit="img"):
         try:
@@ -97,7 +110,8 @@ def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | N
                 continue
             boxes = perturbed_boxes(rec, rng, recipe.sampling)
             if rec.landmarks is None:
-                boxes = torch.cat([boxes, mined_boxes(cascade, view, "pnet" if stage == "rnet" else "rnet")])
+                mined = mined_boxes(cascade, view, "pnet" if stage == "rnet" else "rnet")
+                boxes = torch.cat([boxes, mined, negative_boxes(view, rec, rng, recipe.sampling)])
             parts.append(window_samples(view, rec, boxes, WINDOW[stage], rng, recipe.sampling))
     if failed:
         tqdm.write(f"{failed} image(s) could not be read and were skipped")
@@ -105,23 +119,25 @@ def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | N
 
 
 def _samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | None) -> SampleArrays:
-    folder = recipe.out / "samples" / stage / split
     try:
-        return load_samples(folder)
+        return load_samples(recipe.find(f"samples/{stage}/{split}"))
     except FileNotFoundError:
         pass
+    folder = recipe.out / "samples" / stage / split
     samples = generate_samples(recipe, stage, split, nets)
     save_samples(folder, samples)
     (folder / "counts.json").write_text(json.dumps(samples.counts(), indent=1))
     return load_samples(folder)
 
 
-def _new_net(stage: str, landmarks: bool):
+def _new_net(stage: str, landmarks: bool = True):
+    """A fresh stage. The landmark head is always there (the "no landmark task" ablation gives it
+    a zero loss weight), so every trained cascade has O-Net landmarks to output."""
     return {"pnet": PNet, "rnet": RNet, "onet": ONet}[stage](landmarks=5 if landmarks else 0)
 
 
 def _load_stage(recipe: Recipe, stage: str):
-    path = recipe.out / stage / f"{stage}.pt"
+    path = recipe.find(f"{stage}/{stage}.pt")
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: train the {stage} stage first (--stage {stage})")
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -150,7 +166,7 @@ def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
                       ratio=(3.0, 1.0, 1.0, 2.0 if recipe.landmarks else 0.0),
                       batch_size=256 if stage != "onet" else 128)
     torch.manual_seed(recipe.seed)
-    net = train_stage(_new_net(stage, recipe.landmarks), train, val, cfg, recipe.out / stage,
+    net = train_stage(_new_net(stage), train, val, cfg, recipe.out / stage,
                       torch.device(recipe.device), quiet)
     path = recipe.out / stage / f"{stage}.pt"
     torch.save(net.cpu().state_dict(), path)
