@@ -146,8 +146,11 @@ def test_landmark_faces_carry_relative_points():
     image = rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)
     points = np.array([[[35.0, 40.0], [65.0, 40.0], [50.0, 55.0], [38.0, 70.0], [62.0, 70.0]]], np.float32)
     record = FaceRecord("lm.png", [[20.0, 20.0, 80.0, 85.0]], landmarks=points)
-    samples = window_samples(image, record, torch.tensor([[20.0, 22.0, 80.0, 82.0]]), 48, rng, SamplingConfig())
+    boxes = torch.tensor([[20.0, 22.0, 80.0, 82.0], [0.0, 0.0, 20.0, 20.0]])
+    samples = window_samples(image, record, boxes, 48, rng, SamplingConfig(), landmark=True)
     assert samples.kinds.tolist() == [LM]
+    # the same windows as detection samples: the face is a positive, no negatives from a face crop
+    assert window_samples(image, record, boxes, 48, rng, SamplingConfig()).kinds.tolist() == [POS]
     rel = samples.landmarks[0]
     assert 0.0 < rel[:, 0].min() < rel[:, 0].max() < 1.0
     assert rel[0, 0] < rel[1, 0] and rel[3, 1] > rel[2, 1] > rel[0, 1]
@@ -187,7 +190,7 @@ def _toy_samples(n: int, size: int, rng) -> SampleArrays:
     return SampleArrays(images, kinds, boxes, landmarks)
 
 
-@pytest.mark.parametrize("net_cls, size, n", [(PNet, 12, 512), (RNet, 24, 384), (ONet, 48, 256)])
+@pytest.mark.parametrize("net_cls, size, n", [(PNet, 12, 512), (RNet, 24, 512), (ONet, 48, 512)])
 def test_a_few_training_steps_lower_the_loss(tmp_path, net_cls, size, n):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -220,3 +223,26 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
                         quiet=True)
     for a, b in zip(resumed.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_train_cli_runs_the_whole_recipe_on_real_data(tmp_path):
+    """`facecascade train mtcnn` end to end on a few real images: samples for every stage (mined by
+    the stages trained before), three trained stages, a loadable cascade, and a resumable run."""
+    from facecascade import FaceDetector
+    from facecascade.cli import main
+
+    from .shared_data import require
+
+    data = require("face_mask").parent
+    args = ["train", "mtcnn", "--data", str(data), "--out", str(tmp_path), "--limit", "3", "--epochs", "1",
+            "--samples-per-epoch", "256", "-q"]
+    assert main(args) == 0
+    for stage in ("pnet", "rnet", "onet"):
+        counts = (tmp_path / "samples" / stage / "train" / "counts.json").read_text()
+        assert '"landmark"' in counts
+        assert (tmp_path / stage / "log.csv").read_text().count(",val,") == 1
+    faces = FaceDetector(weights=tmp_path / "mtcnn.pt").detect(np.zeros((64, 64, 3), np.uint8))
+    assert faces.boxes.shape[1] == 4
+    assert main(args) == 0  # everything present: resumes, trains nothing more
+    assert (tmp_path / "pnet" / "log.csv").read_text().count(",val,") == 1
+    assert main(["train", "mtcnn", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2

@@ -98,45 +98,68 @@ def _landmark_kinds(record: FaceRecord, boxes: torch.Tensor) -> tuple[torch.Tens
     return kinds, best
 
 
+def _labels(record: FaceRecord, boxes: torch.Tensor, landmark: bool, rng: np.random.Generator,
+            cfg: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Kinds (-1: drop) and matched faces of candidate windows.
+
+    ``landmark``: landmark faces only. Otherwise IoU labels, with at most
+    ``cfg.max_negatives_per_image`` negatives, and none from a landmark set's images (face crops,
+    whose background is too little to be representative)."""
+    if landmark:
+        return _landmark_kinds(record, boxes)
+    kinds, best = label_windows(boxes, *_faces(record))
+    negatives = torch.nonzero(kinds == SampleKind.NEGATIVE).flatten()
+    cap = 0 if record.landmarks is not None else cfg.max_negatives_per_image
+    if len(negatives) > cap:
+        drop = rng.choice(len(negatives), len(negatives) - cap, replace=False)
+        kinds[negatives[torch.from_numpy(drop)]] = -1
+    return kinds, best
+
+
 def _assemble(crops: np.ndarray, kinds: torch.Tensor, boxes: np.ndarray, points: np.ndarray) -> SampleArrays:
     keep = (kinds >= 0).numpy()
     return SampleArrays(crops[keep], kinds.numpy()[keep].astype(np.int8), boxes[keep], points[keep])
 
 
+def _big_faces(record: FaceRecord, cfg: SamplingConfig) -> np.ndarray:
+    """Faces large enough for positives (shorter side >= ``cfg.min_face``) and not ignored."""
+    faces = record.boxes
+    short = np.minimum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1])
+    return faces[(short >= cfg.min_face) & ~record.ignore]
+
+
 def pnet_samples(image: np.ndarray, record: FaceRecord, rng: np.random.Generator,
                  cfg: SamplingConfig) -> SampleArrays:
-    """12x12 samples from random square windows of one image."""
+    """12x12 samples from random square windows of one image.
+
+    Detection images give negatives, positives and part faces; images of a landmark set give
+    landmark faces and, from other windows, positives and part faces (its faces are faces too).
+    """
     h, w = image.shape[:2]
-    faces = record.boxes
-    big = faces[(np.minimum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1]) >= cfg.min_face) & ~record.ignore]
-    if record.landmarks is not None:  # a landmark set: only landmark faces
-        cands = around_faces(rng, big, cfg.landmark_shifts_per_face, shift=0.1)
-    else:
-        cands = np.concatenate([_random_squares(rng, cfg.negatives_per_image, w, h),
-                                _near_squares(rng, big, cfg.near_negatives_per_face),
-                                around_faces(rng, big, cfg.shifts_per_face)])
-    windows = torch.from_numpy(_integer_squares_inside(cands, w, h))
-    ref = pnet_reference_boxes(windows)
+    big = _big_faces(record, cfg)
     if record.landmarks is not None:
-        kinds, best = _landmark_kinds(record, windows.float())
+        groups = [(around_faces(rng, big, cfg.landmark_shifts_per_face, shift=0.1), True),
+                  (around_faces(rng, big, cfg.shifts_per_face // 2), False)]
     else:
-        kinds, best = label_windows(windows.float(), *_faces(record))
-    crops = crop_samples(image, windows, 12)
-    return _assemble(crops, kinds, *_targets(kinds, best, ref, record, inclusive=False))
+        groups = [(np.concatenate([_random_squares(rng, cfg.negatives_per_image, w, h),
+                                   _near_squares(rng, big, cfg.near_negatives_per_face),
+                                   around_faces(rng, big, cfg.shifts_per_face)]), False)]
+    parts = []
+    for cands, landmark in groups:
+        windows = torch.from_numpy(_integer_squares_inside(cands, w, h))
+        kinds, best = _labels(record, windows.float(), landmark, rng, cfg)
+        crops = crop_samples(image, windows, 12)
+        parts.append(_assemble(crops, kinds, *_targets(kinds, best, pnet_reference_boxes(windows), record,
+                                                       inclusive=False)))
+    return SampleArrays.concat(parts, 12)
 
 
 def window_samples(image: np.ndarray, record: FaceRecord, boxes: torch.Tensor, size: int,
-                   rng: np.random.Generator, cfg: SamplingConfig) -> SampleArrays:
+                   rng: np.random.Generator, cfg: SamplingConfig, landmark: bool = False) -> SampleArrays:
     """``size`` x ``size`` samples (R-Net: 24, O-Net: 48) of candidate ``boxes`` (mined by the
-    earlier stages, or drawn around faces), cropped and encoded as stages 2 and 3 do."""
-    if record.landmarks is not None:
-        kinds, best = _landmark_kinds(record, boxes)
-    else:
-        kinds, best = label_windows(boxes, *_faces(record))
-        negatives = torch.nonzero(kinds == SampleKind.NEGATIVE).flatten()
-        if len(negatives) > cfg.max_negatives_per_image:
-            drop = rng.choice(len(negatives), len(negatives) - cfg.max_negatives_per_image, replace=False)
-            kinds[negatives[torch.from_numpy(drop)]] = -1
+    earlier stages, or drawn around faces), cropped and encoded as stages 2 and 3 do;
+    ``landmark``: keep landmark faces only (see `_labels`)."""
+    kinds, best = _labels(record, boxes, landmark, rng, cfg)
     wanted = kinds >= 0
     boxes, kinds, best = boxes[wanted], kinds[wanted], best[wanted]
     crops, keep = window_crops(image, boxes, size)
@@ -144,12 +167,14 @@ def window_samples(image: np.ndarray, record: FaceRecord, boxes: torch.Tensor, s
     return _assemble(crops, kinds, *_targets(kinds, best, boxes, record, inclusive=True))
 
 
-def perturbed_boxes(record: FaceRecord, rng: np.random.Generator, cfg: SamplingConfig) -> torch.Tensor:
-    """Square candidate boxes drawn around the (large enough, not ignored) faces."""
-    faces = record.boxes
-    big = faces[(np.minimum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1]) >= cfg.min_face) & ~record.ignore]
-    per_face = cfg.landmark_shifts_per_face if record.landmarks is not None else cfg.shifts_per_face // 2
-    return torch.from_numpy(around_faces(rng, big, per_face, shift=0.1 if record.landmarks is not None else 0.2))
+def perturbed_boxes(record: FaceRecord, rng: np.random.Generator, cfg: SamplingConfig,
+                    landmark: bool = False) -> torch.Tensor:
+    """Square candidate boxes drawn around the (large enough, not ignored) faces: close ones for
+    landmark faces, looser ones for positives and part faces."""
+    big = _big_faces(record, cfg)
+    if landmark:
+        return torch.from_numpy(around_faces(rng, big, cfg.landmark_shifts_per_face, shift=0.1))
+    return torch.from_numpy(around_faces(rng, big, cfg.shifts_per_face // 2, shift=0.2))
 
 
 def negative_boxes(image: np.ndarray, record: FaceRecord, rng: np.random.Generator,

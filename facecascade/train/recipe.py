@@ -112,6 +112,9 @@ def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | N
             if rec.landmarks is None:
                 mined = mined_boxes(cascade, view, "pnet" if stage == "rnet" else "rnet")
                 boxes = torch.cat([boxes, mined, negative_boxes(view, rec, rng, recipe.sampling)])
+            else:
+                landmark_boxes = perturbed_boxes(rec, rng, recipe.sampling, landmark=True)
+                parts.append(window_samples(view, rec, landmark_boxes, WINDOW[stage], rng, recipe.sampling, True))
             parts.append(window_samples(view, rec, boxes, WINDOW[stage], rng, recipe.sampling))
     if failed:
         tqdm.write(f"{failed} image(s) could not be read and were skipped")
