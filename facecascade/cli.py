@@ -132,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--weights", default="mtcnn-original",
                         help="named weights or a checkpoint path (default: mtcnn-original)")
     detect.add_argument("--min-face", type=float, default=20.0, help="smallest face side in pixels (default 20)")
-    detect.add_argument("--thresholds", type=_thresholds, default=(0.6, 0.7, 0.7),
-                        help="per-stage face probabilities, e.g. 0.6,0.7,0.7")
+    detect.add_argument("--thresholds", type=_thresholds, default=None,
+                        help="per-stage face probabilities, e.g. 0.6,0.7,0.7 (default: the weights' own)")
     detect.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     detect.add_argument("--json", metavar="OUT.json",
                         help='write {"<file name>": [{"box", "score", "landmarks"}, ...]} ("-" for stdout)')

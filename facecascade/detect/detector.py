@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..io import ImageInput, load_image
-from ..models.weights import load_mtcnn
+from ..models.weights import load_mtcnn_with_meta
 from ..structures import Faces
 from .mtcnn import MTCNNCascade, MTCNNConfig
 
@@ -41,7 +41,8 @@ class FaceDetector:
             facenet-pytorch) or the path of a facecascade checkpoint.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         min_face_size: smallest face side to search for, in pixels (sets the pyramid's first scale).
-        thresholds: face probability a window needs to pass P-Net, R-Net and O-Net.
+        thresholds: face probability a window needs to pass P-Net, R-Net and O-Net; ``None``: the
+            weights' own operating point if their checkpoint records one, else (0.6, 0.7, 0.7).
         scale_factor: ratio between pyramid levels.
         batch_size: images packed into one cascade pass by `detect` on a list.
 
@@ -52,17 +53,20 @@ class FaceDetector:
     """
 
     def __init__(self, weights: str | os.PathLike = DEFAULT_WEIGHTS, device: str | torch.device = "cpu",
-                 min_face_size: float = 20.0, thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+                 min_face_size: float = 20.0, thresholds: Sequence[float] | None = None,
                  scale_factor: float = 0.709, batch_size: int = 8):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = resolve_device(device)
+        nets, meta = load_mtcnn_with_meta(weights)
+        if thresholds is None:
+            thresholds = meta.get("thresholds", MTCNNConfig.thresholds)
         config = MTCNNConfig(min_face_size=float(min_face_size),
                              thresholds=tuple(float(t) for t in thresholds),
                              scale_factor=float(scale_factor))
-        self.device = resolve_device(device)
         self.weights = weights
         self.batch_size = batch_size
-        self.cascade = MTCNNCascade(load_mtcnn(weights), config, self.device)
+        self.cascade = MTCNNCascade(nets, config, self.device)
 
     @property
     def config(self) -> MTCNNConfig:

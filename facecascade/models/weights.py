@@ -118,7 +118,7 @@ def _load_original() -> MTCNNNets:
     return _build(states, "weights 'mtcnn-original'")
 
 
-def _load_checkpoint(path: Path) -> MTCNNNets:
+def _load_checkpoint(path: Path) -> tuple[MTCNNNets, dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: '{path}'")
     try:
@@ -127,13 +127,14 @@ def _load_checkpoint(path: Path) -> MTCNNNets:
         raise ValueError(f"cannot read '{path}' as a weights-only torch checkpoint: {exc}") from exc
     if not isinstance(checkpoint, dict) or not {"pnet", "rnet", "onet"} <= checkpoint.keys():
         raise ValueError(f"'{path}' is not a facecascade MTCNN checkpoint (needs pnet, rnet, onet)")
-    return _build(checkpoint, f"'{path}'")
+    return _build(checkpoint, f"'{path}'"), dict(checkpoint.get("meta") or {})
 
 
-def load_mtcnn(weights: str | os.PathLike) -> MTCNNNets:
-    """Load a cascade by name (see `NAMED_WEIGHTS`) or from a checkpoint path (`save_mtcnn`)."""
+def load_mtcnn_with_meta(weights: str | os.PathLike) -> tuple[MTCNNNets, dict[str, Any]]:
+    """`load_mtcnn` and the checkpoint's ``meta`` dict (``{}`` for the original weights); a
+    checkpoint may recommend its own operating point there as ``meta["thresholds"]``."""
     if weights == "mtcnn-original":
-        return _load_original()
+        return _load_original(), {}
     if weights == "mtcnn":
         return _load_checkpoint(PACKAGED / "mtcnn.pt")
     path = Path(weights)
@@ -141,6 +142,11 @@ def load_mtcnn(weights: str | os.PathLike) -> MTCNNNets:
         return _load_checkpoint(path)
     known = ", ".join(sorted(NAMED_WEIGHTS))
     raise ValueError(f"unknown weights {weights!r}: use one of {known} or a checkpoint path")
+
+
+def load_mtcnn(weights: str | os.PathLike) -> MTCNNNets:
+    """Load a cascade by name (see `NAMED_WEIGHTS`) or from a checkpoint path (`save_mtcnn`)."""
+    return load_mtcnn_with_meta(weights)[0]
 
 
 def save_mtcnn(path: str | os.PathLike, nets: MTCNNNets, meta: dict[str, Any] | None = None) -> None:

@@ -31,6 +31,7 @@ from ..models import MTCNNNets, ONet, PNet, RNet, save_mtcnn
 from .generate import (SamplingConfig, mined_boxes, negative_boxes, perturbed_boxes, pnet_samples,
                        window_samples)
 from .losses import TaskWeights
+from .operating_point import choose_thresholds
 from .samples import SampleArrays, load_samples, mirror_record, save_samples
 from .trainer import TrainConfig, config_dict, train_stage
 
@@ -57,6 +58,7 @@ class Recipe:
     limit: int = 0                # images per dataset (0 = all): quick runs and tests
     device: str = "cpu"
     reuse: Path | None = None     # read earlier stages and samples from this run if not in ``out``
+    tuning_images: int = 150      # training images per detection set for choosing the thresholds
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
     def find(self, relative: str) -> Path:
@@ -179,12 +181,22 @@ def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
     return path
 
 
+def operating_point(recipe: Recipe, nets: MTCNNNets) -> tuple[tuple[float, ...], dict[str, float]]:
+    """Stage thresholds chosen on ``recipe.tuning_images`` training images of each detection set."""
+    detection = datasets(replace(recipe, landmarks=False), "train")
+    per_set = [[r for r in detection if r.source == s][:recipe.tuning_images] for s in ("voc", "caltech")]
+    return choose_thresholds(nets, per_set, device=torch.device(recipe.device))
+
+
 def pack(recipe: Recipe) -> Path:
-    """``out/mtcnn.pt``: the three trained stages as one cascade checkpoint."""
+    """``out/mtcnn.pt``: the three trained stages as one cascade checkpoint, with the stage
+    thresholds chosen on training images (`facecascade.train.operating_point`)."""
     nets = MTCNNNets(*(_load_stage(recipe, s) for s in STAGES))
+    thresholds, tried = operating_point(recipe, nets)
     meta = {"recipe": "facecascade train mtcnn", "data": "face_mask + caltech_webfaces (train split), "
             "celeba + mtfl landmarks (train split); research use only", "ohem": recipe.ohem,
-            "landmarks": recipe.landmarks, "seed": recipe.seed}
+            "landmarks": recipe.landmarks, "seed": recipe.seed, "thresholds": list(thresholds),
+            "thresholds_tried": tried}
     path = recipe.out / "mtcnn.pt"
     save_mtcnn(path, nets, meta)
     return path

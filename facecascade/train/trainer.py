@@ -31,6 +31,7 @@ class TrainConfig:
     weights: TaskWeights = field(default_factory=TaskWeights)
     seed: int = 0
     threads: int = 0                      # torch threads; 0 = leave as is
+    val_samples: int = 20_000             # validation samples scored after each epoch (0: all)
 
 
 def epoch_indices(kinds: np.ndarray, ratio: tuple[float, ...], total: int, rng: np.random.Generator) -> np.ndarray:
@@ -72,13 +73,18 @@ def batch_loss(net: nn.Module, batch: tuple[Tensor, ...], cfg: TrainConfig, keep
 
 
 @torch.no_grad()
-def evaluate(net: nn.Module, samples: SampleArrays, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
-    """Mean losses over ``samples`` (no hard-sample mining) and face/non-face accuracy."""
+def evaluate(net: nn.Module, samples: SampleArrays, cfg: TrainConfig, device: torch.device,
+             limit: int = 0) -> dict[str, float]:
+    """Mean losses over ``samples`` (no hard-sample mining) and face/non-face accuracy; with
+    ``limit``, over that many samples evenly spread over the set (the same ones every time)."""
     net.eval()
     sums = np.zeros(4)
     correct = counted = batches = 0
-    for start in range(0, len(samples), 1024):
-        batch = to_batch(samples, np.arange(start, min(start + 1024, len(samples))), device)
+    chosen = np.arange(len(samples))
+    if 0 < limit < len(samples):
+        chosen = np.linspace(0, len(samples) - 1, limit).round().astype(np.int64)
+    for start in range(0, len(chosen), 1024):
+        batch = to_batch(samples, chosen[start:start + 1024], device)
         parts = batch_loss(net, batch, cfg, keep=1.0)
         sums += [float(v) for v in parts]
         logits, _, _ = stage_outputs(net, batch[0])
@@ -163,7 +169,7 @@ def train_stage(net: nn.Module, train: SampleArrays, val: SampleArrays | None, c
                           box=float(parts.box), landmark=float(parts.landmark), lr=scheduler.get_last_lr()[0],
                           seconds=round(time.time() - began, 1))
         if val is not None and len(val):
-            metrics = evaluate(net, val, cfg, device)
+            metrics = evaluate(net, val, cfg, device, cfg.val_samples)
             log.write(epoch=epoch + 1, step=steps_per_epoch, split="val", seconds=round(time.time() - began, 1),
                       **metrics)
             if not quiet:
