@@ -84,7 +84,7 @@ def test_min_face_size_and_thresholds_change_the_search(photo):
 
 
 @pytest.mark.parametrize("kwargs", [dict(min_face_size=0), dict(scale_factor=1.2), dict(thresholds=(0.6, 0.7)),
-                                    dict(thresholds=(0.6, 0.7, 1.5)), dict(batch_size=0), dict(weights="mtcnn")])
+                                    dict(thresholds=(0.6, 0.7, 1.5)), dict(batch_size=0), dict(weights="mtcnn2")])
 def test_bad_settings_raise_value_error(kwargs):
     with pytest.raises(ValueError):
         FaceDetector(**kwargs)
@@ -142,3 +142,13 @@ def test_pnet_bands_do_not_change_proposals(detector, photo, band):
     assert torch.equal(ours.image_index, ref.image_index)
     torch.testing.assert_close(ours.boxes, ref.boxes)
     torch.testing.assert_close(ours.scores, ref.scores)
+
+
+def test_weights_bring_their_operating_point_unless_overridden(photo):
+    from facecascade.models.weights import load_mtcnn_with_meta
+
+    trained = FaceDetector(weights="mtcnn")
+    assert list(trained.config.thresholds) == load_mtcnn_with_meta("mtcnn")[1]["thresholds"]
+    assert FaceDetector(weights="mtcnn", thresholds=(0.6, 0.7, 0.7)).config.thresholds == (0.6, 0.7, 0.7)
+    assert FaceDetector(weights="mtcnn-original").config.thresholds == (0.6, 0.7, 0.7)
+    assert len(trained.detect(photo)) >= 3  # the three people of the photo

@@ -230,13 +230,18 @@ def test_unknown_name_lists_known_names():
     with pytest.raises(ValueError) as info:
         load_mtcnn("retinaface-resnet50")
     assert "mtcnn-original" in str(info.value)
-    assert set(NAMED_WEIGHTS) == {"mtcnn-original"}
+    assert set(NAMED_WEIGHTS) == {"mtcnn", "mtcnn-original"}
 
 
-def test_reserved_name_mtcnn():
-    with pytest.raises(ValueError) as info:
-        load_mtcnn("mtcnn")
-    assert "mtcnn-original" in str(info.value)
+def test_packaged_mtcnn_weights_load_with_their_operating_point():
+    from facecascade.models.weights import PACKAGED, load_mtcnn_with_meta
+
+    assert (PACKAGED / "mtcnn.pt").stat().st_size < 4_000_000  # small enough to ship
+    nets, meta = load_mtcnn_with_meta("mtcnn")
+    assert isinstance(nets, MTCNNNets) and nets.onet.num_landmarks == 5
+    assert len(meta["thresholds"]) == 3 and all(0 < t < 1 for t in meta["thresholds"])
+    assert "research use" in meta["data"]
+    assert not any(p.requires_grad for net in nets for p in net.parameters())
 
 
 def test_missing_checkpoint(tmp_path):

@@ -246,3 +246,16 @@ def test_train_cli_runs_the_whole_recipe_on_real_data(tmp_path):
     assert main(args) == 0  # everything present: resumes, trains nothing more
     assert (tmp_path / "pnet" / "log.csv").read_text().count(",val,") == 1
     assert main(["train", "mtcnn", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+
+
+def test_stage_settings_follow_the_paper_and_the_ablation_switches(tmp_path):
+    from facecascade.train.recipe import Recipe, stage_config
+
+    base = Recipe(data=tmp_path, out=tmp_path)
+    assert tuple(stage_config(base, "pnet").weights) == (1.0, 0.5, 0.5)
+    assert tuple(stage_config(base, "rnet").weights) == (1.0, 0.5, 0.5)
+    onet = stage_config(base, "onet")
+    assert tuple(onet.weights) == (1.0, 0.5, 1.0) and onet.keep == 0.7 and onet.ratio == (3.0, 1.0, 1.0, 2.0)
+    assert stage_config(Recipe(data=tmp_path, out=tmp_path, ohem=False), "onet").keep == 1.0
+    no_lm = stage_config(Recipe(data=tmp_path, out=tmp_path, landmarks=False), "onet")
+    assert no_lm.weights.landmark == 0.0 and no_lm.ratio[3] == 0.0

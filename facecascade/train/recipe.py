@@ -159,17 +159,23 @@ def _earlier_nets(recipe: Recipe, stage: str) -> MTCNNNets | None:
     return MTCNNNets(pnet, rnet.eval(), ONet().eval())
 
 
+def stage_config(recipe: Recipe, stage: str) -> TrainConfig:
+    """The stage's training settings; the ablations switch off hard sample mining (``keep=1``)
+    or the landmark task (zero weight, no landmark faces drawn)."""
+    weights = TASK_WEIGHTS[stage] if recipe.landmarks else TASK_WEIGHTS[stage]._replace(landmark=0.0)
+    return TrainConfig(epochs=recipe.epochs[stage], samples_per_epoch=recipe.samples_per_epoch[stage],
+                       keep=0.7 if recipe.ohem else 1.0, weights=weights, seed=recipe.seed,
+                       ratio=(3.0, 1.0, 1.0, 2.0 if recipe.landmarks else 0.0),
+                       batch_size=256 if stage != "onet" else 128)
+
+
 def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
     """Generate (or reuse) the stage's samples, train it (resuming), save ``out/<stage>/<stage>.pt``."""
     began = time.time()
     nets = _earlier_nets(recipe, stage)
     train = _samples(recipe, stage, "train", nets)
     val = _samples(recipe, stage, "val", nets)
-    weights = TASK_WEIGHTS[stage] if recipe.landmarks else replace(TASK_WEIGHTS[stage], landmark=0.0)
-    cfg = TrainConfig(epochs=recipe.epochs[stage], samples_per_epoch=recipe.samples_per_epoch[stage],
-                      keep=0.7 if recipe.ohem else 1.0, weights=weights, seed=recipe.seed,
-                      ratio=(3.0, 1.0, 1.0, 2.0 if recipe.landmarks else 0.0),
-                      batch_size=256 if stage != "onet" else 128)
+    cfg = stage_config(recipe, stage)
     torch.manual_seed(recipe.seed)
     net = train_stage(_new_net(stage), train, val, cfg, recipe.out / stage,
                       torch.device(recipe.device), quiet)
