@@ -645,8 +645,8 @@ def test_read_dataset_dispatches_every_format(tmp_path, monkeypatch):
     }
     assert set(cases) == set(FORMATS) and len(FORMATS) == 8
     sizes = {}
-    for fmt, (annotations, imgs, kwargs) in cases.items():
-        records = read_dataset(fmt, str(annotations), None if imgs is None else str(imgs), **kwargs)
+    for fmt, (labels, imgs, kwargs) in cases.items():
+        records = read_dataset(fmt, str(labels), None if imgs is None else str(imgs), **kwargs)
         assert all(isinstance(r, FaceRecord) for r in records)
         sizes[fmt] = [len(r) for r in records]
     assert sizes == {"voc": [0, 1], "caltech": [1, 2], "imglab": [2, 0], "coco": [1, 2, 0], "wider": [2, 0, 1],

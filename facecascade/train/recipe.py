@@ -181,9 +181,13 @@ def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
                       torch.device(recipe.device), quiet)
     path = recipe.out / stage / f"{stage}.pt"
     torch.save(net.cpu().state_dict(), path)
+    summary = recipe.out / stage / "summary.json"
+    seconds = time.time() - began
+    if summary.is_file():  # a resumed run adds its time to the earlier runs'
+        seconds += json.loads(summary.read_text()).get("seconds", 0.0)
     info = {"stage": stage, "train_samples": train.counts(), "val_samples": val.counts(),
-            "config": config_dict(cfg), "seconds": round(time.time() - began, 1)}
-    (recipe.out / stage / "summary.json").write_text(json.dumps(info, indent=1))
+            "config": config_dict(cfg), "seconds": round(seconds, 1)}
+    summary.write_text(json.dumps(info, indent=1))
     return path
 
 

@@ -23,7 +23,6 @@ import torch
 
 from ..data.records import FaceRecord
 from ..ops.boxes import box_iou, crop_windows
-from ..ops.coding import encode_landmarks, encode_offsets
 from ..ops.resample import IntegralImages
 from .losses import SampleKind
 
