@@ -96,7 +96,8 @@ def _run_chunked(net: torch.nn.Module, crops: Tensor, chunk: int) -> StageOutput
                          for k in range(len(parts[0]))))
 
 
-def _normalize(pixels: Tensor) -> Tensor:
+def normalize_pixels(pixels: Tensor) -> Tensor:
+    """The cascade's input normalisation ``(x - 127.5) / 128`` (inference and training)."""
     return (pixels - PIXEL_MEAN) * PIXEL_SCALE
 
 
@@ -168,7 +169,7 @@ class MTCNNCascade:
             levels = batch.integral.resize(i, [tuple(layout.sizes[l]) for l in lids])
             for lid, level in zip(lids, levels):
                 (y, x), (h, w) = layout.offsets[lid], layout.sizes[lid]
-                canvas[0, y:y + h, x:x + w] = _normalize(level)
+                canvas[0, y:y + h, x:x + w] = normalize_pixels(level)
         return canvas.permute(0, 3, 1, 2)
 
     def _scan(self, canvas: Tensor, layout: CanvasLayout, cell_level: Tensor) -> Proposals:
@@ -228,7 +229,7 @@ class MTCNNCascade:
         if not bool(inside.all()):
             cands, windows = cands.select(inside), windows[inside]
         crops = integral.crop_resize(cands.image_index, windows, size)
-        return _normalize(crops).permute(0, 3, 1, 2), cands
+        return normalize_pixels(crops).permute(0, 3, 1, 2), cands
 
     def refine(self, batch: Batch, cands: Candidates) -> Candidates:
         """Stage 2: R-Net rescoring, NMS per image, calibration (inclusive sizes), squaring."""

@@ -91,14 +91,14 @@ def convert_facenet_state(net: str, state: dict[str, Tensor]) -> dict[str, Tenso
     return out
 
 
-def _landmark_points(state: dict[str, Tensor]) -> int:
+def landmark_points(state: dict[str, Tensor]) -> int:
     """Points of the landmark head in ``state`` (0 without one)."""
     bias = state.get("landmarks.bias")
     return 0 if bias is None else bias.numel() // 2
 
 
 def _build(states: dict[str, dict[str, Tensor]], source: str) -> MTCNNNets:
-    nets = MTCNNNets(*(cls(landmarks=_landmark_points(states.get(name, {})))
+    nets = MTCNNNets(*(cls(landmarks=landmark_points(states.get(name, {})))
                        for cls, name in ((PNet, "pnet"), (RNet, "rnet"), (ONet, "onet"))))
     for name, net in zip(("pnet", "rnet", "onet"), nets):
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -14,9 +15,9 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
                     landmarks=not args.no_landmarks, seed=args.seed, limit=args.limit, device=args.device,
                     reuse=Path(args.reuse) if args.reuse else None)
     if args.epochs:
-        recipe = Recipe(**{**recipe.__dict__, "epochs": {s: args.epochs for s in STAGES}})
+        recipe = replace(recipe, epochs={s: args.epochs for s in STAGES})
     if args.samples_per_epoch:
-        recipe = Recipe(**{**recipe.__dict__, "samples_per_epoch": {s: args.samples_per_epoch for s in STAGES}})
+        recipe = replace(recipe, samples_per_epoch={s: args.samples_per_epoch for s in STAGES})
     if not recipe.data.is_dir():
         print(f"error: data folder not found: {recipe.data}", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ from ..data.records import FaceRecord
 from ..detect.mtcnn import MTCNNCascade, MTCNNConfig
 from ..io import load_image
 from ..models import MTCNNNets, ONet, PNet, RNet, save_mtcnn
+from ..models.weights import landmark_points
 from .generate import (SamplingConfig, mined_boxes, negative_boxes, perturbed_boxes, pnet_samples,
                        window_samples)
 from .losses import TaskWeights
@@ -135,10 +136,13 @@ def _samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | None) -> 
     return load_samples(folder)
 
 
-def _new_net(stage: str, landmarks: bool = True):
+NETS = {"pnet": PNet, "rnet": RNet, "onet": ONet}
+
+
+def _new_net(stage: str):
     """A fresh stage. The landmark head is always there (the "no landmark task" ablation gives it
     a zero loss weight), so every trained cascade has O-Net landmarks to output."""
-    return {"pnet": PNet, "rnet": RNet, "onet": ONet}[stage](landmarks=5 if landmarks else 0)
+    return NETS[stage](landmarks=5)
 
 
 def _load_stage(recipe: Recipe, stage: str):
@@ -146,7 +150,7 @@ def _load_stage(recipe: Recipe, stage: str):
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: train the {stage} stage first (--stage {stage})")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    net = _new_net(stage, "landmarks.weight" in state)
+    net = NETS[stage](landmarks=landmark_points(state))
     net.load_state_dict(state)
     return net.eval()
 

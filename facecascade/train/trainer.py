@@ -13,10 +13,10 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ..detect.mtcnn import normalize_pixels
 from .losses import LossParts, SampleKind, TaskWeights, mtcnn_loss
 from .samples import SampleArrays
 
-PIXEL_MEAN, PIXEL_SCALE = 127.5, 0.0078125  # the cascade's input normalisation
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def to_batch(samples: SampleArrays, index: np.ndarray, device: torch.device) -> 
     """Normalised images ``(B, 3, S, S)``, kinds, box and landmark targets on ``device``."""
     index = np.sort(index)  # memory-mapped reads in order
     images = torch.from_numpy(np.ascontiguousarray(samples.images[index])).to(device)
-    x = (images.permute(0, 3, 1, 2).float() - PIXEL_MEAN) * PIXEL_SCALE
+    x = normalize_pixels(images.permute(0, 3, 1, 2).float())
     return (x, torch.from_numpy(np.asarray(samples.kinds[index])).long().to(device),
             torch.from_numpy(np.asarray(samples.boxes[index])).to(device),
             torch.from_numpy(np.asarray(samples.landmarks[index])).to(device))
