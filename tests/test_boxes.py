@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facecascade.ops.boxes import box_area, box_iou, clip_boxes, crop_windows, nms, square_boxes
+from facecascade.ops.boxes import box_area, box_iou, clip_boxes, crop_windows, nms, square_boxes, top_k_per_group
 from facecascade.ops.coding import apply_offsets, decode_landmarks, encode_landmarks, encode_offsets
 
 
@@ -228,3 +228,14 @@ def test_nms_empty(mode):
 def test_nms_bad_mode():
     with pytest.raises(ValueError, match="mode"):
         nms(torch.zeros((1, 4)), torch.zeros(1), 0.5, mode="iou")
+
+
+def test_top_k_per_group_keeps_rank_order_and_each_groups_best():
+    ranked = torch.tensor([5, 2, 7, 0, 3, 6, 1, 4])           # indices, best first
+    groups = torch.tensor([0, 1, 0, 1, 1, 0, 2, 0])            # group of box i
+    # in rank order the groups are 5:0 2:0 7:0 0:0 3:1 6:2 1:1 4:1
+    assert top_k_per_group(ranked, groups, 2).tolist() == [5, 2, 3, 6, 1]
+    assert top_k_per_group(ranked, groups, 1).tolist() == [5, 3, 6]
+    assert top_k_per_group(ranked, groups, 0).tolist() == ranked.tolist()     # 0: no cap
+    assert top_k_per_group(ranked, groups, 8).tolist() == ranked.tolist()
+    assert top_k_per_group(torch.zeros(0, dtype=torch.long), groups, 3).tolist() == []

@@ -152,3 +152,23 @@ def test_weights_bring_their_operating_point_unless_overridden(photo):
     assert FaceDetector(weights="mtcnn", thresholds=(0.6, 0.7, 0.7)).config.thresholds == (0.6, 0.7, 0.7)
     assert FaceDetector(weights="mtcnn-original").config.thresholds == (0.6, 0.7, 0.7)
     assert len(trained.detect(photo)) >= 3  # the three people of the photo
+
+
+def test_max_proposals_keeps_each_images_best_boxes(detector, photo):
+    """A per-image cap keeps, for every image, exactly its best-scoring uncapped proposals."""
+    from dataclasses import replace
+
+    from facecascade.detect.mtcnn import MTCNNCascade
+
+    cascade = detector.cascade
+    capped = MTCNNCascade(cascade.nets, replace(cascade.config, max_proposals=7), cascade.device)
+    with torch.inference_mode():
+        batch = cascade.prepare([photo, photo[100:, :333].copy()])
+        ours, ref = capped.propose(batch), cascade.propose(batch)
+    for i in (0, 1):
+        mine, all_ = ours.image_index == i, ref.image_index == i
+        assert int(all_.sum()) > 7 and int(mine.sum()) == 7
+        best = torch.sort(ref.scores[all_], descending=True).values[:7]
+        torch.testing.assert_close(torch.sort(ours.scores[mine], descending=True).values, best)
+    with pytest.raises(ValueError, match="max_proposals"):
+        replace(cascade.config, max_proposals=-1)

@@ -28,6 +28,7 @@ def test_box_iou_hand_values():
     np.testing.assert_allclose(iou, [[1.0, 0.0, 0.5], [90 / 110, 0.0, 90 / 210]])
     assert box_iou(np.zeros((0, 4)), np.array([A])).shape == (0, 1)
     assert box_iou(np.array([[5, 5, 5, 5]]), np.array([[5, 5, 5, 5]]))[0, 0] == 0.0  # empty union: 0, no NaN
+    assert box_iou(np.array([[10, 10, 0, 0]]), np.array([A]))[0, 0] == 0.0  # inverted box: empty
 
 
 def test_tp_duplicate_and_unmatched_false_positives():

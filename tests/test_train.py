@@ -195,7 +195,7 @@ def test_a_few_training_steps_lower_the_loss(tmp_path, net_cls, size, n):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     samples = _toy_samples(n, size, rng)
-    cfg = TrainConfig(epochs=3, batch_size=64, lr=3e-3, samples_per_epoch=n, seed=0)
+    cfg = TrainConfig(epochs=3, batch_size=64, lr=3e-3, samples_per_epoch=n, seed=0, low_res=0.5, low_res_min=6)
     from facecascade.train.trainer import evaluate
 
     net = net_cls(landmarks=5)
@@ -235,7 +235,7 @@ def test_train_cli_runs_the_whole_recipe_on_real_data(tmp_path):
 
     data = require("face_mask").parent
     args = ["train", "mtcnn", "--data", str(data), "--out", str(tmp_path), "--limit", "3", "--epochs", "1",
-            "--samples-per-epoch", "256", "-q"]
+            "--samples-per-epoch", "256", "--tuning-images", "1", "-q"]
     assert main(args) == 0
     for stage in ("pnet", "rnet", "onet"):
         counts = (tmp_path / "samples" / stage / "train" / "counts.json").read_text()
@@ -259,3 +259,42 @@ def test_stage_settings_follow_the_paper_and_the_ablation_switches(tmp_path):
     assert stage_config(Recipe(data=tmp_path, out=tmp_path, ohem=False), "onet").keep == 1.0
     no_lm = stage_config(Recipe(data=tmp_path, out=tmp_path, landmarks=False), "onet")
     assert no_lm.weights.landmark == 0.0 and no_lm.ratio[3] == 0.0
+    assert stage_config(base, "pnet").low_res == 0.0 and onet.low_res > 0 and stage_config(base, "rnet").low_res > 0
+    assert stage_config(Recipe(data=tmp_path, out=tmp_path, low_res=False), "onet").low_res == 0.0
+
+
+def test_low_resolution_replays_area_down_and_up_sampling_by_hand():
+    from facecascade.train.augment import low_resolution
+
+    x = torch.arange(9.0).view(1, 1, 3, 3)
+    # 3 -> 2 (area bins [0, 2) and [1, 3)) -> 3 (bins [0, 1), [0, 2), [1, 2))
+    expected = torch.tensor([[2.0, 2.5, 3.0], [3.5, 4.0, 4.5], [5.0, 5.5, 6.0]])
+    assert torch.equal(low_resolution(x, 1.0, 2)[0, 0], expected)
+    assert torch.equal(x, torch.arange(9.0).view(1, 1, 3, 3))  # input untouched
+
+
+def test_low_resolution_share_and_invariants():
+    from facecascade.train.augment import low_resolution
+
+    torch.manual_seed(0)
+    x = torch.rand(400, 3, 24, 24)
+    assert low_resolution(x, 0.0, 16) is x and low_resolution(x, 1.0, 24) is x
+    y = low_resolution(x, 0.5, 16)
+    changed = (y != x).flatten(1).any(1).float().mean()
+    assert 0.4 < changed < 0.6
+    # area resampling keeps a sample's mean and a flat sample flat
+    assert torch.allclose(y.mean((1, 2, 3)), x.mean((1, 2, 3)), atol=0.02)
+    flat = torch.full((8, 3, 24, 24), 0.25)
+    assert torch.allclose(low_resolution(flat, 1.0, 16), flat)
+    with pytest.raises(ValueError, match="square"):
+        low_resolution(torch.rand(2, 3, 24, 20), 0.5, 16)
+
+
+def test_small_faces_get_more_windows():
+    from facecascade.train.generate import SamplingConfig, _weighted_faces
+
+    faces = np.array([[0, 0, 20, 40], [0, 0, 50, 60], [5, 5, 36, 37]], np.float32)  # short sides 20, 50, 31
+    out = _weighted_faces(faces, SamplingConfig(small_face=32.0, small_face_repeat=3))
+    assert out.tolist() == [faces[0].tolist()] * 3 + [faces[1].tolist()] + [faces[2].tolist()] * 3
+    assert _weighted_faces(faces, SamplingConfig(small_face_repeat=1)).tolist() == faces.tolist()
+    assert _weighted_faces(np.zeros((0, 4), np.float32), SamplingConfig()).shape == (0, 4)

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from ..models.mtcnn import StageOutput
 from ..models.weights import MTCNNNets
-from ..ops.boxes import crop_windows, nms, square_boxes
+from ..ops.boxes import crop_windows, nms, square_boxes, top_k_per_group
 from ..ops.coding import apply_offsets, decode_landmarks
 from ..ops.pyramid import CanvasLayout, plan_canvas
 from ..ops.resample import IntegralImages
@@ -34,6 +34,7 @@ from ..structures import Faces
 
 PIXEL_MEAN = 127.5
 PIXEL_SCALE = 0.0078125  # 1 / 128
+PRE_NMS_FACTOR = 5       # with ``max_proposals``: best cells per image that go into P-Net's NMS
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class MTCNNConfig:
     nms_level: float = 0.5                           # IoU, P-Net boxes within one pyramid level
     nms_image: float = 0.7                           # IoU, P-Net boxes across levels; R-Net boxes
     nms_output: float = 0.7                          # intersection over the smaller box, O-Net boxes
+    max_proposals: int = 0                           # P-Net boxes kept per image, best first (0: all);
+                                                     # also keeps PRE_NMS_FACTOR x as many cells for NMS
     pnet_band: int = 48                              # P-Net response rows per pass on CPU,
     rnet_chunk: int = 32                             # R-Net windows per pass, and O-Net's:
     onet_chunk: int = 16                             # activations stay small and in cache
@@ -57,6 +60,8 @@ class MTCNNConfig:
             raise ValueError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
         if len(self.thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in self.thresholds):
             raise ValueError(f"thresholds must be three probabilities, got {self.thresholds}")
+        if self.max_proposals < 0:
+            raise ValueError(f"max_proposals must be >= 0, got {self.max_proposals}")
         if min(self.pnet_band, self.rnet_chunk, self.onet_chunk) < 1:
             raise ValueError("pnet_band, rnet_chunk and onet_chunk must be >= 1")
 
@@ -214,8 +219,13 @@ class MTCNNCascade:
         boxes = torch.cat([top_left, bottom_right], 1)
 
         image_index = torch.from_numpy(layout.image_index).to(self.device)[level]
-        keep = nms(boxes, scores, cfg.nms_level, groups=level)
+        keep = torch.arange(len(scores), device=self.device)
+        if cfg.max_proposals:  # bounds the NMS work when nearly every cell passes (untrained nets)
+            keep = top_k_per_group(torch.argsort(scores, descending=True), image_index,
+                                   PRE_NMS_FACTOR * cfg.max_proposals)
+        keep = keep[nms(boxes[keep], scores[keep], cfg.nms_level, groups=level[keep])]
         keep = keep[nms(boxes[keep], scores[keep], cfg.nms_image, groups=image_index[keep])]
+        keep = top_k_per_group(keep, image_index, cfg.max_proposals)
         boxes = square_boxes(apply_offsets(boxes[keep], offsets[keep], inclusive=False))
         return Candidates(boxes, scores[keep], image_index[keep])
 

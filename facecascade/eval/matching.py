@@ -19,6 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from ..ops.boxes import box_iou as ops_box_iou
 
 TRUE_POSITIVE = 1
 FALSE_POSITIVE = 0
@@ -26,17 +29,13 @@ DROPPED = -1
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(len(a), len(b))`` IoU of ``x1, y1, x2, y2`` boxes; 0 where the union is empty."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = w * h
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    """``(len(a), len(b))`` float64 IoU of ``x1, y1, x2, y2`` boxes (`facecascade.ops.box_iou`,
+    i.e. torchvision's); 0 where the union is empty, and inverted boxes count as empty."""
+    a = torch.as_tensor(np.asarray(a, np.float64)).reshape(-1, 4)
+    b = torch.as_tensor(np.asarray(b, np.float64)).reshape(-1, 4)
+    a = torch.cat([a[:, :2], torch.maximum(a[:, 2:], a[:, :2])], 1)
+    b = torch.cat([b[:, :2], torch.maximum(b[:, 2:], b[:, :2])], 1)
+    return torch.nan_to_num(ops_box_iou(a, b), nan=0.0).numpy()
 
 
 def effective_ignore(gt_boxes: np.ndarray, gt_ignore: np.ndarray | None = None,

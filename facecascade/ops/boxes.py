@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
@@ -52,6 +53,19 @@ def crop_windows(boxes: Tensor, width: Tensor, height: Tensor) -> Tensor:
     return torch.stack([x0, y0, x1, y1], dim=1).long()
 
 
+def top_k_per_group(ranked: Tensor, groups: Tensor, k: int) -> Tensor:
+    """The first ``k`` of ``ranked`` (indices, best first) within each group, still best first.
+
+    ``groups``: the group id of every box that ``ranked`` indexes into."""
+    if k <= 0 or len(ranked) <= k:
+        return ranked
+    g = groups[ranked]
+    by_group = torch.argsort(g, stable=True)               # rank order kept inside each group
+    sorted_g = g[by_group]
+    rank = torch.arange(len(g), device=g.device) - torch.searchsorted(sorted_g, sorted_g)
+    return ranked[torch.sort(by_group[rank < k]).values]
+
+
 def nms(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor | None = None,
         mode: str = "union") -> Tensor:
     """Greedy non-maximum suppression; returns kept indices in descending score order.
@@ -75,20 +89,23 @@ def nms(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor | None =
 
 
 def _nms_min(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor) -> Tensor:
+    """Greedy intersection-over-minimum NMS in O(N) memory: each kept box suppresses, in one
+    vectorised step, the lower-scoring boxes of its group that it overlaps by more than
+    ``threshold`` (a cascade that fires everywhere, e.g. while training, can leave tens of
+    thousands of boxes here)."""
     if len(boxes) == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = torch.argsort(scores, descending=True, stable=True)
-    b = boxes[order].double()
-    g = groups[order]
-    area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    lt = torch.maximum(b[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(b[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt + 1).clamp(min=0).prod(dim=2)
-    overlap = inter / torch.minimum(area[:, None], area[None, :])
-    suppresses = (overlap > threshold) & (g[:, None] == g[None, :])
-    suppresses = suppresses.cpu()
-    keep = torch.ones(len(b), dtype=torch.bool)
-    for i in range(len(b)):  # O(N) rows of an N x N matrix; N is the few boxes left after O-Net
-        if keep[i]:
-            keep[i + 1:] &= ~suppresses[i, i + 1:]
-    return order[keep.to(order.device)]
+    x1, y1, x2, y2 = boxes[order].double().cpu().numpy().T
+    g = groups[order].cpu().numpy()
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    suppressed = np.zeros(len(area), bool)
+    for i in range(len(area)):
+        if suppressed[i]:
+            continue
+        rest = slice(i + 1, None)
+        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1, 0, None)
+        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1, 0, None)
+        overlap = w * h / np.minimum(area[i], area[rest])
+        suppressed[rest] |= (overlap > threshold) & (g[rest] == g[i])
+    return order[torch.from_numpy(~suppressed).to(order.device)]

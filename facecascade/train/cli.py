@@ -12,8 +12,8 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
     from .recipe import STAGES, Recipe, pack, run_stage
 
     recipe = Recipe(data=Path(args.data), out=Path(args.out), ohem=not args.no_ohem,
-                    landmarks=not args.no_landmarks, seed=args.seed, limit=args.limit, device=args.device,
-                    reuse=Path(args.reuse) if args.reuse else None)
+                    landmarks=not args.no_landmarks, low_res=not args.no_low_res, seed=args.seed, limit=args.limit, device=args.device,
+                    reuse=Path(args.reuse) if args.reuse else None, tuning_images=args.tuning_images)
     if args.epochs:
         recipe = replace(recipe, epochs={s: args.epochs for s in STAGES})
     if args.samples_per_epoch:
@@ -48,9 +48,13 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mtcnn.add_argument("--samples-per-epoch", type=int, default=0)
     mtcnn.add_argument("--no-ohem", action="store_true", help="ablation: no online hard sample mining")
     mtcnn.add_argument("--no-landmarks", action="store_true", help="ablation: no landmark task")
+    mtcnn.add_argument("--no-low-res", action="store_true",
+                       help="ablation: no low-resolution augmentation of R-Net and O-Net samples")
     mtcnn.add_argument("--reuse", metavar="RUN_DIR",
                        help="take earlier stages and samples from this run when --out lacks them (ablations)")
     mtcnn.add_argument("--limit", type=int, default=0, help="images per dataset (0: all)")
+    mtcnn.add_argument("--tuning-images", type=int, default=150,
+                       help="training images per detection set for choosing the stage thresholds")
     mtcnn.add_argument("--seed", type=int, default=0)
     mtcnn.add_argument("--device", default="cpu")
     mtcnn.add_argument("-q", "--quiet", action="store_true")

@@ -20,13 +20,18 @@ from ..eval.metrics import evaluate_detections
 from ..io import load_image
 from ..models import MTCNNNets
 
-CANDIDATE_THRESHOLDS = ((0.6, 0.7, 0.7), (0.6, 0.5, 0.7), (0.6, 0.4, 0.6), (0.5, 0.3, 0.6), (0.5, 0.3, 0.5))
+CANDIDATE_THRESHOLDS = ((0.6, 0.7, 0.7), (0.6, 0.5, 0.7), (0.6, 0.4, 0.6), (0.5, 0.3, 0.6), (0.5, 0.3, 0.5),
+                        (0.5, 0.2, 0.4), (0.4, 0.3, 0.5), (0.4, 0.2, 0.4), (0.4, 0.2, 0.3), (0.4, 0.1, 0.3))
+
+# Bounds the work of a barely trained cascade (quick runs); a trained one stays far below it.
+TUNING_MAX_PROPOSALS = 2000
 
 
 def mean_ap(nets: MTCNNNets, thresholds: Sequence[float], datasets: Sequence[Sequence[FaceRecord]],
             images: dict, device: torch.device) -> float:
     """Mean over ``datasets`` of AP@0.5 with ``thresholds`` (``images``: path -> RGB array)."""
-    cascade = MTCNNCascade(nets, MTCNNConfig(thresholds=tuple(thresholds)), device)
+    cascade = MTCNNCascade(nets, MTCNNConfig(thresholds=tuple(thresholds), max_proposals=TUNING_MAX_PROPOSALS),
+                           device)
     aps = []
     for records in datasets:
         predictions = [cascade.detect([images[r.image]])[0] for r in records]

@@ -38,10 +38,15 @@ from .trainer import TrainConfig, config_dict, train_stage
 
 STAGES = ("pnet", "rnet", "onet")
 WINDOW = {"pnet": 12, "rnet": 24, "onet": 48}
-# Mining keeps what the trained earlier stages pass at looser thresholds than inference (R-Net
-# at 0.3 rather than 0.7), so that O-Net sees enough hard negatives: a well-trained R-Net passes
-# few non-faces at 0.7 (1.6k negatives against 44k positives in our first run).
-MINING = MTCNNConfig(thresholds=(0.6, 0.3, 0.7))
+# Mining keeps what the trained earlier stages pass at thresholds no higher than the operating
+# points tried (`operating_point.CANDIDATE_THRESHOLDS`), so later stages train on the candidates
+# they meet at inference, and O-Net sees enough hard negatives: a well-trained R-Net passes few
+# non-faces at 0.7 (1.6k negatives against 44k positives in our first run). The proposal cap
+# only bounds the work of barely trained stages (quick runs): on the shared data's training
+# images our P-Net at 0.4 proposes at most ~700 boxes per image.
+MINING = MTCNNConfig(thresholds=(0.4, 0.2, 0.7), max_proposals=2000)
+# Share of R-Net/O-Net training samples replayed at a small face's resolution (`train.augment`).
+LOW_RES = {"pnet": 0.0, "rnet": 0.5, "onet": 0.5}
 TASK_WEIGHTS = {"pnet": TaskWeights(1.0, 0.5, 0.5), "rnet": TaskWeights(1.0, 0.5, 0.5),
                 "onet": TaskWeights(1.0, 0.5, 1.0)}  # the paper's alphas
 
@@ -50,11 +55,12 @@ TASK_WEIGHTS = {"pnet": TaskWeights(1.0, 0.5, 0.5), "rnet": TaskWeights(1.0, 0.5
 class Recipe:
     data: Path
     out: Path
-    epochs: dict[str, int] = field(default_factory=lambda: {"pnet": 12, "rnet": 10, "onet": 10})
+    epochs: dict[str, int] = field(default_factory=lambda: {"pnet": 30, "rnet": 10, "onet": 10})
     samples_per_epoch: dict[str, int] = field(default_factory=lambda: {"pnet": 200_000, "rnet": 120_000,
                                                                       "onet": 60_000})
     ohem: bool = True
     landmarks: bool = True
+    low_res: bool = True          # low-resolution augmentation of R-Net and O-Net (`LOW_RES`)
     seed: int = 0
     limit: int = 0                # images per dataset (0 = all): quick runs and tests
     device: str = "cpu"
@@ -170,7 +176,8 @@ def stage_config(recipe: Recipe, stage: str) -> TrainConfig:
     return TrainConfig(epochs=recipe.epochs[stage], samples_per_epoch=recipe.samples_per_epoch[stage],
                        keep=0.7 if recipe.ohem else 1.0, weights=weights, seed=recipe.seed,
                        ratio=(3.0, 1.0, 1.0, 2.0 if recipe.landmarks else 0.0),
-                       batch_size=256 if stage != "onet" else 128)
+                       batch_size=256 if stage != "onet" else 128,
+                       low_res=LOW_RES[stage] if recipe.low_res else 0.0)
 
 
 def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:

@@ -14,9 +14,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..detect.mtcnn import normalize_pixels
+from .augment import low_resolution
 from .losses import LossParts, SampleKind, TaskWeights, mtcnn_loss
 from .samples import SampleArrays
-
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0                      # torch threads; 0 = leave as is
     val_samples: int = 20_000             # validation samples scored after each epoch (0: all)
+    low_res: float = 0.0                  # share of training samples seen at a lower resolution
+    low_res_min: int = 16                 # ... of at least this side (`facecascade.train.augment`)
 
 
 def epoch_indices(kinds: np.ndarray, ratio: tuple[float, ...], total: int, rng: np.random.Generator) -> np.ndarray:
@@ -157,6 +159,7 @@ def train_stage(net: nn.Module, train: SampleArrays, val: SampleArrays | None, c
                    unit="step", leave=False)
         for step in bar:
             batch = to_batch(train, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], device)
+            batch = (low_resolution(batch[0], cfg.low_res, cfg.low_res_min), *batch[1:])
             parts = batch_loss(net, batch, cfg, cfg.keep)
             optimizer.zero_grad(set_to_none=True)
             parts.total.backward()
