@@ -3,7 +3,7 @@
 Public API::
 
     from facecascade import FaceDetector, Faces, load_image
-    faces = FaceDetector(weights="mtcnn-original").detect("photo.jpg")
+    faces = FaceDetector().detect("photo.jpg")      # facecascade's own shipped "mtcnn" weights
 """
 
 from .detect import FaceDetector

@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from .detect.detector import DEFAULT_WEIGHTS
 from .io import IMAGE_EXTENSIONS, image_files, load_image
 from .structures import Faces
 
@@ -129,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect = sub.add_parser("detect", help="detect faces and 5 landmarks",
                             description="Detect faces and 5 landmarks in images and folders of images.")
     detect.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    detect.add_argument("--weights", default="mtcnn-original",
-                        help="named weights or a checkpoint path (default: mtcnn-original)")
+    detect.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                        help=f"named weights (mtcnn, mtcnn-original) or a checkpoint path (default: {DEFAULT_WEIGHTS})")
     detect.add_argument("--min-face", type=float, default=20.0, help="smallest face side in pixels (default 20)")
     detect.add_argument("--thresholds", type=_thresholds, default=None,
                         help="per-stage face probabilities, e.g. 0.6,0.7,0.7 (default: the weights' own)")

@@ -54,7 +54,7 @@ def test_voc_run_with_corrupt_image(tmp_path, capsys, monkeypatch):
     assert calls == [1, 1, 1]  # each readable image detected once, for both IoU thresholds
     header, rows = _rows(captured.out)
     assert header == HEADER
-    assert len(rows) == 1 and rows[0][:3] == ["mtcnn-original", "3", "8"]
+    assert len(rows) == 1 and rows[0][:3] == ["mtcnn", "3", "8"]  # the default weights
     ap5, ap3, rec5, rec3 = (float(v) for v in rows[0][3:])
     assert 0.0 < ap5 <= ap3 <= 1.0 and 0.0 < rec5 <= rec3 <= 1.0  # IoU 0.3 is the looser test
 
@@ -62,7 +62,7 @@ def test_voc_run_with_corrupt_image(tmp_path, capsys, monkeypatch):
     assert set(report) == {"dataset", "detector", "iou_thresholds", "min_size", "failed_images", "results"}
     assert report["failed_images"] == [str(tmp_path / "set" / "images" / "broken.jpg")]
     assert report["dataset"]["num_records"] == 4 and report["dataset"]["format"] == "voc"
-    result = report["results"]["mtcnn-original"]
+    result = report["results"]["mtcnn"]
     assert (result["num_images"], result["num_gt"], result["num_ignored"]) == (3, 8, 0)
     assert result["iou"]["0.5"]["ap"] == pytest.approx(ap5, abs=5e-4)
     assert result["iou"]["0.3"]["recall"] == pytest.approx(rec3, abs=5e-4)

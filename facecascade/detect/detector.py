@@ -13,7 +13,7 @@ from ..models.weights import load_mtcnn_with_meta
 from ..structures import Faces
 from .mtcnn import MTCNNCascade, MTCNNConfig
 
-DEFAULT_WEIGHTS = "mtcnn-original"  # until facecascade ships its own trained "mtcnn" weights
+DEFAULT_WEIGHTS = "mtcnn"  # facecascade's own weights, shipped in the package (weights/MODEL_CARD.md)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -37,7 +37,8 @@ class FaceDetector:
     """Detect faces with 5 landmarks using an MTCNN cascade.
 
     Args:
-        weights: a name (``"mtcnn-original"``: Zhang et al.'s weights, read from an installed
+        weights: a name (``"mtcnn"``, the default: facecascade's own weights, shipped in the
+            package; ``"mtcnn-original"``: Zhang et al.'s weights, read from an installed
             facenet-pytorch) or the path of a facecascade checkpoint.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         min_face_size: smallest face side to search for, in pixels (sets the pyramid's first scale).
@@ -47,7 +48,7 @@ class FaceDetector:
         batch_size: images packed into one cascade pass by `detect` on a list.
 
     Example:
-        >>> det = FaceDetector(weights="mtcnn-original")
+        >>> det = FaceDetector()                      # weights="mtcnn"
         >>> faces = det.detect("photo.jpg")
         >>> faces.boxes, faces.scores, faces.landmarks
     """

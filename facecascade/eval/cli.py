@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..data.records import FaceRecord
+from ..detect.detector import DEFAULT_WEIGHTS
 from .metrics import DetectionReport, evaluate_detections, tp_rate_at_fp
 
 FORMATS = ("voc", "caltech", "imglab", "coco", "wider", "fddb")
@@ -94,7 +95,7 @@ def _load_detectors(args: argparse.Namespace) -> dict:
     from ..detect import FaceDetector
 
     return {w: FaceDetector(weights=w, device=args.device, min_face_size=args.min_face)
-            for w in _unique(args.weights or ["mtcnn-original"])}
+            for w in _unique(args.weights or [DEFAULT_WEIGHTS])}
 
 
 def _run_detectors(detectors: dict, records: list[FaceRecord], quiet: bool):
@@ -210,7 +211,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     det.add_argument("--images", metavar="DIR", help="image folder (default: as the format's reader decides)")
     det.add_argument("--weights", nargs="+", action="extend", metavar="NAME_OR_PATH",
                      help="named weights or checkpoint paths, each evaluated on the same images "
-                          "(default: mtcnn-original)")
+                          f"(default: {DEFAULT_WEIGHTS})")
     det.add_argument("--split", choices=("all", "train", "val"), default="all",
                      help="evaluate on the whole set or on facecascade's deterministic train/val split (default all)")
     det.add_argument("--val-fraction", type=_fraction, default=0.2, help="share of images in val (default 0.2)")

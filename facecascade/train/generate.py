@@ -28,7 +28,7 @@ class SamplingConfig:
     min_face: float = 16.0              # faces smaller than this (shorter side, px) give no positives
     max_negatives_per_image: int = 60   # cap on mined negatives per image (stages 2 and 3)
     small_face: float = 32.0            # faces shorter than this (px) get ``small_face_repeat`` x
-    small_face_repeat: int = 2          # the positive/part windows: the small faces the original
+    small_face_repeat: int = 3          # the positive/part windows: the small faces the original
                                         # weights find and ours missed (model card) are ~1/6 of Caltech's
 
 

@@ -44,7 +44,7 @@ WINDOW = {"pnet": 12, "rnet": 24, "onet": 48}
 # non-faces at 0.7 (1.6k negatives against 44k positives in our first run). The proposal cap
 # only bounds the work of barely trained stages (quick runs): on the shared data's training
 # images our P-Net at 0.4 proposes at most ~700 boxes per image.
-MINING = MTCNNConfig(thresholds=(0.4, 0.2, 0.7), max_proposals=2000)
+MINING = MTCNNConfig(thresholds=(0.3, 0.1, 0.7), max_proposals=2000)
 # Share of R-Net/O-Net training samples replayed at a small face's resolution (`train.augment`).
 LOW_RES = {"pnet": 0.0, "rnet": 0.5, "onet": 0.5}
 TASK_WEIGHTS = {"pnet": TaskWeights(1.0, 0.5, 0.5), "rnet": TaskWeights(1.0, 0.5, 0.5),
@@ -55,7 +55,7 @@ TASK_WEIGHTS = {"pnet": TaskWeights(1.0, 0.5, 0.5), "rnet": TaskWeights(1.0, 0.5
 class Recipe:
     data: Path
     out: Path
-    epochs: dict[str, int] = field(default_factory=lambda: {"pnet": 30, "rnet": 10, "onet": 10})
+    epochs: dict[str, int] = field(default_factory=lambda: {"pnet": 30, "rnet": 15, "onet": 12})
     samples_per_epoch: dict[str, int] = field(default_factory=lambda: {"pnet": 200_000, "rnet": 120_000,
                                                                       "onet": 60_000})
     ohem: bool = True
