@@ -42,8 +42,9 @@ WINDOW = {"pnet": 12, "rnet": 24, "onet": 48}
 # points tried (`operating_point.CANDIDATE_THRESHOLDS`), so later stages train on the candidates
 # they meet at inference, and O-Net sees enough hard negatives: a well-trained R-Net passes few
 # non-faces at 0.7 (1.6k negatives against 44k positives in our first run). The proposal cap
-# only bounds the work of barely trained stages (quick runs): on the shared data's training
-# images our P-Net at 0.4 proposes at most ~700 boxes per image.
+# only bounds the work of barely trained stages (quick runs): on 600 training images of each
+# detection set, our second run's P-Net at 0.4 proposed at most ~700 boxes per image (from at most
+# ~1,400 passing cells; measured at 0.4, not at the 0.3 used here).
 MINING = MTCNNConfig(thresholds=(0.3, 0.1, 0.7), max_proposals=2000)
 # Share of R-Net/O-Net training samples replayed at a small face's resolution (`train.augment`).
 LOW_RES = {"pnet": 0.0, "rnet": 0.5, "onet": 0.5}
