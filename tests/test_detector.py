@@ -126,18 +126,23 @@ def test_stages_drop_windows_outside_the_image(detector):
     assert final.boxes.shape == (0, 4) and landmarks.shape == (0, 5, 2)
 
 
-@pytest.mark.parametrize("band", [1, 5, 1 << 20])
-def test_pnet_bands_do_not_change_proposals(detector, photo, band):
-    """P-Net run band by band (any band height, down to one response row) equals one pass."""
+def _proposals_changed_vs_default(detector, photo, **changes):
+    """P-Net proposals for the photo and a crop of it, with the config ``changes`` and without."""
     from dataclasses import replace
 
     from facecascade.detect.mtcnn import MTCNNCascade
 
     cascade = detector.cascade
-    banded = MTCNNCascade(cascade.nets, replace(cascade.config, pnet_band=band), cascade.device)
+    changed = MTCNNCascade(cascade.nets, replace(cascade.config, **changes), cascade.device)
     with torch.inference_mode():
         batch = cascade.prepare([photo, photo[100:, :333].copy()])
-        ours, ref = banded.propose(batch), cascade.propose(batch)
+        return changed.propose(batch), cascade.propose(batch)
+
+
+@pytest.mark.parametrize("band", [1, 5, 1 << 20])
+def test_pnet_bands_do_not_change_proposals(detector, photo, band):
+    """P-Net run band by band (any band height, down to one response row) equals one pass."""
+    ours, ref = _proposals_changed_vs_default(detector, photo, pnet_band=band)
     assert len(ref.boxes) > 50
     assert torch.equal(ours.image_index, ref.image_index)
     torch.testing.assert_close(ours.boxes, ref.boxes)
@@ -158,17 +163,11 @@ def test_max_proposals_keeps_each_images_best_boxes(detector, photo):
     """A per-image cap keeps, for every image, exactly its best-scoring uncapped proposals."""
     from dataclasses import replace
 
-    from facecascade.detect.mtcnn import MTCNNCascade
-
-    cascade = detector.cascade
-    capped = MTCNNCascade(cascade.nets, replace(cascade.config, max_proposals=7), cascade.device)
-    with torch.inference_mode():
-        batch = cascade.prepare([photo, photo[100:, :333].copy()])
-        ours, ref = capped.propose(batch), cascade.propose(batch)
+    ours, ref = _proposals_changed_vs_default(detector, photo, max_proposals=7)
     for i in (0, 1):
         mine, all_ = ours.image_index == i, ref.image_index == i
         assert int(all_.sum()) > 7 and int(mine.sum()) == 7
         best = torch.sort(ref.scores[all_], descending=True).values[:7]
         torch.testing.assert_close(torch.sort(ours.scores[mine], descending=True).values, best)
     with pytest.raises(ValueError, match="max_proposals"):
-        replace(cascade.config, max_proposals=-1)
+        replace(detector.config, max_proposals=-1)

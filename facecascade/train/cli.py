@@ -12,8 +12,9 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
     from .recipe import STAGES, Recipe, pack, run_stage
 
     recipe = Recipe(data=Path(args.data), out=Path(args.out), ohem=not args.no_ohem,
-                    landmarks=not args.no_landmarks, low_res=not args.no_low_res, seed=args.seed, limit=args.limit, device=args.device,
-                    reuse=Path(args.reuse) if args.reuse else None, tuning_images=args.tuning_images)
+                    landmarks=not args.no_landmarks, low_res=not args.no_low_res, seed=args.seed,
+                    limit=args.limit, device=args.device, reuse=Path(args.reuse) if args.reuse else None,
+                    tuning_images=args.tuning_images)
     if args.epochs:
         recipe = replace(recipe, epochs={s: args.epochs for s in STAGES})
     if args.samples_per_epoch:

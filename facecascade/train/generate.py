@@ -124,18 +124,20 @@ def _assemble(crops: np.ndarray, kinds: torch.Tensor, boxes: np.ndarray, points:
     return SampleArrays(crops[keep], kinds.numpy()[keep].astype(np.int8), boxes[keep], points[keep])
 
 
+def _short_sides(faces: np.ndarray) -> np.ndarray:
+    """``(F,)`` shorter side of each ``x1, y1, x2, y2`` box."""
+    return np.minimum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1])
+
+
 def _big_faces(record: FaceRecord, cfg: SamplingConfig) -> np.ndarray:
     """Faces large enough for positives (shorter side >= ``cfg.min_face``) and not ignored."""
-    faces = record.boxes
-    short = np.minimum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1])
-    return faces[(short >= cfg.min_face) & ~record.ignore]
+    return record.boxes[(_short_sides(record.boxes) >= cfg.min_face) & ~record.ignore]
 
 
 def _weighted_faces(faces: np.ndarray, cfg: SamplingConfig) -> np.ndarray:
     """``faces`` with the small ones (shorter side < ``cfg.small_face``) repeated
     ``cfg.small_face_repeat`` times, so that more windows are drawn around them."""
-    short = np.minimum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1])
-    return np.repeat(faces, np.where(short < cfg.small_face, cfg.small_face_repeat, 1), axis=0)
+    return np.repeat(faces, np.where(_short_sides(faces) < cfg.small_face, cfg.small_face_repeat, 1), axis=0)
 
 
 def pnet_samples(image: np.ndarray, record: FaceRecord, rng: np.random.Generator,
