@@ -4,11 +4,13 @@ Images (640x480, from ../shared/data/dlib_faces as in ../shared/peers.md):
   * ``2008_002506.jpg`` upscaled to 640x480 (3 faces);
   * ``bald_guys.jpg`` resized to 640 px wide and centre-cropped to 480 rows (crowded, ~24 faces).
 
-Both libraries get the same PIL image, ``min_face_size=20`` and the original MTCNN weights.
+Both libraries get the same PIL image, ``min_face_size=20`` and (by default) the original MTCNN
+weights; ``--fast`` adds facecascade's fast path (``FaceDetector(fast=True)``) to the same run.
 Calls alternate between the libraries so machine noise hits both alike; the median of
 ``--calls`` timed calls after ``--warmup`` is reported for each thread count, with the ratio.
 
     python benchmarks/bench_detect.py [--threads 1 2] [--calls 20] [--data ../shared/data]
+    python benchmarks/bench_detect.py --weights mtcnn --fast --threads 1   # fast vs standard path
 """
 
 from __future__ import annotations
@@ -44,33 +46,50 @@ def time_alternating(fns: dict[str, callable], calls: int, warmup: int) -> dict[
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def _faces(detector, image) -> int:
+    found = detector.detect(image)
+    if isinstance(found, tuple):  # facenet-pytorch: (boxes or None, probs)
+        return 0 if found[0] is None else len(found[0])
+    return len(found)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--weights", default="mtcnn-original",
+                        help="facecascade weights (default: the original ones facenet-pytorch also runs)")
+    parser.add_argument("--fast", action="store_true", help="also time facecascade's fast path (fast=True)")
     args = parser.parse_args()
 
     from facenet_pytorch import MTCNN
 
     from facecascade import FaceDetector
 
-    ours = FaceDetector(weights="mtcnn-original", min_face_size=20)
-    ref = MTCNN(keep_all=True, min_face_size=20, device="cpu")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available; median of {args.calls} calls")
-    print("| image | threads | facenet-pytorch ms | facecascade ms | speed-up | faces (ref / ours) |")
-    print("|---|---|---|---|---|---|")
+    runners = {"facenet-pytorch": MTCNN(keep_all=True, min_face_size=20, device="cpu"),
+               "facecascade": FaceDetector(weights=args.weights, min_face_size=20)}
+    if args.fast:
+        runners["facecascade fast"] = FaceDetector(weights=args.weights, min_face_size=20, fast=True)
+    names = list(runners)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available; facecascade weights "
+          f"{args.weights!r}; median of {args.calls} interleaved calls")
+    ratios = [f"speed-up {n}" for n in names[1:]] + (["fast / standard"] if args.fast else [])
+    print("| image | threads | " + " | ".join(f"{n} ms" for n in names) + " | " + " | ".join(ratios)
+          + " | faces (" + " / ".join(names) + ") |")
+    print("|---" * (3 + len(names) + len(ratios)) + "|")
     for name, image in bench_images(args.data).items():
-        found_ref = ref.detect(image)[0]
-        n_ref = 0 if found_ref is None else len(found_ref)
-        n_ours = len(ours.detect(image))
+        counts = " / ".join(str(_faces(r, image)) for r in runners.values())
         for threads in args.threads:
             torch.set_num_threads(threads)
-            ms = time_alternating({"ref": lambda: ref.detect(image), "ours": lambda: ours.detect(image)},
+            ms = time_alternating({n: (lambda r=r: r.detect(image)) for n, r in runners.items()},
                                   args.calls, args.warmup)
-            print(f"| {name} | {threads} | {ms['ref']:.1f} | {ms['ours']:.1f} | "
-                  f"{ms['ref'] / ms['ours']:.2f}x | {n_ref} / {n_ours} |", flush=True)
+            cells = [f"{ms[n]:.1f}" for n in names]
+            cells += [f"{ms[names[0]] / ms[n]:.2f}x" for n in names[1:]]
+            if args.fast:
+                cells.append(f"{ms['facecascade'] / ms['facecascade fast']:.2f}x")
+            print(f"| {name} | {threads} | " + " | ".join(cells) + f" | {counts} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     try:
         detector = FaceDetector(weights=args.weights, device=args.device, min_face_size=args.min_face,
-                                thresholds=args.thresholds)
+                                thresholds=args.thresholds, fast=args.fast)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -131,10 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Detect faces and 5 landmarks in images and folders of images.")
     detect.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     detect.add_argument("--weights", default=DEFAULT_WEIGHTS,
-                        help=f"named weights (mtcnn, mtcnn-original) or a checkpoint path (default: {DEFAULT_WEIGHTS})")
+                        help=f"named weights (mtcnn, mtcnn-joint, mtcnn-original) or a checkpoint path "
+                             f"(default: {DEFAULT_WEIGHTS})")
     detect.add_argument("--min-face", type=float, default=20.0, help="smallest face side in pixels (default 20)")
     detect.add_argument("--thresholds", type=_thresholds, default=None,
                         help="per-stage face probabilities, e.g. 0.6,0.7,0.7 (default: the weights' own)")
+    detect.add_argument("--fast", action="store_true",
+                        help="FaceCraft's fast path: max-pool suppression after P-Net (see the README)")
     detect.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     detect.add_argument("--json", metavar="OUT.json",
                         help='write {"<file name>": [{"box", "score", "landmarks"}, ...]} ("-" for stdout)')

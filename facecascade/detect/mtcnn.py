@@ -9,6 +9,17 @@ Batched end to end:
   (`facecascade.ops.resample`), the exact area resampling the original weights were run with;
 * suppression uses ``torchvision.ops.batched_nms`` with an image (or level) id per box.
 
+FaceCraft's fast inference (§4.3 and §6.5) is here as two switches (`FAST_PATH` is the preset
+``FaceDetector(fast=True)`` uses, with a coarser pyramid; the README has their measured effect):
+
+* ``suppression="block"|"peak"``: stage 1 keeps the best cell of each ``k x k`` block of each
+  level's response map, or each cell that is the best of the ``k x k`` neighbourhood around it
+  (`facecascade.ops.suppression`), instead of NMS within each level;
+* ``patch_reuse=True``: stages 2 and 3 crop windows from the pyramid level on which they are
+  about twice the stage's input size (`facecascade.ops.pyramid.reuse_levels`), one
+  ``torchvision.ops.roi_align`` call on the already normalised canvas, instead of
+  area-resampling them from the image.
+
 The arithmetic follows Zhang et al.'s reference code (as ported by facenet-pytorch) so that the
 original weights give the original answers: window generation, calibration conventions, squaring,
 crop windows, and the intersection-over-minimum NMS after O-Net.
@@ -20,6 +31,8 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import torchvision
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -28,13 +41,20 @@ from ..models.mtcnn import StageOutput
 from ..models.weights import MTCNNNets
 from ..ops.boxes import crop_windows, nms, square_boxes, top_k_per_group
 from ..ops.coding import apply_offsets, decode_landmarks
-from ..ops.pyramid import CanvasLayout, plan_canvas
+from ..ops.pyramid import CanvasLayout, plan_canvas, reuse_levels
 from ..ops.resample import IntegralImages
+from ..ops.suppression import block_maxima, local_peaks
 from ..structures import Faces
 
 PIXEL_MEAN = 127.5
 PIXEL_SCALE = 0.0078125  # 1 / 128
 PRE_NMS_FACTOR = 5       # with ``max_proposals``: best cells per image that go into P-Net's NMS
+# ``FaceDetector(fast=True)`` (measured in the README, "Fast path"): block max-pool suppression in
+# stage 1, a coarser pyramid (0.58 instead of 0.709; §6.5: "vary threshold and image pyramids number
+# to accelerate") and NMS at IoU 0.5 instead of 0.7 across levels and after R-Net. Patch reuse
+# stays off: it measured no faster than the summed-area crops, and peak suppression lost more AP.
+FAST_PATH = {"suppression": "block", "suppression_kernel": 2, "scale_factor": 0.58, "nms_image": 0.5}
+SUPPRESSIONS = {"nms": None, "block": block_maxima, "peak": local_peaks}
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,11 @@ class MTCNNConfig:
     pnet_band: int = 48                              # P-Net response rows per pass on CPU,
     rnet_chunk: int = 32                             # R-Net windows per pass, and O-Net's:
     onet_chunk: int = 16                             # activations stay small and in cache
+    suppression: str = "nms"                         # stage 1 within a level: "nms" (reference),
+    suppression_kernel: int = 2                      # "block" or "peak" k x k max-pool suppression
+    patch_reuse: bool = False                        # crop stages 2-3 from the pyramid (FaceCraft),
+    reuse_ratio: float = 1.5                         # from a level where the window is >= this x
+                                                     # the stage input (else from the image)
 
     def __post_init__(self) -> None:
         if not self.min_face_size > 0:
@@ -64,6 +89,12 @@ class MTCNNConfig:
             raise ValueError(f"max_proposals must be >= 0, got {self.max_proposals}")
         if min(self.pnet_band, self.rnet_chunk, self.onet_chunk) < 1:
             raise ValueError("pnet_band, rnet_chunk and onet_chunk must be >= 1")
+        if self.suppression not in SUPPRESSIONS:
+            raise ValueError(f"suppression must be one of {', '.join(SUPPRESSIONS)}, got {self.suppression!r}")
+        if self.suppression_kernel < 1 or (self.suppression == "peak" and self.suppression_kernel % 2 == 0):
+            raise ValueError(f"suppression_kernel must be >= 1 (odd for 'peak'), got {self.suppression_kernel}")
+        if not self.reuse_ratio >= 1.0:
+            raise ValueError(f"reuse_ratio must be >= 1, got {self.reuse_ratio}")
 
 
 class Candidates(NamedTuple):
@@ -77,11 +108,14 @@ class Candidates(NamedTuple):
         return Candidates(self.boxes[index], self.scores[index], self.image_index[index])
 
 
-class Batch(NamedTuple):
+@dataclass
+class Batch:
     """Images of one `MTCNNCascade.detect` call, on the cascade's device."""
 
     sizes: tuple[tuple[int, int], ...]   # (h, w) per image
     integral: IntegralImages
+    canvas: Tensor | None = None         # patch reuse keeps stage 1's pyramid canvas (NCHW) ...
+    layout: CanvasLayout | None = None   # ... and its layout, to crop later windows from
 
 
 def _logit(p: float) -> float:
@@ -206,7 +240,10 @@ class MTCNNCascade:
             return self._empty()
         pnet = self.nets.pnet
         cell_level = torch.from_numpy(layout.cell_level_map).to(self.device)
-        rows, cols, margins, feats = self._scan(self._canvas(batch, layout), layout, cell_level)
+        canvas = self._canvas(batch, layout)
+        rows, cols, margins, feats = self._scan(canvas, layout, cell_level)
+        if cfg.patch_reuse:
+            batch.canvas, batch.layout = canvas.contiguous(), layout
         level = cell_level[rows, cols]
         scores = torch.sigmoid(margins)
         offsets = pnet.cell_offsets(feats)                                 # (K, 4)
@@ -223,7 +260,13 @@ class MTCNNCascade:
         if cfg.max_proposals:  # bounds the NMS work when nearly every cell passes (untrained nets)
             keep = top_k_per_group(torch.argsort(scores, descending=True), image_index,
                                    PRE_NMS_FACTOR * cfg.max_proposals)
-        keep = keep[nms(boxes[keep], scores[keep], cfg.nms_level, groups=level[keep])]
+        if cfg.suppression != "nms":
+            cells = torch.stack([rows, cols], 1)[keep] - origin[keep]
+            kept = SUPPRESSIONS[cfg.suppression](level[keep], cells[:, 0], cells[:, 1], scores[keep],
+                                                 cfg.suppression_kernel)
+            keep = keep[kept[torch.argsort(scores[keep][kept], descending=True)]]
+        else:
+            keep = keep[nms(boxes[keep], scores[keep], cfg.nms_level, groups=level[keep])]
         keep = keep[nms(boxes[keep], scores[keep], cfg.nms_image, groups=image_index[keep])]
         keep = top_k_per_group(keep, image_index, cfg.max_proposals)
         boxes = square_boxes(apply_offsets(boxes[keep], offsets[keep], inclusive=False))
@@ -238,8 +281,25 @@ class MTCNNCascade:
         inside = (windows[:, 2] > windows[:, 0]) & (windows[:, 3] > windows[:, 1])
         if not bool(inside.all()):
             cands, windows = cands.select(inside), windows[inside]
+        if batch.canvas is not None:
+            return self._reused_crops(batch, cands, windows, size), cands
         crops = integral.crop_resize(cands.image_index, windows, size)
         return normalize_pixels(crops).permute(0, 3, 1, 2), cands
+
+    def _reused_crops(self, batch: Batch, cands: Candidates, windows: Tensor, size: int) -> Tensor:
+        """Patch reuse: windows cropped from the pyramid canvas where a level is large enough
+        (2x2 bilinear samples per output pixel), from the image's summed-area table elsewhere."""
+        rois, usable = reuse_levels(windows, cands.image_index, batch.layout, batch.sizes, size,
+                                    self.config.reuse_ratio)
+        out = torch.empty((len(windows), 3, size, size), device=self.device)
+        if bool(usable.any()):
+            boxes = torch.cat([torch.zeros_like(rois[usable, :1]), rois[usable]], 1)
+            out[usable] = torchvision.ops.roi_align(batch.canvas, boxes, size, 1.0, sampling_ratio=2, aligned=True)
+        rest = ~usable
+        if bool(rest.any()):
+            crops = batch.integral.crop_resize(cands.image_index[rest], windows[rest], size)
+            out[rest] = normalize_pixels(crops).permute(0, 3, 1, 2)
+        return out.contiguous(memory_format=torch.channels_last)
 
     def refine(self, batch: Batch, cands: Candidates) -> Candidates:
         """Stage 2: R-Net rescoring, NMS per image, calibration (inclusive sizes), squaring."""

@@ -94,8 +94,13 @@ def _unique(values: Sequence[str]) -> list[str]:
 def _load_detectors(args: argparse.Namespace) -> dict:
     from ..detect import FaceDetector
 
-    return {w: FaceDetector(weights=w, device=args.device, min_face_size=args.min_face)
-            for w in _unique(args.weights or [DEFAULT_WEIGHTS])}
+    detectors = {}
+    for w in _unique(args.weights or [DEFAULT_WEIGHTS]):
+        detectors[w] = FaceDetector(weights=w, device=args.device, min_face_size=args.min_face)
+        if args.fast:  # the fast path of the same weights, on the same images
+            detectors[f"{w} (fast)"] = FaceDetector(weights=w, device=args.device, min_face_size=args.min_face,
+                                                    fast=True)
+    return detectors
 
 
 def _run_detectors(detectors: dict, records: list[FaceRecord], quiet: bool):
@@ -219,6 +224,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
                      help="ignore annotated faces lower than PX pixels (default 0: none)")
     det.add_argument("--min-face", type=float, default=20.0,
                      help="detector's smallest face side in pixels (default 20)")
+    det.add_argument("--fast", action="store_true",
+                     help="also evaluate each weights' fast path (FaceDetector(fast=True)) as 'NAME (fast)'")
     det.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     det.add_argument("--json", metavar="OUT.json", help='write the full report as JSON ("-" for stdout)')
     det.add_argument("--plot", metavar="PR.png",

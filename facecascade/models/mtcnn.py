@@ -54,7 +54,10 @@ class PNet(nn.Module):
     def forward(self, x: Tensor) -> StageOutput:
         """``x (N, 3, H, W)`` -> logits ``(N, 2, H', W')``, offsets ``(N, 4, H', W')`` and, with a
         landmark head, points ``(N, K, 2, H', W')`` relative to each cell's window."""
-        feats = self.trunk(x)
+        return self.heads(self.trunk(x))
+
+    def heads(self, feats: Tensor) -> StageOutput:
+        """The output layers on trunk features ``(N, 32, H', W')``."""
         points = None
         if self.landmarks is not None:  # channels x1..xK, y1..yK like the other stages
             n, _, h, w = feats.shape
@@ -89,11 +92,18 @@ class _WindowNet(nn.Module):
 
     def forward(self, x: Tensor) -> StageOutput:
         """``x (N, 3, window, window)`` -> logits ``(N, 2)``, offsets ``(N, 4)``, landmarks."""
-        h = self.fc(self.trunk(x))
+        return self.heads(self.features(x))
+
+    def features(self, x: Tensor) -> Tensor:
+        """The fc feature ``(N, hidden)`` of windows ``x``."""
+        return self.fc(self.trunk(x))
+
+    def heads(self, hidden: Tensor) -> StageOutput:
+        """The output layers on the fc feature."""
         points = None
         if self.landmarks is not None:  # stored as x1..xK, y1..yK like the reference
-            points = self.landmarks(h).view(-1, 2, self.num_landmarks).transpose(1, 2)
-        return StageOutput(self.cls(h), self.box(h), points)
+            points = self.landmarks(hidden).view(-1, 2, self.num_landmarks).transpose(1, 2)
+        return StageOutput(self.cls(hidden), self.box(hidden), points)
 
 
 class RNet(_WindowNet):

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from .joint import JointCascade
 from .mtcnn import ONet, PNet, RNet
 
 FACENET_INSTALL_HINT = ("install it with `pip install --no-deps facenet-pytorch==2.6.0` "
@@ -44,13 +45,17 @@ NAMED_WEIGHTS = {
     "mtcnn": "facecascade's own MTCNN, trained with `facecascade train mtcnn` on the training split of "
              "the shared face_mask, Caltech WebFaces, CelebA and MTFL data (research use only; see "
              "facecascade/weights/MODEL_CARD.md). Shipped in the package.",
+    "mtcnn-joint": "facecascade's jointly trained cascade (FaceCraft, `facecascade train joint`): the "
+                   "'mtcnn' stages fine-tuned as one network with shared features, on the same research-use "
+                   "data (see facecascade/weights/MODEL_CARD.md). Shipped in the package.",
     "mtcnn-original": "Zhang et al.'s original MTCNN weights (MIT licence), read from an installed "
                       "facenet-pytorch package; trained on WIDER FACE and CelebA by the authors.",
 }
 
 
 class MTCNNNets(NamedTuple):
-    """The three stages of a cascade, in evaluation mode."""
+    """The three stages of a cascade, in evaluation mode (for a joint cascade, the later two are
+    its test-time stages, `facecascade.models.joint.StageOf24` / `StageOf48`)."""
 
     pnet: PNet
     rnet: RNet
@@ -127,7 +132,20 @@ def _load_checkpoint(path: Path) -> tuple[MTCNNNets, dict[str, Any]]:
         raise ValueError(f"cannot read '{path}' as a weights-only torch checkpoint: {exc}") from exc
     if not isinstance(checkpoint, dict) or not {"pnet", "rnet", "onet"} <= checkpoint.keys():
         raise ValueError(f"'{path}' is not a facecascade MTCNN checkpoint (needs pnet, rnet, onet)")
-    return _build(checkpoint, f"'{path}'"), dict(checkpoint.get("meta") or {})
+    nets = _build(checkpoint, f"'{path}'")
+    if "context24" in checkpoint:
+        nets = MTCNNNets(*_joint(nets, checkpoint, f"'{path}'").stage_nets())
+    return nets, dict(checkpoint.get("meta") or {})
+
+
+def _joint(nets: MTCNNNets, checkpoint: dict[str, Any], source: str) -> JointCascade:
+    joint = JointCascade(*nets, share=True)
+    try:
+        joint.context24.load_state_dict(checkpoint["context24"])
+        joint.context48.load_state_dict(checkpoint["context48"])
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{source}: the joint context weights do not fit: {exc}") from exc
+    return joint.eval().requires_grad_(False)
 
 
 def load_mtcnn_with_meta(weights: str | os.PathLike) -> tuple[MTCNNNets, dict[str, Any]]:
@@ -135,8 +153,8 @@ def load_mtcnn_with_meta(weights: str | os.PathLike) -> tuple[MTCNNNets, dict[st
     checkpoint may recommend its own operating point there as ``meta["thresholds"]``."""
     if weights == "mtcnn-original":
         return _load_original(), {}
-    if weights == "mtcnn":
-        return _load_checkpoint(PACKAGED / "mtcnn.pt")
+    if weights in ("mtcnn", "mtcnn-joint"):
+        return _load_checkpoint(PACKAGED / f"{weights}.pt")
     path = Path(weights)
     if path.suffix in (".pt", ".pth") or path.exists():
         return _load_checkpoint(path)
@@ -149,8 +167,13 @@ def load_mtcnn(weights: str | os.PathLike) -> MTCNNNets:
     return load_mtcnn_with_meta(weights)[0]
 
 
-def save_mtcnn(path: str | os.PathLike, nets: MTCNNNets, meta: dict[str, Any] | None = None) -> None:
-    """Write ``nets`` as one checkpoint that `load_mtcnn` reads back."""
-    checkpoint = {name: net.state_dict() for name, net in zip(("pnet", "rnet", "onet"), nets)}
+def save_mtcnn(path: str | os.PathLike, nets: MTCNNNets | JointCascade, meta: dict[str, Any] | None = None) -> None:
+    """Write ``nets`` (three stages, or a joint cascade) as one checkpoint that `load_mtcnn` reads
+    back; a joint cascade with shared features adds its context layers."""
+    stages = (nets.pnet, nets.rnet, nets.onet)
+    checkpoint = {name: net.state_dict() for name, net in zip(("pnet", "rnet", "onet"), stages)}
+    if isinstance(nets, JointCascade) and nets.share:
+        checkpoint["context24"] = nets.context24.state_dict()
+        checkpoint["context48"] = nets.context48.state_dict()
     checkpoint["meta"] = dict(meta or {})
     torch.save(checkpoint, path)

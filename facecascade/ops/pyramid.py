@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
+import torch
 
 
 def pyramid_scales(height: int, width: int, min_face_size: float, factor: float,
@@ -98,30 +99,31 @@ def _even(v: int) -> int:
 
 
 def pack_levels(sizes: list[tuple[int, int]], gap: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
-    """Shelf-pack rectangles ``(h, w)`` onto a canvas; returns even offsets ``(L, 2)`` and the size.
+    """Pack rectangles ``(h, w)`` onto a canvas; returns even offsets ``(L, 2)`` and the size.
 
-    Rectangles go tallest first into rows ("shelves") no wider than the widest rectangle plus the
-    second widest, which suits a pyramid: the first level and the second share a shelf and the
-    small levels fill the next shelves. ``gap`` pixels (rounded up to even) separate neighbours.
+    Skyline bottom-left packing: rectangles go tallest first, each at the lowest position (then the
+    leftmost) where it fits on the skyline of those already placed, within a width of the widest
+    rectangle plus the second widest. For a pyramid, the first two levels share the top and the
+    small levels fill the space under the second one instead of opening a new row (for a VGA image
+    at a 0.6 step: 177k canvas pixels for 173k of levels, against 240k with plain shelves).
+    ``gap`` pixels (rounded up to even) separate neighbours.
     """
     if not sizes:
         return np.zeros((0, 2), np.int64), (0, 0)
     gap = _even(gap)
     order = sorted(range(len(sizes)), key=lambda i: (-sizes[i][0], -sizes[i][1], i))
     widths = sorted((_even(w) for _, w in sizes), reverse=True)
-    shelf_width = widths[0] + (widths[1] + gap if len(widths) > 1 else 0)
+    width = widths[0] + (widths[1] + gap if len(widths) > 1 else 0)
+    skyline = np.zeros(width // 2 + gap // 2, np.int64)   # occupied height per 2-pixel column
     offsets = np.zeros((len(sizes), 2), np.int64)
-    shelf_y, shelf_h, cursor_x, canvas_w = 0, 0, 0, 0
     for i in order:
-        h, w = _even(sizes[i][0]), _even(sizes[i][1])
-        if cursor_x > 0 and cursor_x + w > shelf_width:  # start a new shelf
-            shelf_y += shelf_h + gap
-            shelf_h, cursor_x = 0, 0
-        offsets[i] = (shelf_y, cursor_x)
-        shelf_h = max(shelf_h, h)
-        cursor_x += w + gap
-        canvas_w = max(canvas_w, cursor_x - gap)
-    return offsets, (_even(shelf_y + shelf_h), _even(canvas_w))
+        h, w = _even(sizes[i][0]) + gap, (_even(sizes[i][1]) + gap) // 2
+        tops = np.lib.stride_tricks.sliding_window_view(skyline, w).max(1)   # y if placed at 2*x
+        x = int(np.argmin(tops))                                            # lowest, then leftmost
+        offsets[i] = (tops[x], 2 * x)
+        skyline[x:x + w] = tops[x] + h
+    extent = offsets + np.array([[_even(h), _even(w)] for h, w in sizes])
+    return offsets, (int(extent[:, 0].max()), int(extent[:, 1].max()))
 
 
 @lru_cache(maxsize=64)
@@ -137,3 +139,42 @@ def plan_canvas(image_sizes: tuple[tuple[int, int], ...], min_face_size: float,
     offsets, canvas_size = pack_levels(sizes)
     return CanvasLayout(np.asarray(image_index, np.int64), np.asarray(scales, np.float64),
                         np.asarray(sizes, np.int64).reshape(-1, 2), offsets, canvas_size)
+
+
+def reuse_levels(windows: torch.Tensor, image_index: torch.Tensor, layout: CanvasLayout,
+                 image_sizes: tuple[tuple[int, int], ...], size: int,
+                 min_ratio: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pyramid patch reuse (FaceCraft §6.5): where to crop later-stage windows on the canvas.
+
+    For each integer window ``[x0, y0, x1, y1)`` of image ``image_index``, the pyramid level of that
+    image on which the window's longer side is closest to ``2 * size`` pixels (in log scale), among
+    levels where it is at least ``min_ratio * size`` (so a crop only ever shrinks), and the window
+    mapped onto the canvas through that level's exact per-axis scale (``level_w / image_w``; area
+    resizing maps ``[0, W)`` onto ``[0, w)``) and offset.
+
+    Returns:
+        ``rois (N, 4)`` float32 ``x0, y0, x1, y1`` canvas coordinates (pixel corners, end
+        exclusive) and ``usable (N,)`` bool: False where no level is large enough (small faces:
+        crop those from the image itself).
+    """
+    device = windows.device
+    n = len(windows)
+    if n == 0 or layout.num_levels == 0:
+        return torch.zeros((n, 4), device=device), torch.zeros(n, dtype=torch.bool, device=device)
+    full = torch.tensor([image_sizes[i] for i in layout.image_index.tolist()], dtype=torch.float32,
+                        device=device)                                                    # (L, 2) H, W
+    lsizes = torch.from_numpy(layout.sizes).to(device, torch.float32)                     # (L, 2) h, w
+    sy, sx = lsizes[:, 0] / full[:, 0], lsizes[:, 1] / full[:, 1]                         # (L,)
+    w = windows.float()
+    side = torch.maximum(w[:, 2] - w[:, 0], w[:, 3] - w[:, 1])                            # (N,)
+    ratio = side[:, None] * torch.minimum(sx, sy)[None, :] / size                         # (N, L)
+    owner = torch.from_numpy(layout.image_index).to(device)[None, :] == image_index[:, None]
+    valid = owner & (ratio >= min_ratio)
+    cost = torch.where(valid, (ratio / 2).log().abs(), torch.full_like(ratio, torch.inf))
+    level = cost.argmin(1)
+    usable = valid.any(1)
+    offsets = torch.from_numpy(layout.offsets).to(device, torch.float32)[level]           # (N, 2) y, x
+    fx, fy = sx[level], sy[level]
+    rois = torch.stack([w[:, 0] * fx + offsets[:, 1], w[:, 1] * fy + offsets[:, 0],
+                        w[:, 2] * fx + offsets[:, 1], w[:, 3] * fy + offsets[:, 0]], 1)
+    return rois, usable

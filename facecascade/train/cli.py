@@ -1,4 +1,4 @@
-"""``facecascade train mtcnn [--stage pnet|rnet|onet|all] [--data DIR] [--out DIR] ...``."""
+"""``facecascade train mtcnn|joint ...``: the MTCNN recipe and the joint (FaceCraft) cascade."""
 
 from __future__ import annotations
 
@@ -35,6 +35,45 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_joint(args: argparse.Namespace) -> int:
+    from .joint import JointConfig
+    from .joint_recipe import run_joint
+    from .recipe import Recipe
+
+    recipe = Recipe(data=Path(args.data), out=Path(args.out), seed=args.seed, limit=args.limit,
+                    device=args.device, reuse=Path(args.reuse) if args.reuse else None,
+                    tuning_images=args.tuning_images)
+    cfg = JointConfig(share=not args.separate)
+    train = replace(cfg.train, seed=args.seed, **{k: v for k, v in (("epochs", args.epochs), (
+        "samples_per_epoch", args.samples_per_epoch), ("lr", args.lr)) if v})
+    cfg = replace(cfg, train=train)
+    if not recipe.data.is_dir():
+        print(f"error: data folder not found: {recipe.data}", file=sys.stderr)
+        return 2
+    try:
+        print(f"cascade: {run_joint(recipe, cfg, args.init, quiet=args.quiet)}")
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _common_options(parser: argparse.ArgumentParser, out: str) -> None:
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
+                        help="the shared data folder (face_mask, caltech_webfaces, celeba, mtfl)")
+    parser.add_argument("--out", default=out, help="samples, checkpoints, logs and the packed weights")
+    parser.add_argument("--epochs", type=int, default=0, help="epochs (per stage; default: the recipe's)")
+    parser.add_argument("--samples-per-epoch", type=int, default=0)
+    parser.add_argument("--reuse", metavar="RUN_DIR",
+                        help="take samples (and earlier stages) from this run when --out lacks them")
+    parser.add_argument("--limit", type=int, default=0, help="images per dataset (0: all)")
+    parser.add_argument("--tuning-images", type=int, default=150,
+                        help="training images per detection set for choosing the stage thresholds")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("-q", "--quiet", action="store_true")
+
+
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``facecascade train``."""
     parser = sub.add_parser("train", help="train models")
@@ -42,21 +81,19 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mtcnn = what.add_parser("mtcnn", help="train the MTCNN cascade (P-Net, R-Net, O-Net) on the shared data",
                             description="Train MTCNN by the paper's recipe; stages resume from out/<stage>/last.pt.")
     mtcnn.add_argument("--stage", choices=["pnet", "rnet", "onet", "all"], default="all")
-    mtcnn.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
-                       help="the shared data folder (face_mask, caltech_webfaces, celeba, mtfl)")
-    mtcnn.add_argument("--out", default="runs/mtcnn", help="samples, checkpoints, logs and mtcnn.pt")
-    mtcnn.add_argument("--epochs", type=int, default=0, help="epochs per stage (default: the recipe's)")
-    mtcnn.add_argument("--samples-per-epoch", type=int, default=0)
+    _common_options(mtcnn, "runs/mtcnn")
     mtcnn.add_argument("--no-ohem", action="store_true", help="ablation: no online hard sample mining")
     mtcnn.add_argument("--no-landmarks", action="store_true", help="ablation: no landmark task")
     mtcnn.add_argument("--no-low-res", action="store_true",
                        help="ablation: no low-resolution augmentation of R-Net and O-Net samples")
-    mtcnn.add_argument("--reuse", metavar="RUN_DIR",
-                       help="take earlier stages and samples from this run when --out lacks them (ablations)")
-    mtcnn.add_argument("--limit", type=int, default=0, help="images per dataset (0: all)")
-    mtcnn.add_argument("--tuning-images", type=int, default=150,
-                       help="training images per detection set for choosing the stage thresholds")
-    mtcnn.add_argument("--seed", type=int, default=0)
-    mtcnn.add_argument("--device", default="cpu")
-    mtcnn.add_argument("-q", "--quiet", action="store_true")
     mtcnn.set_defaults(func=cmd_train_mtcnn)
+    joint = what.add_parser("joint", help="train the 12/24/48 cascade as one network (FaceCraft)",
+                            description="Joint training of the cascade from trained stages; resumes from "
+                                        "out/joint/last.pt (out/separate/ with --separate).")
+    _common_options(joint, "runs/joint")
+    joint.add_argument("--init", default="mtcnn", help="stages to start from: named weights or a "
+                       "`facecascade train mtcnn` checkpoint (default: mtcnn)")
+    joint.add_argument("--lr", type=float, default=0.0, help="SGD learning rate (default: 0.001, the paper's)")
+    joint.add_argument("--separate", action="store_true",
+                       help="baseline: fine-tune the three stages separately (no shared features), same loop")
+    joint.set_defaults(func=cmd_train_joint)

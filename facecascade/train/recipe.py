@@ -37,7 +37,11 @@ from .samples import SampleArrays, load_samples, mirror_record, save_samples
 from .trainer import TrainConfig, config_dict, train_stage
 
 STAGES = ("pnet", "rnet", "onet")
-WINDOW = {"pnet": 12, "rnet": 24, "onet": 48}
+# Sample sets: the three stages', and the joint cascade's (`facecascade.train.joint`): 48x48 crops
+# of P-Net's candidates, which its x12 gate narrows for x24 and x48 during training.
+SAMPLE_SETS = (*STAGES, "joint")
+WINDOW = {"pnet": 12, "rnet": 24, "onet": 48, "joint": 48}
+MINED_BY = {"rnet": "pnet", "onet": "rnet", "joint": "pnet"}  # last stage run to mine candidates
 # Mining keeps what the trained earlier stages pass at thresholds no higher than the operating
 # points tried (`operating_point.CANDIDATE_THRESHOLDS`), so later stages train on the candidates
 # they meet at inference, and O-Net sees enough hard negatives: a well-trained R-Net passes few
@@ -103,8 +107,9 @@ def _views(image: np.ndarray, record: FaceRecord, rng: np.random.Generator):
 
 
 def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | None) -> SampleArrays:
-    """Samples for ``stage`` from the ``split`` images (mining with ``nets`` for R-Net/O-Net)."""
-    rng = np.random.default_rng(recipe.seed + STAGES.index(stage) + (100 if split == "val" else 0))
+    """Samples for ``stage`` (one of `SAMPLE_SETS`) from the ``split`` images (mining with
+    ``nets`` for all but P-Net)."""
+    rng = np.random.default_rng(recipe.seed + SAMPLE_SETS.index(stage) + (100 if split == "val" else 0))
     cascade = None if stage == "pnet" else MTCNNCascade(nets, MINING, torch.device(recipe.device))
     parts, failed = [], 0
     for record in tqdm(datasets(recipe, split), desc=f"{stage} samples ({split})", unit="img"):
@@ -120,7 +125,7 @@ def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | N
                 continue
             boxes = perturbed_boxes(rec, rng, recipe.sampling)
             if rec.landmarks is None:
-                mined = mined_boxes(cascade, view, "pnet" if stage == "rnet" else "rnet")
+                mined = mined_boxes(cascade, view, MINED_BY[stage])
                 boxes = torch.cat([boxes, mined, negative_boxes(view, rec, rng, recipe.sampling)])
             else:
                 landmark_boxes = perturbed_boxes(rec, rng, recipe.sampling, landmark=True)
@@ -131,7 +136,8 @@ def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | N
     return SampleArrays.concat(parts, WINDOW[stage])
 
 
-def _samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | None) -> SampleArrays:
+def stage_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | None) -> SampleArrays:
+    """``out/samples/<stage>/<split>`` (or the reused run's), generated first if missing."""
     try:
         return load_samples(recipe.find(f"samples/{stage}/{split}"))
     except FileNotFoundError:
@@ -163,10 +169,11 @@ def _load_stage(recipe: Recipe, stage: str):
 
 
 def _earlier_nets(recipe: Recipe, stage: str) -> MTCNNNets | None:
+    """The trained stages that mine ``stage``'s samples (`MINED_BY`), untrained ones after them."""
     if stage == "pnet":
         return None
     pnet = _load_stage(recipe, "pnet")
-    rnet = _load_stage(recipe, "rnet") if stage == "onet" else RNet()
+    rnet = _load_stage(recipe, "rnet") if MINED_BY[stage] == "rnet" else RNet()
     return MTCNNNets(pnet, rnet.eval(), ONet().eval())
 
 
@@ -185,8 +192,8 @@ def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
     """Generate (or reuse) the stage's samples, train it (resuming), save ``out/<stage>/<stage>.pt``."""
     began = time.time()
     nets = _earlier_nets(recipe, stage)
-    train = _samples(recipe, stage, "train", nets)
-    val = _samples(recipe, stage, "val", nets)
+    train = stage_samples(recipe, stage, "train", nets)
+    val = stage_samples(recipe, stage, "val", nets)
     cfg = stage_config(recipe, stage)
     torch.manual_seed(recipe.seed)
     net = train_stage(_new_net(stage), train, val, cfg, recipe.out / stage,

@@ -1,4 +1,5 @@
-"""One cascade stage's training loop: ratio-balanced epochs, checkpoints, resume, a CSV log."""
+"""The training loop: ratio-balanced epochs, checkpoints, resume, a CSV log; for one cascade stage
+(`train_stage`) or any model with a `Task` (the joint cascade, `facecascade.train.joint`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -101,17 +103,43 @@ def evaluate(net: nn.Module, samples: SampleArrays, cfg: TrainConfig, device: to
 
 
 class CsvLog:
-    FIELDS = ["epoch", "step", "split", "total", "det", "box", "landmark", "accuracy", "lr", "seconds"]
+    """Append-only CSV of training and validation rows; ``fields`` after epoch/step/split."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, fields: tuple[str, ...] = ("total", "det", "box", "landmark", "accuracy")):
         self.path = path
+        self.fields = ["epoch", "step", "split", *fields, "lr", "seconds"]
         if not path.exists():
             with open(path, "w", newline="") as f:
-                csv.writer(f).writerow(self.FIELDS)
+                csv.writer(f).writerow(self.fields)
 
     def write(self, **row) -> None:
         with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerow([row.get(k, "") for k in self.FIELDS])
+            csv.writer(f).writerow([row.get(k, "") for k in self.fields])
+
+
+class Task(Protocol):
+    """What a training loop needs to know about a model: its loss and its validation."""
+
+    fields: tuple[str, ...]   # loss parts and metrics logged, ``total`` first
+
+    def loss(self, net: nn.Module, batch: tuple[Tensor, ...], keep: float) -> NamedTuple: ...
+
+    def evaluate(self, net: nn.Module, samples: SampleArrays, limit: int) -> dict[str, float]: ...
+
+
+class StageTask:
+    """One cascade stage trained with the MTCNN multi-task loss."""
+
+    fields = ("total", "det", "box", "landmark", "accuracy")
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        self.cfg, self.device = cfg, device
+
+    def loss(self, net: nn.Module, batch: tuple[Tensor, ...], keep: float) -> LossParts:
+        return batch_loss(net, batch, self.cfg, keep)
+
+    def evaluate(self, net: nn.Module, samples: SampleArrays, limit: int) -> dict[str, float]:
+        return evaluate(net, samples, self.cfg, self.device, limit)
 
 
 def _checkpoint(path: Path, net, optimizer, scheduler, epoch: int, rng: np.random.Generator) -> None:
@@ -133,12 +161,30 @@ def _resume(path: Path, net, optimizer, scheduler, rng: np.random.Generator) -> 
     return int(state["epoch"])
 
 
+def steps_per_epoch(cfg: TrainConfig) -> int:
+    return max(1, cfg.samples_per_epoch // cfg.batch_size)
+
+
 def train_stage(net: nn.Module, train: SampleArrays, val: SampleArrays | None, cfg: TrainConfig,
                 out: Path, device: torch.device = torch.device("cpu"), quiet: bool = False) -> nn.Module:
-    """Train ``net`` on ``train``; checkpoint each epoch to ``out/last.pt`` and resume from it.
+    """Train one cascade stage ``net`` on ``train`` (`fit` with the MTCNN loss), with AdamW and a
+    cosine learning-rate decay."""
+    net.to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total = cfg.epochs * steps_per_epoch(cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+    return fit(net, train, val, cfg, out, StageTask(cfg, device), optimizer, scheduler, device, quiet)
 
-    Adam with a cosine learning-rate decay; the log ``out/log.csv`` has one training row per 50
-    steps and one validation row per epoch.
+
+def fit(net: nn.Module, train: SampleArrays, val: SampleArrays | None, cfg: TrainConfig, out: Path,
+        task: Task, optimizer: torch.optim.Optimizer, scheduler, device: torch.device = torch.device("cpu"),
+        quiet: bool = False) -> nn.Module:
+    """Train ``net`` on ``train`` with ``task``'s loss; checkpoint each epoch to ``out/last.pt``
+    and resume from it.
+
+    Epochs draw sample kinds in ``cfg.ratio``; the scheduler steps once per batch. The log
+    ``out/log.csv`` has one training row per 50 steps and one validation row per epoch.
     """
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -146,35 +192,30 @@ def train_stage(net: nn.Module, train: SampleArrays, val: SampleArrays | None, c
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     net.to(device).train()
-    steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / (cfg.epochs * steps_per_epoch)))))
+    steps = steps_per_epoch(cfg)
     start = _resume(out / "last.pt", net, optimizer, scheduler, rng)
-    log = CsvLog(out / "log.csv")
+    log = CsvLog(out / "log.csv", task.fields)
     began = time.time()
     for epoch in range(start, cfg.epochs):
-        order = epoch_indices(np.asarray(train.kinds), cfg.ratio, steps_per_epoch * cfg.batch_size, rng)
-        bar = tqdm(range(steps_per_epoch), desc=f"{out.name} epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
+        order = epoch_indices(np.asarray(train.kinds), cfg.ratio, steps * cfg.batch_size, rng)
+        bar = tqdm(range(steps), desc=f"{out.name} epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
                    unit="step", leave=False)
         for step in bar:
             batch = to_batch(train, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], device)
             batch = (low_resolution(batch[0], cfg.low_res, cfg.low_res_min), *batch[1:])
-            parts = batch_loss(net, batch, cfg, cfg.keep)
+            parts = task.loss(net, batch, cfg.keep)
             optimizer.zero_grad(set_to_none=True)
-            parts.total.backward()
+            parts[0].backward()
             optimizer.step()
             scheduler.step()
             if step % 50 == 0:
-                parts = parts._replace(total=parts.total.detach())
-                bar.set_postfix(loss=f"{float(parts.total):.3f}")
-                log.write(epoch=epoch + 1, step=step, split="train", total=float(parts.total), det=float(parts.det),
-                          box=float(parts.box), landmark=float(parts.landmark), lr=scheduler.get_last_lr()[0],
-                          seconds=round(time.time() - began, 1))
+                values = {k: float(v.detach()) for k, v in parts._asdict().items()}
+                bar.set_postfix(loss=f"{values[task.fields[0]]:.3f}")
+                log.write(epoch=epoch + 1, step=step, split="train", lr=scheduler.get_last_lr()[0],
+                          seconds=round(time.time() - began, 1), **values)
         if val is not None and len(val):
-            metrics = evaluate(net, val, cfg, device, cfg.val_samples)
-            log.write(epoch=epoch + 1, step=steps_per_epoch, split="val", seconds=round(time.time() - began, 1),
-                      **metrics)
+            metrics = task.evaluate(net, val, cfg.val_samples)
+            log.write(epoch=epoch + 1, step=steps, split="val", seconds=round(time.time() - began, 1), **metrics)
             if not quiet:
                 tqdm.write(f"{out.name} epoch {epoch + 1}: val " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
