@@ -247,3 +247,14 @@ def test_train_joint_cli_runs_on_real_data_and_resumes(tmp_path):
     assert type(load_mtcnn(tmp_path / "sep" / "mtcnn-separate.pt").onet) is ONet
     assert main(["train", "joint", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
     assert main([*args, "--out", str(tmp_path / "y"), "--init", "mtcnn-joint"]) == 1  # not plain stages
+
+
+def test_without_the_landmark_task_no_branch_learns_landmarks():
+    net = _cascade()
+    batch = _batch()
+    loss = joint_loss(net(batch[0]), batch, JointConfig(gates=(0.0, 0.0), landmarks=False),
+                      RegressionScale.identity(), keep=1.0)
+    loss.total.backward()
+    for stage in (net.pnet, net.rnet, net.onet):
+        assert stage.landmarks.weight.grad is None or float(stage.landmarks.weight.grad.abs().sum()) == 0.0
+    assert float(net.onet.box.weight.grad.abs().sum()) > 0

@@ -91,7 +91,8 @@ def _unique(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def _load_detectors(args: argparse.Namespace) -> dict:
+def load_detectors(args: argparse.Namespace) -> dict:
+    """``{label: FaceDetector}`` for ``args.weights`` (and their fast paths with ``args.fast``)."""
     from ..detect import FaceDetector
 
     detectors = {}
@@ -103,7 +104,7 @@ def _load_detectors(args: argparse.Namespace) -> dict:
     return detectors
 
 
-def _run_detectors(detectors: dict, records: list[FaceRecord], quiet: bool):
+def run_detectors(detectors: dict, records: list[FaceRecord], quiet: bool):
     """Detect every readable image once per detector: ``(records kept, predictions per weights, failed)``."""
     from tqdm import tqdm
 
@@ -158,7 +159,7 @@ def cmd_eval_detection(args: argparse.Namespace) -> int:
     from ..data import select_split
 
     try:
-        detectors = _load_detectors(args)
+        detectors = load_detectors(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -172,7 +173,7 @@ def cmd_eval_detection(args: argparse.Namespace) -> int:
         print(f"error: no annotated images in {args.annotations} (split {args.split})", file=sys.stderr)
         return 1
     start = time.perf_counter()
-    kept, predictions, failed = _run_detectors(detectors, records, args.quiet)
+    kept, predictions, failed = run_detectors(detectors, records, args.quiet)
     elapsed = time.perf_counter() - start
     fddb = args.format == "fddb"
     reports = {w: evaluate_detections(p, kept, IOU_THRESHOLDS, args.min_size) for w, p in predictions.items()}

@@ -43,9 +43,11 @@ def cmd_train_joint(args: argparse.Namespace) -> int:
     recipe = Recipe(data=Path(args.data), out=Path(args.out), seed=args.seed, limit=args.limit,
                     device=args.device, reuse=Path(args.reuse) if args.reuse else None,
                     tuning_images=args.tuning_images)
-    cfg = JointConfig(share=not args.separate)
+    cfg = JointConfig(share=not args.separate, landmarks=not args.no_landmarks)
     train = replace(cfg.train, seed=args.seed, **{k: v for k, v in (("epochs", args.epochs), (
         "samples_per_epoch", args.samples_per_epoch), ("lr", args.lr)) if v})
+    if args.no_landmarks:  # no landmark faces drawn either, as in the MTCNN ablation
+        train = replace(train, ratio=(*train.ratio[:3], 0.0))
     cfg = replace(cfg, train=train)
     if not recipe.data.is_dir():
         print(f"error: data folder not found: {recipe.data}", file=sys.stderr)
@@ -96,4 +98,5 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     joint.add_argument("--lr", type=float, default=0.0, help="SGD learning rate (default: 0.001, the paper's)")
     joint.add_argument("--separate", action="store_true",
                        help="baseline: fine-tune the three stages separately (no shared features), same loop")
+    joint.add_argument("--no-landmarks", action="store_true", help="ablation: no landmark task in any branch")
     joint.set_defaults(func=cmd_train_joint)

@@ -48,6 +48,7 @@ class JointConfig:
     momentum: float = 0.9                                 # SGD, as the paper
     lr_drop: float = 2 / 3                                # share of the steps at lr, then lr / 10
     share: bool = True                                    # False: the separate-training baseline
+    landmarks: bool = True                                # False: no landmark task (ablation)
     normalize_targets: bool = True
 
 
@@ -119,15 +120,20 @@ def branch_loss(out: StageOutput, kinds: Tensor, boxes: Tensor, points: Tensor, 
                       weights, keep).total
 
 
+def branch_tasks(cfg: JointConfig) -> tuple[TaskWeights, ...]:
+    """The branches' task weights (`BRANCH_TASKS`; landmark weight 0 without the landmark task)."""
+    return BRANCH_TASKS if cfg.landmarks else tuple(t._replace(landmark=0.0) for t in BRANCH_TASKS)
+
+
 def joint_loss(out: JointOutputs, batch: tuple[Tensor, ...], cfg: JointConfig, scale: RegressionScale,
                keep: float) -> JointLossParts:
     """``λ1 L_x12 + λ2 L_x24 + λ3 L_x48``, the later branches on the windows their gates pass."""
     _, kinds, boxes, points = batch
     pass24, pass48 = gate_masks(out.x12.logits, out.x24.logits, cfg.gates)
     w = scale.weight.to(boxes.device)
-    losses = [branch_loss(out.x12, kinds, pnet_box_targets(boxes), pnet_landmark_targets(points), BRANCH_TASKS[0],
-                          w, keep)]
-    for branch, mask, tasks in ((out.x24, pass24, BRANCH_TASKS[1]), (out.x48, pass48, BRANCH_TASKS[2])):
+    tasks12, tasks24, tasks48 = branch_tasks(cfg)
+    losses = [branch_loss(out.x12, kinds, pnet_box_targets(boxes), pnet_landmark_targets(points), tasks12, w, keep)]
+    for branch, mask, tasks in ((out.x24, pass24, tasks24), (out.x48, pass48, tasks48)):
         losses.append(branch_loss(_select(branch, mask), kinds[mask], boxes[mask], points[mask], tasks, w, keep))
     total = sum(lam * loss for lam, loss in zip(cfg.branch_weights, losses))
     return JointLossParts(total, *(loss.detach() for loss in losses), pass24.float().mean(), pass48.float().mean())

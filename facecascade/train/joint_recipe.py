@@ -53,7 +53,7 @@ def run_joint(recipe: Recipe, cfg: JointConfig, init: str | Path = "mtcnn", quie
     thresholds, tried = operating_point(recipe, MTCNNNets(*net.stage_nets()))
     meta = {"recipe": f"facecascade train joint{'' if cfg.share else ' --separate'}", "init": str(init),
             "data": "face_mask + caltech_webfaces (train split), celeba + mtfl landmarks (train split); "
-                    "research use only", "share": cfg.share, "gates": list(cfg.gates),
+                    "research use only", "share": cfg.share, "landmarks": cfg.landmarks, "gates": list(cfg.gates),
             "regression_scale": scale.weight.tolist(), "seed": recipe.seed, "thresholds": list(thresholds),
             "thresholds_tried": tried}
     path = recipe.out / f"mtcnn-{name}.pt"
