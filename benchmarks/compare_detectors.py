@@ -34,8 +34,8 @@ def main() -> None:
 
     detectors = load_detectors(SimpleNamespace(weights=args.weights, fast=args.fast, device="cpu", min_face=20.0))
     ap: dict[str, dict[str, float]] = {name: {} for name in detectors}
-    for set_name, (fmt, annotations, images) in SETS.items():
-        records = read_records(fmt, args.data / annotations, args.data / images)
+    for set_name, (fmt, labels, images) in SETS.items():
+        records = read_records(fmt, args.data / labels, args.data / images)
         records = select_split(records, "val", 0.2)[:args.limit]
         kept, predictions, _ = run_detectors(detectors, records, quiet=True)
         for name, found in predictions.items():

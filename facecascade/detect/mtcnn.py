@@ -233,7 +233,8 @@ class MTCNNCascade:
         return Proposals(*(torch.cat(p) for p in zip(*parts)))
 
     def propose(self, batch: Batch) -> Candidates:
-        """Stage 1: P-Net windows on the pyramid, NMS per level and per image, calibrated, squared."""
+        """Stage 1: P-Net windows on the pyramid, suppression per level (NMS or max-pool) and NMS per
+        image, calibrated, squared."""
         cfg = self.config
         layout = plan_canvas(batch.sizes, float(cfg.min_face_size), float(cfg.scale_factor))
         if layout.num_levels == 0:
@@ -260,17 +261,21 @@ class MTCNNCascade:
         if cfg.max_proposals:  # bounds the NMS work when nearly every cell passes (untrained nets)
             keep = top_k_per_group(torch.argsort(scores, descending=True), image_index,
                                    PRE_NMS_FACTOR * cfg.max_proposals)
-        if cfg.suppression != "nms":
-            cells = torch.stack([rows, cols], 1)[keep] - origin[keep]
-            kept = SUPPRESSIONS[cfg.suppression](level[keep], cells[:, 0], cells[:, 1], scores[keep],
-                                                 cfg.suppression_kernel)
-            keep = keep[kept[torch.argsort(scores[keep][kept], descending=True)]]
-        else:
-            keep = keep[nms(boxes[keep], scores[keep], cfg.nms_level, groups=level[keep])]
+        cells = torch.stack([rows, cols], 1) - origin                       # (K, 2) within the level
+        keep = keep[self._suppress_within_levels(boxes[keep], scores[keep], level[keep], cells[keep])]
         keep = keep[nms(boxes[keep], scores[keep], cfg.nms_image, groups=image_index[keep])]
         keep = top_k_per_group(keep, image_index, cfg.max_proposals)
         boxes = square_boxes(apply_offsets(boxes[keep], offsets[keep], inclusive=False))
         return Candidates(boxes, scores[keep], image_index[keep])
+
+    def _suppress_within_levels(self, boxes: Tensor, scores: Tensor, level: Tensor, cells: Tensor) -> Tensor:
+        """Indices kept by stage 1's suppression within each pyramid level, best first: NMS (the
+        reference) or FaceCraft's max-pool suppression on the response cells ``(K, 2)`` row, col."""
+        cfg = self.config
+        if cfg.suppression == "nms":
+            return nms(boxes, scores, cfg.nms_level, groups=level)
+        kept = SUPPRESSIONS[cfg.suppression](level, cells[:, 0], cells[:, 1], scores, cfg.suppression_kernel)
+        return kept[torch.argsort(scores[kept], descending=True)]
 
     # -- stages 2 and 3 ------------------------------------------------------------------------
     def _crops(self, batch: Batch, cands: Candidates, size: int) -> tuple[Tensor, Candidates]:
