@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--thresholds", type=_thresholds, default=None,
                         help="per-stage face probabilities, e.g. 0.6,0.7,0.7 (default: the weights' own)")
     detect.add_argument("--fast", action="store_true",
-                        help="FaceCraft's fast path: max-pool suppression after P-Net (see the README)")
+                        help="FaceCraft's fast path: max-pool suppression, coarser pyramid; faster, answers differ "
+                             "slightly (README, \"Fast path\")")
     detect.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     detect.add_argument("--json", metavar="OUT.json",
                         help='write {"<file name>": [{"box", "score", "landmarks"}, ...]} ("-" for stdout)')

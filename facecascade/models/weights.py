@@ -47,7 +47,7 @@ NAMED_WEIGHTS = {
              "facecascade/weights/MODEL_CARD.md). Shipped in the package.",
     "mtcnn-joint": "facecascade's jointly trained cascade (FaceCraft, `facecascade train joint`): the "
                    "'mtcnn' stages fine-tuned as one network with shared features, on the same research-use "
-                   "data (see facecascade/weights/MODEL_CARD.md). Shipped in the package.",
+                   "data (see facecascade/weights/MODEL_CARD_mtcnn-joint.md). Shipped in the package.",
     "mtcnn-original": "Zhang et al.'s original MTCNN weights (MIT licence), read from an installed "
                       "facenet-pytorch package; trained on WIDER FACE and CelebA by the authors.",
 }

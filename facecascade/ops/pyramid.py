@@ -105,7 +105,7 @@ def pack_levels(sizes: list[tuple[int, int]], gap: int = 0) -> tuple[np.ndarray,
     leftmost) where it fits on the skyline of those already placed, within a width of the widest
     rectangle plus the second widest. For a pyramid, the first two levels share the top and the
     small levels fill the space under the second one instead of opening a new row (for a VGA image
-    at a 0.6 step: 177k canvas pixels for 173k of levels, against 240k with plain shelves).
+    at a 0.6 step: 179k canvas pixels for 174k of levels, against 240k with plain shelves).
     ``gap`` pixels (rounded up to even) separate neighbours.
     """
     if not sizes:

@@ -30,7 +30,7 @@ from ..models.joint import JointCascade, JointOutputs
 from ..models.mtcnn import StageOutput
 from .losses import SampleKind, TaskWeights, mtcnn_loss
 from .samples import SampleArrays
-from .trainer import TrainConfig, to_batch
+from .trainer import TrainConfig, steps_per_epoch, to_batch
 
 BRANCHES = ("x12", "x24", "x48")
 # The stage alphas of the MTCNN paper: 1/0.5/0.5 for P-Net and R-Net, 1/0.5/1 for O-Net.
@@ -197,6 +197,6 @@ def make_optimizer(net: JointCascade, cfg: JointConfig) -> tuple[torch.optim.Opt
     rate to a tenth after ``lr_drop`` of the steps (paper: 0.001, then 0.0001)."""
     t = cfg.train
     optimizer = torch.optim.SGD(net.parameters(), lr=t.lr, momentum=cfg.momentum, weight_decay=t.weight_decay)
-    drop_at = int(cfg.lr_drop * t.epochs * max(1, t.samples_per_epoch // t.batch_size))
+    drop_at = int(cfg.lr_drop * t.epochs * steps_per_epoch(t))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 if s < drop_at else 0.1)
     return optimizer, scheduler
