@@ -31,10 +31,9 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import torchvision
-
 import numpy as np
 import torch
+import torchvision
 from torch import Tensor
 
 from ..models.mtcnn import StageOutput
@@ -138,6 +137,11 @@ def _run_chunked(net: torch.nn.Module, crops: Tensor, chunk: int) -> StageOutput
 def normalize_pixels(pixels: Tensor) -> Tensor:
     """The cascade's input normalisation ``(x - 127.5) / 128`` (inference and training)."""
     return (pixels - PIXEL_MEAN) * PIXEL_SCALE
+
+
+def _image_crops(batch: Batch, image_index: Tensor, windows: Tensor, size: int) -> Tensor:
+    """Normalised ``(N, 3, size, size)`` crops of integer ``windows`` area-resampled from the images."""
+    return normalize_pixels(batch.integral.crop_resize(image_index, windows, size)).permute(0, 3, 1, 2)
 
 
 _POOL_FILL = -1e4  # below any conv1 activation of a normalised image, and finite (no inf - inf)
@@ -288,8 +292,7 @@ class MTCNNCascade:
             cands, windows = cands.select(inside), windows[inside]
         if batch.canvas is not None:
             return self._reused_crops(batch, cands, windows, size), cands
-        crops = integral.crop_resize(cands.image_index, windows, size)
-        return normalize_pixels(crops).permute(0, 3, 1, 2), cands
+        return _image_crops(batch, cands.image_index, windows, size), cands
 
     def _reused_crops(self, batch: Batch, cands: Candidates, windows: Tensor, size: int) -> Tensor:
         """Patch reuse: windows cropped from the pyramid canvas where a level is large enough
@@ -302,8 +305,7 @@ class MTCNNCascade:
             out[usable] = torchvision.ops.roi_align(batch.canvas, boxes, size, 1.0, sampling_ratio=2, aligned=True)
         rest = ~usable
         if bool(rest.any()):
-            crops = batch.integral.crop_resize(cands.image_index[rest], windows[rest], size)
-            out[rest] = normalize_pixels(crops).permute(0, 3, 1, 2)
+            out[rest] = _image_crops(batch, cands.image_index[rest], windows[rest], size)
         return out.contiguous(memory_format=torch.channels_last)
 
     def refine(self, batch: Batch, cands: Candidates) -> Candidates:

@@ -95,13 +95,10 @@ def load_detectors(args: argparse.Namespace) -> dict:
     """``{label: FaceDetector}`` for ``args.weights`` (and their fast paths with ``args.fast``)."""
     from ..detect import FaceDetector
 
-    detectors = {}
-    for w in _unique(args.weights or [DEFAULT_WEIGHTS]):
-        detectors[w] = FaceDetector(weights=w, device=args.device, min_face_size=args.min_face)
-        if args.fast:  # the fast path of the same weights, on the same images
-            detectors[f"{w} (fast)"] = FaceDetector(weights=w, device=args.device, min_face_size=args.min_face,
-                                                    fast=True)
-    return detectors
+    paths = (False, True) if args.fast else (False,)  # the fast path of the same weights, same images
+    return {f"{w} (fast)" if fast else w: FaceDetector(weights=w, device=args.device, min_face_size=args.min_face,
+                                                       fast=fast)
+            for w in _unique(args.weights or [DEFAULT_WEIGHTS]) for fast in paths}
 
 
 def run_detectors(detectors: dict, records: list[FaceRecord], quiet: bool):

@@ -4,10 +4,10 @@ Instead of NMS over stage 1's boxes, "max pooling on the output feature map ... 
 the feature map stays unchanged. In the k x k area, only the point with the highest score is kept".
 Two readings, both here: `block_maxima` cuts each level's response map into ``k x k`` blocks (max
 pooling with stride ``k``) and keeps each block's best cell; `local_peaks` keeps the cells that are
-the maximum of the ``k x k`` neighbourhood centred on them (stride 1), which keeps fewer. With P-Net's stride of 2 pixels and 12-pixel windows,
-neighbouring cells overlap by IoU 0.71 (side by side) and 0.53 (diagonally), so ``k = 2`` acts
-like NMS at 0.5 between neighbours, in one vectorised pass over the passing cells instead of a
-greedy loop over boxes.
+the maximum of the ``k x k`` neighbourhood centred on them (stride 1), which keeps fewer. With
+P-Net's stride of 2 pixels and 12-pixel windows, neighbouring cells overlap by IoU 0.71 (side by
+side) and 0.53 (diagonally), so ``k = 2`` acts like NMS at 0.5 between neighbours, in one
+vectorised pass over the passing cells instead of a greedy loop over boxes.
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ def local_peaks(group: Tensor, rows: Tensor, cols: Tensor, scores: Tensor, kerne
         for dc in range(-r, r + 1):
             if dr == 0 and dc == 0:
                 continue
-            pos = torch.searchsorted(sorted_key, key + dr * width + dc).clamp_(max=n - 1)
-            found = sorted_key[pos] == key + dr * width + dc
+            neighbour = key + dr * width + dc
+            pos = torch.searchsorted(sorted_key, neighbour).clamp_(max=n - 1)
+            found = sorted_key[pos] == neighbour
             other = order[pos]
             beaten = found & ((scores[other] > scores) | ((scores[other] == scores) & (other < index)))
             keep &= ~beaten

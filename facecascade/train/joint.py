@@ -30,9 +30,8 @@ from ..models.joint import JointCascade, JointOutputs
 from ..models.mtcnn import StageOutput
 from .losses import SampleKind, TaskWeights, mtcnn_loss
 from .samples import SampleArrays
-from .trainer import TrainConfig, steps_per_epoch, to_batch
+from .trainer import TrainConfig, evaluation_batches, steps_per_epoch
 
-BRANCHES = ("x12", "x24", "x48")
 # The stage alphas of the MTCNN paper: 1/0.5/0.5 for P-Net and R-Net, 1/0.5/1 for O-Net.
 BRANCH_TASKS = (TaskWeights(1.0, 0.5, 0.5), TaskWeights(1.0, 0.5, 0.5), TaskWeights(1.0, 0.5, 1.0))
 
@@ -92,7 +91,7 @@ class RegressionScale(NamedTuple):
         rows = np.flatnonzero((kinds == SampleKind.POSITIVE) | (kinds == SampleKind.PART))[:limit]
         if len(rows) < 2:
             return cls.identity()
-        std = torch.from_numpy(np.asarray(samples.boxes[np.sort(rows)])).double().std(0).clamp_min(1e-6)
+        std = torch.from_numpy(np.asarray(samples.boxes[rows])).double().std(0).clamp_min(1e-6)
         return cls((std.pow(2).mean().sqrt() / std).float())
 
     @classmethod
@@ -155,13 +154,9 @@ class JointTask:
         """Mean branch losses (no hard-sample mining), each branch's face/non-face accuracy on the
         windows it is gated to, and the share of positives the whole cascade calls faces."""
         net.eval()
-        chosen = np.arange(len(samples))
-        if 0 < limit < len(samples):
-            chosen = np.linspace(0, len(samples) - 1, limit).round().astype(np.int64)
         sums, batches = np.zeros(6), 0
         hits, counts = np.zeros(4), np.zeros(4)
-        for start in range(0, len(chosen), 1024):
-            batch = to_batch(samples, chosen[start:start + 1024], self.device)
+        for batch in evaluation_batches(samples, limit, self.device):
             out = net(batch[0])
             sums += [float(v) for v in joint_loss(out, batch, self.cfg, self.scale, keep=1.0)]
             batches += 1

@@ -8,7 +8,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Iterator, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -76,24 +76,30 @@ def batch_loss(net: nn.Module, batch: tuple[Tensor, ...], cfg: TrainConfig, keep
     return mtcnn_loss(logits, offsets, landmarks, kinds, boxes, points, cfg.weights, keep)
 
 
+def evaluation_batches(samples: SampleArrays, limit: int, device: torch.device,
+                       size: int = 1024) -> Iterator[tuple[Tensor, ...]]:
+    """`to_batch` batches of all ``samples`` or, with ``limit``, of that many samples evenly spread
+    over the set (the same ones every time)."""
+    chosen = np.arange(len(samples))
+    if 0 < limit < len(samples):
+        chosen = np.linspace(0, len(samples) - 1, limit).round().astype(np.int64)
+    for start in range(0, len(chosen), size):
+        yield to_batch(samples, chosen[start:start + size], device)
+
+
 @torch.no_grad()
 def evaluate(net: nn.Module, samples: SampleArrays, cfg: TrainConfig, device: torch.device,
              limit: int = 0) -> dict[str, float]:
     """Mean losses over ``samples`` (no hard-sample mining) and face/non-face accuracy; with
-    ``limit``, over that many samples evenly spread over the set (the same ones every time)."""
+    ``limit``, over that many samples evenly spread over the set (`evaluation_batches`)."""
     net.eval()
     sums = np.zeros(4)
     correct = counted = batches = 0
-    chosen = np.arange(len(samples))
-    if 0 < limit < len(samples):
-        chosen = np.linspace(0, len(samples) - 1, limit).round().astype(np.int64)
-    for start in range(0, len(chosen), 1024):
-        batch = to_batch(samples, chosen[start:start + 1024], device)
-        parts = batch_loss(net, batch, cfg, keep=1.0)
-        sums += [float(v) for v in parts]
-        logits, _, _ = stage_outputs(net, batch[0])
-        cls = (batch[1] == SampleKind.NEGATIVE) | (batch[1] == SampleKind.POSITIVE)
-        correct += int(((logits.argmax(1) == 1) == (batch[1] == SampleKind.POSITIVE))[cls].sum())
+    for x, kinds, boxes, points in evaluation_batches(samples, limit, device):
+        logits, offsets, landmarks = stage_outputs(net, x)
+        sums += [float(v) for v in mtcnn_loss(logits, offsets, landmarks, kinds, boxes, points, cfg.weights, 1.0)]
+        cls = (kinds == SampleKind.NEGATIVE) | (kinds == SampleKind.POSITIVE)
+        correct += int(((logits.argmax(1) == 1) == (kinds == SampleKind.POSITIVE))[cls].sum())
         counted += int(cls.sum())
         batches += 1
     net.train()
