@@ -6,6 +6,8 @@ joint-vs-separate and fast-vs-standard AP figures are made:
 
     python benchmarks/compare_detectors.py --weights mtcnn runs/joint/mtcnn-joint.pt runs/joint/mtcnn-separate.pt
     python benchmarks/compare_detectors.py --weights mtcnn mtcnn-joint mtcnn-original --fast
+    python benchmarks/compare_detectors.py --weights mtcnn --setting block:suppression=block \
+        block+reuse:suppression=block,patch_reuse=true     # engine settings of the first weights
 
 (``facecascade eval detection`` gives the same AP per set, with recall and PR curves.)
 """
@@ -13,12 +15,18 @@ joint-vs-separate and fast-vs-standard AP figures are made:
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
+from facecascade import FaceDetector
 from facecascade.data import select_split
 from facecascade.eval.cli import load_detectors, run_detectors, read_records
 from facecascade.eval.metrics import evaluate_detections
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stage_times import parse_setting  # noqa: E402
 
 SETS = {"face_mask": ("voc", "face_mask/annotations", "face_mask/images"),
         "Caltech": ("caltech", "caltech_webfaces/WebFaces_GroundThruth.txt", "caltech_webfaces/images")}
@@ -30,9 +38,16 @@ def main() -> None:
     parser.add_argument("--weights", nargs="+", default=["mtcnn"])
     parser.add_argument("--fast", action="store_true", help="also each weights' fast path")
     parser.add_argument("--limit", type=int, default=None, help="first N validation images per set")
+    parser.add_argument("--setting", nargs="+", default=[], metavar="NAME:key=value,...",
+                        help="also the first weights with these MTCNNConfig settings (see stage_times.py)")
     args = parser.parse_args()
 
     detectors = load_detectors(SimpleNamespace(weights=args.weights, fast=args.fast, device="cpu", min_face=20.0))
+    for text in args.setting:
+        name, settings = parse_setting(text)
+        detector = FaceDetector(weights=args.weights[0])
+        detector.cascade.config = replace(detector.cascade.config, **settings)
+        detectors[f"{args.weights[0]} {name}"] = detector
     ap: dict[str, dict[str, float]] = {name: {} for name in detectors}
     for set_name, (fmt, labels, images) in SETS.items():
         records = read_records(fmt, args.data / labels, args.data / images)
