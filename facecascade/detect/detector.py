@@ -49,7 +49,7 @@ class FaceDetector:
             ``fast=True``).
         batch_size: images packed into one cascade pass by `detect` on a list.
         fast: FaceCraft's fast path (`facecascade.detect.mtcnn.FAST_PATH`: max-pool suppression
-            after P-Net instead of NMS, a coarser pyramid, NMS at 0.5): 1.5-1.9x faster, answers
+            after P-Net instead of NMS, a coarser pyramid, NMS at 0.5): about 1.5-1.9x faster, answers
             differ slightly (README, "Fast path").
 
     Example:
