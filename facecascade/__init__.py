@@ -2,13 +2,16 @@
 
 Public API::
 
-    from facecascade import FaceDetector, Faces, load_image
+    from facecascade import FaceAnalyzer, FaceDetector, Faces, load_image
     faces = FaceDetector().detect("photo.jpg")      # facecascade's own shipped "mtcnn" weights
+    faces = FaceAnalyzer().analyze("photo.jpg")     # the whole pipeline (detector, aligner, attributes)
+    crops = faces.crops("photo.jpg", size=112)      # aligned crops for face-recognition models
 """
 
+from .analyze import FaceAnalyzer
 from .detect import FaceDetector
 from .io import load_image
 from .structures import Faces
 
 __version__ = "0.1.0"
-__all__ = ["FaceDetector", "Faces", "load_image", "__version__"]
+__all__ = ["FaceAnalyzer", "FaceDetector", "Faces", "load_image", "__version__"]

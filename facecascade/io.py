@@ -149,11 +149,14 @@ def load_image(image: ImageInput, bgr: bool = False) -> np.ndarray:
     raise ValueError(f"unsupported image input {what}: pass a path, PIL.Image, numpy array or torch tensor")
 
 
-def image_files(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Image files below ``folder`` (by extension), sorted, so a run's order is reproducible."""
+def image_files(folder: str | os.PathLike, recursive: bool = True,
+                extensions: frozenset[str] | None = None) -> list[Path]:
+    """Files below ``folder`` whose extension is in ``extensions`` (default: `IMAGE_EXTENSIONS`),
+    sorted, so a run's order is reproducible."""
     root = Path(folder)
+    wanted = IMAGE_EXTENSIONS if extensions is None else extensions
     pattern = "**/*" if recursive else "*"
-    return sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in wanted)
 
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})

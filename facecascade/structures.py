@@ -7,13 +7,14 @@ Conventions (the same in every docstring of the library):
 * ``landmarks``: ``float32 (N, K, 2)``, ``(x, y)`` pixels. For K = 5 the order is
   image-left eye, image-right eye, nose, image-left mouth corner, image-right mouth corner
   (what MTCNN and RetinaFace users expect; "left" means left in the picture).
+* ``attributes``: ``float32 (N, A)`` probabilities, named by ``attribute_names`` (A = 0: none).
 * An image without faces gives arrays of shape ``(0, 4)``, ``(0,)``, ``(0, K, 2)``; never ``None``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,11 +29,15 @@ class Faces:
         boxes: ``(N, 4)`` x1, y1, x2, y2 in pixels.
         scores: ``(N,)`` face probabilities in [0, 1].
         landmarks: ``(N, K, 2)`` x, y in pixels; ``None`` means no landmarks (K = 0).
+        attributes: ``(N, A)`` probabilities in [0, 1]; ``None`` means none (A = 0).
+        attribute_names: the A attribute names, in column order.
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     landmarks: np.ndarray | None = None
+    attributes: np.ndarray | None = None
+    attribute_names: Sequence[str] = field(default=())
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.float32)
@@ -51,6 +56,17 @@ class Faces:
         if landmarks.ndim != 3 or landmarks.shape[0] != n or landmarks.shape[2] != 2:
             raise ValueError(f"Faces.landmarks must have shape ({n}, K, 2), got {landmarks.shape}")
         self.landmarks = np.ascontiguousarray(landmarks)
+        self._check_attributes(n)
+
+    def _check_attributes(self, n: int) -> None:
+        self.attribute_names = tuple(str(name) for name in self.attribute_names)
+        if self.attributes is None:
+            self.attributes = np.zeros((n, len(self.attribute_names)), np.float32)
+        attributes = np.asarray(self.attributes, dtype=np.float32)
+        if attributes.ndim != 2 or attributes.shape != (n, len(self.attribute_names)):
+            raise ValueError(f"Faces.attributes must have shape ({n}, {len(self.attribute_names)}) "
+                             f"(one column per name), got {attributes.shape}")
+        self.attributes = np.ascontiguousarray(attributes)
 
     @classmethod
     def empty(cls, num_landmarks: int = 5) -> "Faces":
@@ -65,15 +81,48 @@ class Faces:
         """Select faces with an int, slice, index array or boolean mask; always returns `Faces`."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        return Faces(self.boxes[index], self.scores[index], self.landmarks[index])
+        return Faces(self.boxes[index], self.scores[index], self.landmarks[index],
+                     self.attributes[index], self.attribute_names)
 
     def __repr__(self) -> str:
-        return f"Faces(n={len(self)}, landmarks={self.landmarks.shape[1]})"
+        extra = f", attributes={len(self.attribute_names)}" if self.attribute_names else ""
+        return f"Faces(n={len(self)}, landmarks={self.landmarks.shape[1]}{extra})"
+
+    def with_landmarks(self, landmarks: np.ndarray) -> "Faces":
+        """The same faces with other ``(N, K, 2)`` landmarks (e.g. refined by an aligner)."""
+        return Faces(self.boxes, self.scores, landmarks, self.attributes, self.attribute_names)
+
+    def with_attributes(self, attributes: np.ndarray, names: Sequence[str]) -> "Faces":
+        """The same faces with ``(N, A)`` attribute probabilities named by ``names``."""
+        return Faces(self.boxes, self.scores, self.landmarks, attributes, names)
+
+    def crops(self, image: Any, size: int = 112, align: bool = True, margin: float = 0.0) -> np.ndarray:
+        """One ``(size, size, 3)`` RGB ``uint8`` crop per face: ``(N, size, size, 3)``.
+
+        Args:
+            image: the image these faces were found in (anything `load_image` accepts).
+            size: crop side in pixels.
+            align: with 5 landmarks, a similarity warp that puts them where face-recognition
+                models expect them (`facecascade.ops.align.ARCFACE_112`, scaled to ``size``);
+                otherwise, or with ``align=False``, the box's enclosing square, grown by ``margin``.
+        """
+        from .io import load_image
+        from .ops.align import ARCFACE_112, box_transforms, similarity_transforms, warp_crops
+
+        if size < 1:
+            raise ValueError(f"crop size must be >= 1, got {size}")
+        array = load_image(image)
+        if align and self.landmarks.shape[1] == 5:
+            transforms = similarity_transforms(self.landmarks, ARCFACE_112 * (size / 112.0))
+        else:
+            transforms = box_transforms(self.boxes, size, margin)
+        return warp_crops(array, transforms, size)
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """JSON-ready list: ``[{"box": [x1, y1, x2, y2], "score": s, "landmarks": [[x, y], ...]}]``.
 
-        ``"landmarks"`` is left out when the model gives none (K = 0).
+        ``"landmarks"`` is left out when the model gives none (K = 0), ``"attributes"``
+        (``{name: probability}``) when there are none.
         """
         out = []
         for i in range(len(self)):
@@ -81,5 +130,7 @@ class Faces:
                                     "score": float(self.scores[i])}
             if self.landmarks.shape[1]:
                 item["landmarks"] = [[float(x), float(y)] for x, y in self.landmarks[i]]
+            if self.attribute_names:
+                item["attributes"] = {name: float(p) for name, p in zip(self.attribute_names, self.attributes[i])}
             out.append(item)
         return out

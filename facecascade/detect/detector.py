@@ -27,7 +27,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _is_batch(images: Any) -> bool:
+def is_batch(images: Any) -> bool:
     if isinstance(images, (list, tuple)):
         return True
     return getattr(images, "ndim", 0) == 4  # (N, H, W, C) array or (N, C, H, W) tensor
@@ -98,7 +98,7 @@ class FaceDetector:
             `Faces` with ``boxes (N, 4)`` x1, y1, x2, y2 pixels, ``scores (N,)`` and
             ``landmarks (N, 5, 2)``, sorted by descending score; zero-length arrays when none.
         """
-        if not _is_batch(images):
+        if not is_batch(images):
             return self.detect_arrays([load_image(images, bgr=bgr)])[0]
         return self.detect_arrays([load_image(im, bgr=bgr) for im in images])
 

@@ -18,11 +18,12 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..data.records import FaceRecord
+from ..argtypes import fraction, non_negative, positive_int
 from ..detect.detector import DEFAULT_WEIGHTS
 from .metrics import DetectionReport, evaluate_detections, tp_rate_at_fp
 
@@ -38,24 +39,6 @@ def read_records(fmt: str, annotations: Path, images: Path | None) -> list[FaceR
     return read_dataset(fmt, annotations, images)
 
 
-def _checked(cast: Callable[[str], Any], ok: Callable[[Any], bool], expectation: str) -> Callable[[str], Any]:
-    """An argparse ``type=``: ``cast(text)`` when that works and passes ``ok``, else an error
-    "expected <expectation>, got 'text'"."""
-    def convert(text: str):
-        try:
-            value = cast(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"expected {expectation}, got {text!r}") from exc
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"expected {expectation}, got {text!r}")
-        return value
-
-    return convert
-
-
-_fraction = _checked(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
-_non_negative = _checked(float, lambda v: v >= 0.0, "a number >= 0")
-_positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
 
 
 def _cell(value: float) -> str:
@@ -152,7 +135,7 @@ def _report_payload(args: argparse.Namespace, num_records: int, failed: list[str
 
 def cmd_eval_detection(args: argparse.Namespace) -> int:
     """``facecascade eval detection``: see the module docstring."""
-    from ..cli import _write_json_atomic
+    from ..outputs import write_json_atomic
     from ..data import select_split
 
     try:
@@ -181,13 +164,8 @@ def cmd_eval_detection(args: argparse.Namespace) -> int:
         print(f"{len(kept)} images, {first.num_gt} faces counted, {first.num_ignored} ignored; "
               f"{elapsed:.1f} s for {len(detectors)} detector(s)", file=sys.stderr)
     payload = _report_payload(args, len(records), failed, reports, fddb)
-    if args.json == "-":
-        import json
-
-        json.dump(payload, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    elif args.json:
-        _write_json_atomic(Path(args.json), payload)
+    if args.json:
+        write_json_atomic(args.json, payload)
     if args.plot:
         from .plots import plot_pr_curves, plot_roc
 
@@ -217,8 +195,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
                           f"(default: {DEFAULT_WEIGHTS})")
     det.add_argument("--split", choices=("all", "train", "val"), default="all",
                      help="evaluate on the whole set or on facecascade's deterministic train/val split (default all)")
-    det.add_argument("--val-fraction", type=_fraction, default=0.2, help="share of images in val (default 0.2)")
-    det.add_argument("--min-size", type=_non_negative, default=0.0, metavar="PX",
+    det.add_argument("--val-fraction", type=fraction, default=0.2, help="share of images in val (default 0.2)")
+    det.add_argument("--min-size", type=non_negative, default=0.0, metavar="PX",
                      help="ignore annotated faces lower than PX pixels (default 0: none)")
     det.add_argument("--min-face", type=float, default=20.0,
                      help="detector's smallest face side in pixels (default 20)")
@@ -228,6 +206,6 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     det.add_argument("--json", metavar="OUT.json", help='write the full report as JSON ("-" for stdout)')
     det.add_argument("--plot", metavar="PR.png",
                      help="write precision-recall curves (for fddb also the ROC, as <name>_roc.png)")
-    det.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate the first N images only")
+    det.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N images only")
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     det.set_defaults(func=cmd_eval_detection)

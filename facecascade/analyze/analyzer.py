@@ -1,0 +1,146 @@
+"""`FaceAnalyzer`: one call from photos to faces, landmarks and attributes.
+
+The analyzer chains three parts, each optional:
+
+1. a detector (`FaceDetector`: boxes, scores, 5 landmarks), or none: the whole image is one face
+   (for photos that are already face crops);
+2. an aligner that refines the landmarks: any object with
+   ``align_arrays(images, faces) -> list[Faces]``;
+3. an attribute model: any object with ``predict_arrays(images, faces) -> list[Faces]`` that
+   fills ``Faces.attributes`` and ``Faces.attribute_names``.
+
+Parts are given as built objects or by the name of shipped weights. This version ships detector
+weights only (``"mtcnn"``, ``"mtcnn-joint"``, and ``"mtcnn-original"`` from facenet-pytorch); the
+DCRN aligner (``"dcrn"``) and the MCFA attribute model (``"mcfa"``) plug in here when their
+weights ship, and asking for them before that is a clear error, not a silent no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..detect.detector import DEFAULT_WEIGHTS, FaceDetector, is_batch
+from ..io import ImageInput, load_image
+from ..structures import Faces
+
+
+@runtime_checkable
+class Aligner(Protocol):
+    def align_arrays(self, images: list[np.ndarray], faces: list[Faces]) -> list[Faces]:
+        """The same faces with refined landmarks, for RGB ``uint8 (H, W, 3)`` images."""
+
+
+@runtime_checkable
+class AttributeModel(Protocol):
+    def predict_arrays(self, images: list[np.ndarray], faces: list[Faces]) -> list[Faces]:
+        """The same faces with ``attributes (N, A)`` and ``attribute_names`` filled in."""
+
+
+# Named weights per part: name -> factory(device). Empty until the aligner and attribute issues
+# ship weights; the planned names give a message that says so.
+ALIGNERS: dict[str, Callable[[str], Aligner]] = {}
+ATTRIBUTE_MODELS: dict[str, Callable[[str], AttributeModel]] = {}
+PLANNED = {"dcrn": "the DCRN landmark aligner", "mcfa": "the MCFA attribute classifier"}
+
+
+def _part(spec: Any, role: str, named: dict[str, Callable[[str], Any]], protocol: type, device: str) -> Any:
+    """``None`` (part off), a built object that follows ``protocol``, or the object a name builds."""
+    if spec is None or spec is False or spec == "none":
+        return None
+    if isinstance(spec, str):
+        if spec in named:
+            return named[spec](device)
+        if spec in PLANNED:
+            raise ValueError(f"{role}={spec!r}: {PLANNED[spec]} has no shipped weights in this version of "
+                             f"facecascade yet; pass {role}=None")
+        raise ValueError(f"unknown {role} {spec!r}; named weights available: {sorted(named) or 'none yet'}")
+    if not isinstance(spec, protocol):
+        raise ValueError(f"{role} must be None, a name, or an object with "
+                         f"{', '.join(m for m in vars(protocol) if not m.startswith('_'))}; got {type(spec).__name__}")
+    return spec
+
+
+def whole_image_faces(image: np.ndarray) -> Faces:
+    """One face covering the whole image (score 1, no landmarks): what an analyzer without a
+    detector passes on, for photos that are already face crops."""
+    h, w = image.shape[:2]
+    return Faces(np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32))
+
+
+class FaceAnalyzer:
+    """Faces, landmarks (refined when an aligner is set) and attributes from photos.
+
+    Args:
+        detector: named detector weights (``"mtcnn"``, the default; ``"mtcnn-joint"``;
+            ``"mtcnn-original"``; a checkpoint path), a built `FaceDetector`, or ``None``: each
+            image is one face crop.
+        aligner: ``None`` (off; the default in this version), a name of shipped aligner weights,
+            or an object with ``align_arrays``.
+        attributes: ``None`` (off; the default in this version), a name of shipped attribute
+            weights, or an object with ``predict_arrays``.
+        device: ``"cpu"``, ``"cuda"``, ... for the parts built from names.
+        min_face_size, thresholds, fast: the detector's settings (see `FaceDetector`), used when
+            ``detector`` is a name.
+        batch_size: images per batch through each part.
+
+    Example:
+        >>> analyzer = FaceAnalyzer()
+        >>> faces = analyzer.analyze("photo.jpg")
+        >>> faces.boxes, faces.landmarks, faces.crops("photo.jpg", size=112).shape
+    """
+
+    def __init__(self, detector: str | os.PathLike | FaceDetector | None = DEFAULT_WEIGHTS,
+                 aligner: Any = None, attributes: Any = None, device: str = "cpu",
+                 min_face_size: float = 20.0, thresholds: Sequence[float] | None = None,
+                 fast: bool = False, batch_size: int = 8):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(detector, (str, os.PathLike)) and detector != "none":
+            detector = FaceDetector(weights=detector, device=device, min_face_size=min_face_size,
+                                    thresholds=thresholds, fast=fast, batch_size=batch_size)
+        elif detector == "none":
+            detector = None
+        elif detector is not None and not isinstance(detector, FaceDetector):
+            raise ValueError(f"detector must be a weights name, a FaceDetector or None; got {type(detector).__name__}")
+        self.detector: FaceDetector | None = detector
+        self.aligner = _part(aligner, "aligner", ALIGNERS, Aligner, device)
+        self.attributes = _part(attributes, "attributes", ATTRIBUTE_MODELS, AttributeModel, device)
+        self.batch_size = batch_size
+
+    def __repr__(self) -> str:
+        parts = [f"detector={self.detector!r}", f"aligner={type(self.aligner).__name__ if self.aligner else None}",
+                 f"attributes={type(self.attributes).__name__ if self.attributes else None}"]
+        return f"FaceAnalyzer({', '.join(parts)})"
+
+    def analyze(self, images: ImageInput | Sequence[ImageInput], bgr: bool = False) -> Faces | list[Faces]:
+        """`Faces` for one image, or a list of `Faces` for a list (or 4-D batch) of images.
+
+        Args:
+            images: a path, ``PIL.Image``, RGB ``uint8 (H, W, 3)`` array, ``(C, H, W)`` tensor, or a
+                list of these (sizes may differ).
+            bgr: arrays/tensors hold BGR channels (OpenCV); files and PIL images are always RGB.
+        """
+        if not is_batch(images):
+            return self.analyze_arrays([load_image(images, bgr=bgr)])[0]
+        return self.analyze_arrays([load_image(im, bgr=bgr) for im in images])
+
+    def analyze_arrays(self, arrays: list[np.ndarray]) -> list[Faces]:
+        """`analyze` for RGB ``uint8 (H, W, 3)`` arrays that are already loaded, in batches."""
+        out: list[Faces] = []
+        for start in range(0, len(arrays), self.batch_size):
+            out.extend(self._analyze_batch(arrays[start:start + self.batch_size]))
+        return out
+
+    def _analyze_batch(self, arrays: list[np.ndarray]) -> list[Faces]:
+        if self.detector is None:
+            faces = [whole_image_faces(a) for a in arrays]
+        else:
+            faces = self.detector.cascade.detect(arrays)
+        if self.aligner is not None:
+            faces = self.aligner.align_arrays(arrays, faces)
+        if self.attributes is not None:
+            faces = self.attributes.predict_arrays(arrays, faces)
+        return faces

@@ -1,0 +1,1 @@
+"""Helpers for testing facecascade and programs built on it."""
