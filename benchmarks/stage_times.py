@@ -1,7 +1,7 @@
 """Per-stage time and window counts of the cascade for engine settings, on the VGA benchmark images.
 
 Each setting is ``NAME:key=value,key=value`` over `facecascade.detect.mtcnn.MTCNNConfig` fields
-(numbers, true/false, or strings); calls are interleaved across settings, 1 thread, median of
+(numbers, true/false, strings, or tuples of numbers written a/b/c); calls are interleaved across settings, 1 thread, median of
 ``--calls`` after 3 warm-up calls. This is where the README's per-stage figures of the fast path
 and of patch reuse come from:
 
@@ -28,13 +28,16 @@ from bench_detect import bench_images  # noqa: E402
 
 
 def parse_setting(text: str) -> tuple[str, dict]:
-    """``"name:a=1,b=true,c=block"`` -> ``("name", {"a": 1, "b": True, "c": "block"})``."""
+    """``"name:a=1,b=true,c=block,t=0.4/0.1/0.2"`` -> ``("name", {"a": 1, "b": True, "c": "block",
+    "t": (0.4, 0.1, 0.2)})``."""
     name, _, body = text.partition(":")
     settings = {}
     for item in filter(None, body.split(",")):
         key, _, value = item.partition("=")
         if value.lower() in ("true", "false"):
             settings[key] = value.lower() == "true"
+        elif "/" in value:
+            settings[key] = tuple(float(v) for v in value.split("/"))
         else:
             try:
                 settings[key] = int(value)

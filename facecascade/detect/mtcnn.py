@@ -69,7 +69,7 @@ class MTCNNConfig:
     max_proposals: int = 0                           # P-Net boxes kept per image, best first (0: all);
                                                      # also keeps PRE_NMS_FACTOR x as many cells for NMS
     pnet_band: int = 48                              # P-Net response rows per pass on CPU,
-    rnet_chunk: int = 32                             # R-Net windows per pass, and O-Net's:
+    rnet_chunk: int = 64                             # R-Net windows per pass, and O-Net's:
     onet_chunk: int = 16                             # activations stay small and in cache
     suppression: str = "nms"                         # stage 1 within a level: "nms" (reference),
     suppression_kernel: int = 2                      # "block" or "peak" k x k max-pool suppression
