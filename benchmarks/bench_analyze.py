@@ -3,10 +3,11 @@
 The images: the photos of ../shared/data/dlib_faces and the first ``--mask-images`` of
 face_mask/images (mixed sizes, 1 to 30 faces). Each mode reads the files from disk and decodes them:
 
-* ``facecascade detect``: what ``facecascade analyze DIR`` does with the default parts
-  (`run_files`: decoding a batch ahead in a thread, batches of ``--batch-size``, ``FaceAnalyzer()``);
-* ``facecascade full``: the same plus every shipped part (aligner, attributes; none ship yet, so
-  today this is the detector) and a 112 x 112 aligned crop per face, as a recognition pipeline needs;
+* ``facecascade detect``: what ``facecascade analyze DIR --attributes none`` does (`run_files`:
+  decoding a batch ahead in a thread, batches of ``--batch-size``, the detector alone);
+* ``facecascade full``: every shipped part (detector, attributes; the aligner has not shipped) as
+  ``facecascade analyze DIR`` runs them, plus a 112 x 112 aligned crop per face, as a recognition
+  pipeline needs;
 * ``facenet-pytorch``: the peer's ``MTCNN(keep_all=True).detect`` over the same files, one
   image per call (its batch mode needs equal sizes), original weights.
 
@@ -72,8 +73,9 @@ def main() -> None:
 
     files = bench_files(args.data, args.mask_images)
     full_parts = {"aligner": next(iter(ALIGNERS), None), "attributes": next(iter(ATTRIBUTE_MODELS), None)}
+    detect_only = FaceAnalyzer(aligner=None, attributes=None, batch_size=args.batch_size)
     modes = {"facenet-pytorch": facenet_run(files),
-             "facecascade detect": facecascade_run(files, FaceAnalyzer(batch_size=args.batch_size), crops=False),
+             "facecascade detect": facecascade_run(files, detect_only, crops=False),
              "facecascade full": facecascade_run(files, FaceAnalyzer(batch_size=args.batch_size, **full_parts),
                                                  crops=True)}
     print(f"torch {torch.__version__}; {len(files)} images; full pipeline parts: {full_parts} + 112 px aligned crops; "

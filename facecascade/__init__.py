@@ -4,14 +4,15 @@ Public API::
 
     from facecascade import FaceAnalyzer, FaceDetector, Faces, load_image
     faces = FaceDetector().detect("photo.jpg")      # facecascade's own shipped "mtcnn" weights
-    faces = FaceAnalyzer().analyze("photo.jpg")     # the whole pipeline (detector, aligner, attributes)
+    faces = FaceAnalyzer().analyze("photo.jpg")     # the whole pipeline: detector + 40 MCFA attributes
     crops = faces.crops("photo.jpg", size=112)      # aligned crops for face-recognition models
 """
 
 from .analyze import FaceAnalyzer
+from .attributes import AttributeClassifier
 from .detect import FaceDetector
 from .io import load_image
 from .structures import Faces
 
 __version__ = "0.1.0"
-__all__ = ["FaceAnalyzer", "FaceDetector", "Faces", "load_image", "__version__"]
+__all__ = ["AttributeClassifier", "FaceAnalyzer", "FaceDetector", "Faces", "load_image", "__version__"]

@@ -17,7 +17,7 @@ def photo():
 
 @pytest.fixture(scope="module")
 def analyzer():
-    return FaceAnalyzer()
+    return FaceAnalyzer(attributes=None)
 
 
 class ShiftLandmarks:
@@ -53,9 +53,20 @@ def test_detector_only_equals_face_detector(analyzer, photo):
     assert len(faces) == 3 and faces.attributes.shape == (3, 0)
 
 
+def test_default_parts_add_the_shipped_attributes(photo):
+    from facecascade.attributes import AttributeClassifier
+
+    faces = FaceAnalyzer().analyze(photo)
+    detected = FaceDetector().detect(photo)
+    np.testing.assert_array_equal(faces.boxes, detected.boxes)
+    assert faces.attributes.shape == (3, 40) and "Smiling" in faces.attribute_names
+    expected = AttributeClassifier("mcfa").predict(photo, detected)
+    np.testing.assert_allclose(faces.attributes, expected.attributes, atol=1e-5)
+
+
 def test_parts_run_in_order_and_attributes_reach_the_faces(photo):
     full = FaceAnalyzer(aligner=ShiftLandmarks(), attributes=MeanColour()).analyze(photo)
-    plain = FaceAnalyzer().analyze(photo)
+    plain = FaceAnalyzer(attributes=None).analyze(photo)
     np.testing.assert_allclose(full.landmarks, plain.landmarks + np.array([1.0, 2.0]), atol=1e-5)
     assert full.attribute_names == ("Red", "Green") and full.attributes.shape == (3, 2)
     assert ((0 <= full.attributes) & (full.attributes <= 1)).all()
@@ -66,14 +77,14 @@ def test_without_a_detector_each_image_is_one_face(photo):
     faces = FaceAnalyzer(detector=None, attributes=MeanColour()).analyze(photo)
     np.testing.assert_array_equal(faces.boxes, [[0, 0, 500, 375]])
     assert faces.landmarks.shape == (1, 0, 2) and faces.attributes.shape == (1, 2)
-    assert len(FaceAnalyzer(detector="none").analyze(photo)) == 1
+    assert len(FaceAnalyzer(detector="none", attributes=None).analyze(photo)) == 1
 
 
 def test_unshipped_and_unknown_parts_are_clear_errors():
     with pytest.raises(ValueError, match="no shipped weights"):
         FaceAnalyzer(aligner="dcrn")
-    with pytest.raises(ValueError, match="no shipped weights"):
-        FaceAnalyzer(attributes="mcfa")
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        FaceAnalyzer(attributes="nope.pt")
     with pytest.raises(ValueError, match="unknown aligner 'nope'"):
         FaceAnalyzer(aligner="nope")
     with pytest.raises(ValueError, match="predict_arrays"):
@@ -89,11 +100,13 @@ def test_deterministic_and_independent_of_batching(photo):
     first = FaceAnalyzer(batch_size=4).analyze(images)
     again = FaceAnalyzer(batch_size=4).analyze(images)
     one_by_one = FaceAnalyzer(batch_size=1).analyze(images)
+    assert first[0].attributes.shape == (len(first[0]), 40)
     for a, b in zip(first, again):
         _same(a, b)
     for a, b in zip(first, one_by_one):
         np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
         np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-3)
+        np.testing.assert_allclose(a.attributes, b.attributes, atol=1e-3)
 
 
 @pytest.mark.parametrize("bad, match", [

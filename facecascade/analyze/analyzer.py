@@ -9,10 +9,10 @@ The analyzer chains three parts, each optional:
 3. an attribute model: any object with ``predict_arrays(images, faces) -> list[Faces]`` that
    fills ``Faces.attributes`` and ``Faces.attribute_names``.
 
-Parts are given as built objects or by the name of shipped weights. This version ships detector
-weights only (``"mtcnn"``, ``"mtcnn-joint"``, and ``"mtcnn-original"`` from facenet-pytorch); the
-DCRN aligner (``"dcrn"``) and the MCFA attribute model (``"mcfa"``) plug in here when their
-weights ship, and asking for them before that is a clear error, not a silent no-op.
+Parts are given as built objects or by the name of shipped weights: detectors ``"mtcnn"`` (the
+default), ``"mtcnn-joint"`` and ``"mtcnn-original"`` (from facenet-pytorch), the attribute model
+``"mcfa"`` (the default). The DCRN aligner (``"dcrn"``) plugs in here when its weights ship;
+asking for it before that is a clear error, not a silent no-op.
 """
 
 from __future__ import annotations
@@ -39,11 +39,17 @@ class AttributeModel(Protocol):
         """The same faces with ``attributes (N, A)`` and ``attribute_names`` filled in."""
 
 
-# Named weights per part: name -> factory(device). Empty until the aligner and attribute issues
-# ship weights; the planned names give a message that says so.
+def _mcfa(device: str) -> AttributeModel:
+    from ..attributes import AttributeClassifier
+
+    return AttributeClassifier("mcfa", device=device)
+
+
+# Named weights per part: name -> factory(device). The aligner issue has not shipped weights yet;
+# its planned name gives a message that says so.
 ALIGNERS: dict[str, Callable[[str], Aligner]] = {}
-ATTRIBUTE_MODELS: dict[str, Callable[[str], AttributeModel]] = {}
-PLANNED = {"dcrn": "the DCRN landmark aligner", "mcfa": "the MCFA attribute classifier"}
+ATTRIBUTE_MODELS: dict[str, Callable[[str], AttributeModel]] = {"mcfa": _mcfa}
+PLANNED = {"dcrn": "the DCRN landmark aligner"}
 
 
 def _part(spec: Any, role: str, named: dict[str, Callable[[str], Any]], protocol: type, device: str) -> Any:
@@ -53,6 +59,10 @@ def _part(spec: Any, role: str, named: dict[str, Callable[[str], Any]], protocol
     if isinstance(spec, str):
         if spec in named:
             return named[spec](device)
+        if role == "attributes" and (spec.endswith(".pt") or os.path.isfile(spec)):
+            from ..attributes import AttributeClassifier
+
+            return AttributeClassifier(spec, device=device)
         if spec in PLANNED:
             raise ValueError(f"{role}={spec!r}: {PLANNED[spec]} has no shipped weights in this version of "
                              f"facecascade yet; pass {role}=None")
@@ -77,10 +87,10 @@ class FaceAnalyzer:
         detector: named detector weights (``"mtcnn"``, the default; ``"mtcnn-joint"``;
             ``"mtcnn-original"``; a checkpoint path), a built `FaceDetector`, or ``None``: each
             image is one face crop.
-        aligner: ``None`` (off; the default in this version), a name of shipped aligner weights,
-            or an object with ``align_arrays``.
-        attributes: ``None`` (off; the default in this version), a name of shipped attribute
-            weights, or an object with ``predict_arrays``.
+        aligner: ``None`` (off; the default until an aligner ships), a name of shipped aligner
+            weights, or an object with ``align_arrays``.
+        attributes: ``"mcfa"`` (the default: 40 CelebA attributes), another name or checkpoint path
+            of MCFA weights, an object with ``predict_arrays``, or ``None`` (off).
         device: ``"cpu"``, ``"cuda"``, ... for the parts built from names.
         min_face_size, thresholds, fast: the detector's settings (see `FaceDetector`), used when
             ``detector`` is a name.
@@ -93,7 +103,7 @@ class FaceAnalyzer:
     """
 
     def __init__(self, detector: str | os.PathLike | FaceDetector | None = DEFAULT_WEIGHTS,
-                 aligner: Any = None, attributes: Any = None, device: str = "cpu",
+                 aligner: Any = None, attributes: Any = "mcfa", device: str = "cpu",
                  min_face_size: float = 20.0, thresholds: Sequence[float] | None = None,
                  fast: bool = False, batch_size: int = 8):
         if batch_size < 1:

@@ -123,7 +123,8 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"detector weights (mtcnn, mtcnn-joint, mtcnn-original, a checkpoint path) or 'none': "
                         f"each image is one face crop (default: {DEFAULT_WEIGHTS})")
     p.add_argument("--aligner", default=None, help="landmark aligner weights (none shipped yet; default: off)")
-    p.add_argument("--attributes", default=None, help="attribute model weights (none shipped yet; default: off)")
+    p.add_argument("--attributes", default="mcfa",
+                   help="attribute weights (mcfa, an MCFA checkpoint path) or 'none' (default: mcfa)")
     p.add_argument("--min-face", type=float, default=20.0, help="smallest face side in pixels (default 20)")
     p.add_argument("--thresholds", type=stage_thresholds, default=None, help="detector stage thresholds, e.g. 0.6,0.7,0.7")
     p.add_argument("--fast", action="store_true", help="the detector's fast path (README, \"Fast path\")")

@@ -209,3 +209,6 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     det.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N images only")
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     det.set_defaults(func=cmd_eval_detection)
+    from .attributes import add_attributes_parser
+
+    add_attributes_parser(what)

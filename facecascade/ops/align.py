@@ -97,6 +97,22 @@ def warp_crops(image: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarr
     return out.numpy()
 
 
+def warp_batch(images: torch.Tensor, transforms: torch.Tensor, size: int) -> torch.Tensor:
+    """One crop per image of a same-size batch: ``images (B, C, H, W)`` float, ``transforms
+    (B, 2, 3)`` image pixel -> crop pixel; returns ``(B, C, size, size)``, bilinear, black outside
+    the image. Differentiable and batched (training-time augmentation)."""
+    h, w = images.shape[-2:]
+    linear = torch.linalg.inv(transforms[:, :, :2])
+    inverse = torch.cat([linear, -linear @ transforms[:, :, 2:]], dim=2)    # crop pixel -> image pixel
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=images.dtype, device=images.device),
+                            torch.arange(size, dtype=images.dtype, device=images.device), indexing="ij")
+    pixels = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(-1, 3)
+    where = pixels @ inverse.transpose(1, 2).to(images.dtype)               # (B, size * size, 2)
+    grid = torch.stack([2 * where[..., 0] / max(w - 1, 1) - 1, 2 * where[..., 1] / max(h - 1, 1) - 1], -1)
+    return F.grid_sample(images, grid.view(-1, size, size, 2), mode="bilinear", padding_mode="zeros",
+                         align_corners=True)
+
+
 def _invert(transforms: np.ndarray) -> np.ndarray:
     linear = np.linalg.inv(transforms[:, :, :2])
     return np.concatenate([linear, -linear @ transforms[:, :, 2:]], axis=2)

@@ -60,6 +60,23 @@ def cmd_train_joint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_mcfa(args: argparse.Namespace) -> int:
+    from .mcfa import MCFATrainConfig
+    from .mcfa_recipe import run_mcfa
+
+    cfg = MCFATrainConfig(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
+    if not Path(args.data).is_dir():
+        print(f"error: data folder not found: {args.data}", file=sys.stderr)
+        return 2
+    try:
+        path = run_mcfa(Path(args.data), Path(args.out), args.variant, args.weighting, cfg, args.limit, args.quiet)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"weights: {path}")
+    return 0
+
+
 def _common_options(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
                         help="the shared data folder (face_mask, caltech_webfaces, celeba, mtfl)")
@@ -100,3 +117,12 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                        help="baseline: fine-tune the three stages separately (no shared features), same loop")
     joint.add_argument("--no-landmarks", action="store_true", help="ablation: no landmark task in any branch")
     joint.set_defaults(func=cmd_train_joint)
+    from .mcfa import VARIANTS
+
+    mcfa = what.add_parser("mcfa", help="train the MCFA attribute cascade (S/M/L_Net) on CelebA",
+                           description="Train one MCFA variant; resumes from out/<variant>-<weighting>/last.pt.")
+    _common_options(mcfa, "runs/mcfa")
+    mcfa.add_argument("--variant", choices=list(VARIANTS), default="mcfa",
+                      help="tasks trained with the attributes: mcfa (all), fac (none), fll+fac, fd+fac")
+    mcfa.add_argument("--weighting", choices=["dynamic", "equal"], default="dynamic")
+    mcfa.set_defaults(func=cmd_train_mcfa)

@@ -1,0 +1,75 @@
+"""`facecascade train mcfa`: MCFA on the shared data, one variant per call.
+
+Faces: the shared CelebA copy (9,000 aligned 89 x 109 images; attributes, 5 landmarks, boxes
+derived from them), split 80/20 by `facecascade.data.split_records`. Non-faces: patches of the
+training (validation) split's face_mask and Caltech WebFaces photos that overlap no face, the same
+for every variant (cached in ``out/negatives_*.npy``). Writes ``out/<variant>-<weighting>.pt`` (an
+`facecascade.models.mcfa_weights` checkpoint) and ``out/<variant>-<weighting>/report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import read_dataset, select_split
+from ..data.celeba import CELEBA_ATTRIBUTES
+from ..models.mcfa import MCFANet
+from ..models.mcfa_weights import save_mcfa
+from .mcfa import VARIANTS, MCFATrainConfig, attribute_accuracy, config_dict, evaluate, fit_mcfa, predict_faces
+from .mcfa_data import FaceSet, load_faces, negatives_cached
+
+NEGATIVES = {"train": 6000, "val": 1500}
+DATA_NOTE = ("CelebA (shared 89x109 copy, train split) faces; non-faces from face_mask and Caltech WebFaces "
+             "(train split); research use only")
+
+
+def celeba_faces(data: Path, split: str, limit: int = 0) -> FaceSet:
+    records = select_split(read_dataset("celeba", data / "celeba"), split)
+    return load_faces(records[:limit] if limit else records, CELEBA_ATTRIBUTES)
+
+
+def background(data: Path, split: str, out: Path, size: int, limit: int = 0) -> np.ndarray:
+    """The split's non-face patches (cached)."""
+    records = (select_split(read_dataset("voc", data / "face_mask" / "annotations", data / "face_mask" / "images"), split)
+               + select_split(read_dataset("caltech", data / "caltech_webfaces" / "WebFaces_GroundThruth.txt",
+                                           data / "caltech_webfaces" / "images"), split))
+    count = min(NEGATIVES[split], limit) if limit else NEGATIVES[split]
+    return negatives_cached(out / f"negatives_{split}_{count}.npy", records, count, size, seed=1 if split == "val" else 0)
+
+
+def report(net: MCFANet, train: FaceSet, val: FaceSet) -> dict:
+    """Per-attribute validation accuracy of L_Net, the mean, and the majority-class baseline
+    (each attribute's more frequent value in the training split)."""
+    acc = attribute_accuracy(predict_faces(net, val, net.cfg.sizes[2])[2].attributes, torch.from_numpy(val.attributes))
+    majority = (train.attributes.mean(0) >= 0.5).astype(np.float32)
+    base = (val.attributes == majority).mean(0)
+    return {"mean_accuracy": float(acc.mean()), "majority_mean_accuracy": float(base.mean()),
+            "per_attribute": {n: {"accuracy": float(a), "majority": float(b)}
+                              for n, a, b in zip(val.names, acc.tolist(), base.tolist())}}
+
+
+def run_mcfa(data: Path, out: Path, variant: str = "mcfa", weighting: str = "dynamic",
+             cfg: MCFATrainConfig | None = None, limit: int = 0, quiet: bool = False) -> Path:
+    """Train one variant; returns the path of its weights."""
+    cfg = replace(cfg or MCFATrainConfig(), tasks=VARIANTS[variant], weighting=weighting)
+    name = f"{variant}-{weighting}"
+    net = MCFANet()
+    size = net.cfg.sizes[2]
+    train, val = celeba_faces(data, "train", limit), celeba_faces(data, "val", limit // 4 if limit else 0)
+    negatives = {s: background(data, s, out, size, limit) for s in ("train", "val")}
+    fit_mcfa(net, train, val, negatives["train"] if "fd" in cfg.tasks else None, negatives["val"], cfg,
+             out / name, quiet=quiet)
+    result = {**report(net, train, val), **evaluate(net, val, negatives["val"], size)}
+    result.update(variant=variant, weighting=weighting, config=config_dict(cfg), train_faces=len(train),
+                  val_faces=len(val))
+    (out / name / "report.json").write_text(json.dumps(result, indent=1))
+    path = out / f"{name}.pt"
+    save_mcfa(path, net, {"attributes": list(CELEBA_ATTRIBUTES), "data": DATA_NOTE, "variant": variant,
+                          "weighting": weighting, "val_mean_accuracy": result["mean_accuracy"],
+                          "recipe": "facecascade train mcfa"})
+    return path
