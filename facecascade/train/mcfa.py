@@ -37,7 +37,7 @@ from tqdm import tqdm
 from ..models.mcfa import MCFANet, MCFAOutput
 from ..attributes.crops import attribute_transforms
 from .mcfa_data import FaceSet, crop_targets, face_batch, negative_batch
-from .trainer import CsvLog, _checkpoint, _resume
+from .trainer import CsvLog, _checkpoint, _resume, log_validation
 
 TASKS = ("fd", "fll", "fac")  # face detection (classification + box), landmarks, attributes
 VARIANTS = {"mcfa": ("fd", "fll", "fac"), "fac": ("fac",), "fll+fac": ("fll", "fac"), "fd+fac": ("fd", "fac")}
@@ -191,11 +191,9 @@ def fit_mcfa(net: MCFANet, train: FaceSet, val: FaceSet, neg_train: np.ndarray |
             scheduler.step()
             if step % 20 == 0:
                 log.write(epoch=epoch + 1, step=step, split="train", lr=scheduler.get_last_lr()[0],
-                          seconds=round(time.time() - began, 1), **{k: float(v.detach()) for k, v in parts._asdict().items()})
-        metrics = evaluate(net, val, neg_val, size)
-        log.write(epoch=epoch + 1, step=steps, split="val", seconds=round(time.time() - began, 1), **metrics)
-        if not quiet:
-            tqdm.write(f"{out.name} epoch {epoch + 1}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+                          seconds=round(time.time() - began, 1),
+                          **{k: float(v.detach()) for k, v in parts._asdict().items()})
+        log_validation(log, out.name, epoch + 1, steps, began, evaluate(net, val, neg_val, size), quiet)
         _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
     net.eval()
     return net

@@ -123,6 +123,14 @@ class CsvLog:
             csv.writer(f).writerow([row.get(k, "") for k in self.fields])
 
 
+def log_validation(log: CsvLog, name: str, epoch: int, steps: int, began: float, metrics: dict[str, float],
+                   quiet: bool) -> None:
+    """One validation row in the log, and (unless ``quiet``) one line on the console."""
+    log.write(epoch=epoch, step=steps, split="val", seconds=round(time.time() - began, 1), **metrics)
+    if not quiet:
+        tqdm.write(f"{name} epoch {epoch}: val " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+
+
 class Task(Protocol):
     """What a training loop needs to know about a model: its loss and its validation."""
 
@@ -220,10 +228,7 @@ def fit(net: nn.Module, train: SampleArrays, val: SampleArrays | None, cfg: Trai
                 log.write(epoch=epoch + 1, step=step, split="train", lr=scheduler.get_last_lr()[0],
                           seconds=round(time.time() - began, 1), **values)
         if val is not None and len(val):
-            metrics = task.evaluate(net, val, cfg.val_samples)
-            log.write(epoch=epoch + 1, step=steps, split="val", seconds=round(time.time() - began, 1), **metrics)
-            if not quiet:
-                tqdm.write(f"{out.name} epoch {epoch + 1}: val " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            log_validation(log, out.name, epoch + 1, steps, began, task.evaluate(net, val, cfg.val_samples), quiet)
         _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
     net.eval()
     return net
