@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 from facecascade import FaceAnalyzer
-from facecascade.analyze.analyzer import ALIGNERS, ATTRIBUTE_MODELS
+from facecascade.analyze.analyzer import ALIGNER_WEIGHTS, ATTRIBUTE_WEIGHTS
 from facecascade.analyze.runner import run_files
 from facecascade.io import image_files
 
@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
 
     files = bench_files(args.data, args.mask_images)
-    full_parts = {"aligner": next(iter(ALIGNERS), None), "attributes": next(iter(ATTRIBUTE_MODELS), None)}
+    full_parts = {"aligner": next(iter(ALIGNER_WEIGHTS), None), "attributes": next(iter(ATTRIBUTE_WEIGHTS), None)}
     detect_only = FaceAnalyzer(aligner=None, attributes=None, batch_size=args.batch_size)
     modes = {"facenet-pytorch": facenet_run(files),
              "facecascade detect": facecascade_run(files, detect_only, crops=False),

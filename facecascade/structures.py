@@ -74,6 +74,13 @@ class Faces:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
                    np.zeros((0, num_landmarks, 2), np.float32))
 
+    @classmethod
+    def whole_image(cls, image: np.ndarray) -> "Faces":
+        """One face covering all of ``image (H, W, ...)`` (score 1, no landmarks): a photo that
+        is already a face crop."""
+        h, w = image.shape[:2]
+        return cls(np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32))
+
     def __len__(self) -> int:
         return len(self.boxes)
 

@@ -33,6 +33,7 @@ class MeanColour:
     names = ("Red", "Green")
 
     def predict_arrays(self, images, faces):
+        faces = faces if faces is not None else [Faces.whole_image(a) for a in images]
         out = []
         for image, f in zip(images, faces):
             crops = f.crops(image, size=16, align=False).reshape(len(f), -1, 3)
@@ -78,6 +79,11 @@ def test_without_a_detector_each_image_is_one_face(photo):
     np.testing.assert_array_equal(faces.boxes, [[0, 0, 500, 375]])
     assert faces.landmarks.shape == (1, 0, 2) and faces.attributes.shape == (1, 2)
     assert len(FaceAnalyzer(detector="none", attributes=None).analyze(photo)) == 1
+    from facecascade.attributes import AttributeClassifier
+
+    # with the shipped attribute model: the image itself is the crop, as AttributeClassifier(image)
+    crop = FaceAnalyzer(detector=None).analyze(photo)
+    np.testing.assert_allclose(crop.attributes, AttributeClassifier().predict(photo).attributes, atol=1e-6)
 
 
 def test_unshipped_and_unknown_parts_are_clear_errors():

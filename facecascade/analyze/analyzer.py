@@ -35,49 +35,41 @@ class Aligner(Protocol):
 
 @runtime_checkable
 class AttributeModel(Protocol):
-    def predict_arrays(self, images: list[np.ndarray], faces: list[Faces]) -> list[Faces]:
-        """The same faces with ``attributes (N, A)`` and ``attribute_names`` filled in."""
+    def predict_arrays(self, images: list[np.ndarray], faces: list[Faces] | None) -> list[Faces]:
+        """The same faces with ``attributes (N, A)`` and ``attribute_names`` filled in; with
+        ``faces=None`` each image is one face crop (`Faces.whole_image`)."""
 
 
-def _mcfa(device: str) -> AttributeModel:
+def _attribute_classifier(weights: str, device: str) -> AttributeModel:
     from ..attributes import AttributeClassifier
 
-    return AttributeClassifier("mcfa", device=device)
+    return AttributeClassifier(weights, device=device)
 
 
-# Named weights per part: name -> factory(device). The aligner issue has not shipped weights yet;
-# its planned name gives a message that says so.
-ALIGNERS: dict[str, Callable[[str], Aligner]] = {}
-ATTRIBUTE_MODELS: dict[str, Callable[[str], AttributeModel]] = {"mcfa": _mcfa}
+# Per part: the names of its shipped weights and a builder from a name or checkpoint path (None:
+# nothing to build yet). The aligner issue has not shipped weights; its planned name says so.
+ALIGNER_WEIGHTS: tuple[str, ...] = ()
+ATTRIBUTE_WEIGHTS: tuple[str, ...] = ("mcfa",)
 PLANNED = {"dcrn": "the DCRN landmark aligner"}
 
 
-def _part(spec: Any, role: str, named: dict[str, Callable[[str], Any]], protocol: type, device: str) -> Any:
-    """``None`` (part off), a built object that follows ``protocol``, or the object a name builds."""
+def _part(spec: Any, role: str, protocol: type, known: tuple[str, ...],
+          build: Callable[[str, str], Any] | None, device: str) -> Any:
+    """``None`` (part off), a built object that follows ``protocol``, or what ``build`` makes of
+    a name in ``known`` or a checkpoint path."""
     if spec is None or spec is False or spec == "none":
         return None
     if isinstance(spec, str):
-        if spec in named:
-            return named[spec](device)
-        if role == "attributes" and (spec.endswith(".pt") or os.path.isfile(spec)):
-            from ..attributes import AttributeClassifier
-
-            return AttributeClassifier(spec, device=device)
+        if build is not None and (spec in known or spec.endswith(".pt") or os.path.isfile(spec)):
+            return build(spec, device)
         if spec in PLANNED:
             raise ValueError(f"{role}={spec!r}: {PLANNED[spec]} has no shipped weights in this version of "
                              f"facecascade yet; pass {role}=None")
-        raise ValueError(f"unknown {role} {spec!r}; named weights available: {sorted(named) or 'none yet'}")
+        raise ValueError(f"unknown {role} {spec!r}; named weights available: {sorted(known) or 'none yet'}")
     if not isinstance(spec, protocol):
         raise ValueError(f"{role} must be None, a name, or an object with "
                          f"{', '.join(m for m in vars(protocol) if not m.startswith('_'))}; got {type(spec).__name__}")
     return spec
-
-
-def whole_image_faces(image: np.ndarray) -> Faces:
-    """One face covering the whole image (score 1, no landmarks): what an analyzer without a
-    detector passes on, for photos that are already face crops."""
-    h, w = image.shape[:2]
-    return Faces(np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32))
 
 
 class FaceAnalyzer:
@@ -116,8 +108,9 @@ class FaceAnalyzer:
         elif detector is not None and not isinstance(detector, FaceDetector):
             raise ValueError(f"detector must be a weights name, a FaceDetector or None; got {type(detector).__name__}")
         self.detector: FaceDetector | None = detector
-        self.aligner = _part(aligner, "aligner", ALIGNERS, Aligner, device)
-        self.attributes = _part(attributes, "attributes", ATTRIBUTE_MODELS, AttributeModel, device)
+        self.aligner = _part(aligner, "aligner", Aligner, ALIGNER_WEIGHTS, None, device)
+        self.attributes = _part(attributes, "attributes", AttributeModel, ATTRIBUTE_WEIGHTS, _attribute_classifier,
+                                device)
         self.batch_size = batch_size
 
     def __repr__(self) -> str:
@@ -145,12 +138,12 @@ class FaceAnalyzer:
         return out
 
     def _analyze_batch(self, arrays: list[np.ndarray]) -> list[Faces]:
-        if self.detector is None:
-            faces = [whole_image_faces(a) for a in arrays]
-        else:
-            faces = self.detector.cascade.detect(arrays)
+        # faces=None: no detector, each image is one face crop (the attribute model then crops
+        # the image itself, not the margin it adds around a detector's box)
+        faces = None if self.detector is None else self.detector.cascade.detect(arrays)
         if self.aligner is not None:
-            faces = self.aligner.align_arrays(arrays, faces)
+            faces = self.aligner.align_arrays(arrays, faces if faces is not None else
+                                              [Faces.whole_image(a) for a in arrays])
         if self.attributes is not None:
             faces = self.attributes.predict_arrays(arrays, faces)
-        return faces
+        return faces if faces is not None else [Faces.whole_image(a) for a in arrays]

@@ -10,10 +10,10 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..io import IMAGE_EXTENSIONS
 from ..outputs import Record
 from ..structures import Faces
 from .prefetch import prefetch
-from ..io import IMAGE_EXTENSIONS
 from .sources import VIDEO_EXTENSIONS, Item, is_video, read_items
 
 

@@ -55,8 +55,7 @@ class AttributeClassifier:
     def predict_arrays(self, images: list[np.ndarray], faces: Sequence[Faces] | None = None) -> list[Faces]:
         """`predict` for RGB ``uint8 (H, W, 3)`` arrays; ``faces`` one `Faces` per image, or ``None``."""
         if faces is None:
-            faces = [Faces(np.array([[0, 0, a.shape[1], a.shape[0]]], np.float32), np.ones(1, np.float32))
-                     for a in images]
+            faces = [Faces.whole_image(a) for a in images]
             crops = [warp_crops(a, box_transforms(f.boxes, self.size), self.size) for a, f in zip(images, faces)]
         else:
             crops = [warp_crops(a, attribute_transforms(f.boxes, self.size), self.size) for a, f in zip(images, faces)]

@@ -66,9 +66,22 @@ def predict_records(classifier, records, crop: str, detector=None) -> tuple[np.n
         images = [load_image(r.image) for r in chunk]
         faces, miss = _faces_for(chunk, images, crop, detector)
         missed += miss
-        for image, f in zip(images, faces):
-            probabilities.append(classifier.predict_arrays([image], None if f is None else [f])[0].attributes[0])
+        probabilities.extend(_one_face_each(classifier, images, faces))
     return np.stack(probabilities), missed
+
+
+def _one_face_each(classifier, images: list, faces: list) -> list[np.ndarray]:
+    """Each image's ``(d,)`` probabilities, in two batched calls: images with a face, and images
+    (``None``) that are their own face crop."""
+    out: list = [None] * len(images)
+    boxed = [i for i, f in enumerate(faces) if f is not None]
+    whole = [i for i, f in enumerate(faces) if f is None]
+    for index, given in ((boxed, [faces[i] for i in boxed]), (whole, None)):
+        if index:
+            found = classifier.predict_arrays([images[i] for i in index], given)
+            for i, f in zip(index, found):
+                out[i] = f.attributes[0]
+    return out
 
 
 def cmd_eval_attributes(args: argparse.Namespace) -> int:
