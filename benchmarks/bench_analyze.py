@@ -5,9 +5,9 @@ face_mask/images (mixed sizes, 1 to 30 faces). Each mode reads the files from di
 
 * ``facecascade detect``: what ``facecascade analyze DIR --attributes none`` does (`run_files`:
   decoding a batch ahead in a thread, batches of ``--batch-size``, the detector alone);
-* ``facecascade full``: every shipped part (detector, attributes; the aligner has not shipped) as
-  ``facecascade analyze DIR`` runs them, plus a 112 x 112 aligned crop per face, as a recognition
-  pipeline needs;
+* ``facecascade full``: every shipped part (detector, DCRN aligner, attributes), as
+  ``facecascade analyze DIR --aligner dcrn`` runs them, plus a 112 x 112 aligned crop per face, as
+  a recognition pipeline needs;
 * ``facenet-pytorch``: the peer's ``MTCNN(keep_all=True).detect`` over the same files, one
   image per call (its batch mode needs equal sizes), original weights.
 

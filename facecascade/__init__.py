@@ -5,9 +5,11 @@ Public API::
     from facecascade import FaceAnalyzer, FaceDetector, Faces, load_image
     faces = FaceDetector().detect("photo.jpg")      # facecascade's own shipped "mtcnn" weights
     faces = FaceAnalyzer().analyze("photo.jpg")     # the whole pipeline: detector + 40 MCFA attributes
+    faces = FaceAligner().align("photo.jpg", faces) # DCRN-refined landmarks (+ iterations per face)
     crops = faces.crops("photo.jpg", size=112)      # aligned crops for face-recognition models
 """
 
+from .align import FaceAligner
 from .analyze import FaceAnalyzer
 from .attributes import AttributeClassifier
 from .detect import FaceDetector
@@ -15,4 +17,4 @@ from .io import load_image
 from .structures import Faces
 
 __version__ = "0.1.0"
-__all__ = ["AttributeClassifier", "FaceAnalyzer", "FaceDetector", "Faces", "load_image", "__version__"]
+__all__ = ["AttributeClassifier", "FaceAligner", "FaceAnalyzer", "FaceDetector", "Faces", "load_image", "__version__"]

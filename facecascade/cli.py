@@ -35,6 +35,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
     try:
         detector = FaceDetector(weights=args.weights, device=args.device, min_face_size=args.min_face,
                                 thresholds=args.thresholds, fast=args.fast)
+        aligner = None
+        if args.refine:
+            from .align import FaceAligner
+
+            aligner = FaceAligner(args.refine, device=args.device)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -51,7 +56,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
         if drawn is not None:
             drawn.save(record, image)
 
-    summary = run_files(files, detector.detect_arrays, on_record, batch_size=detector.batch_size,
+    def process(arrays):  # the detector's faces, their landmarks refined when asked
+        faces = detector.detect_arrays(arrays)
+        return faces if aligner is None else aligner.align_arrays(arrays, faces)
+
+    summary = run_files(files, process, on_record, batch_size=detector.batch_size,
                         progress=not args.quiet)
     if args.json:
         write_json_atomic(args.json, results)
@@ -73,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--fast", action="store_true",
                         help="FaceCraft's fast path: max-pool suppression, coarser pyramid; faster, answers differ "
                              "slightly (README, \"Fast path\")")
+    detect.add_argument("--refine", nargs="?", const="dcrn", metavar="ALIGNER",
+                        help="refine the 5 landmarks with the DCRN aligner (dcrn, or a checkpoint path); "
+                             "adds each face's refinement iterations to the output")
     detect.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     detect.add_argument("--json", metavar="OUT.json",
                         help='write {"<file name>": [{"box", "score", "landmarks"}, ...]} ("-" for stdout)')

@@ -31,6 +31,8 @@ class Faces:
         landmarks: ``(N, K, 2)`` x, y in pixels; ``None`` means no landmarks (K = 0).
         attributes: ``(N, A)`` probabilities in [0, 1]; ``None`` means none (A = 0).
         attribute_names: the A attribute names, in column order.
+        iterations: ``(N,)`` int, refinement iterations an aligner spent on each face's landmarks;
+            ``None`` when no aligner ran.
     """
 
     boxes: np.ndarray
@@ -38,6 +40,7 @@ class Faces:
     landmarks: np.ndarray | None = None
     attributes: np.ndarray | None = None
     attribute_names: Sequence[str] = field(default=())
+    iterations: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.float32)
@@ -57,6 +60,10 @@ class Faces:
             raise ValueError(f"Faces.landmarks must have shape ({n}, K, 2), got {landmarks.shape}")
         self.landmarks = np.ascontiguousarray(landmarks)
         self._check_attributes(n)
+        if self.iterations is not None:
+            self.iterations = np.asarray(self.iterations, np.int64).reshape(-1)
+            if len(self.iterations) != n:
+                raise ValueError(f"Faces.iterations has {len(self.iterations)} entries for {n} faces")
 
     def _check_attributes(self, n: int) -> None:
         self.attribute_names = tuple(str(name) for name in self.attribute_names)
@@ -89,19 +96,21 @@ class Faces:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
         return Faces(self.boxes[index], self.scores[index], self.landmarks[index],
-                     self.attributes[index], self.attribute_names)
+                     self.attributes[index], self.attribute_names,
+                     None if self.iterations is None else self.iterations[index])
 
     def __repr__(self) -> str:
         extra = f", attributes={len(self.attribute_names)}" if self.attribute_names else ""
         return f"Faces(n={len(self)}, landmarks={self.landmarks.shape[1]}{extra})"
 
-    def with_landmarks(self, landmarks: np.ndarray) -> "Faces":
-        """The same faces with other ``(N, K, 2)`` landmarks (e.g. refined by an aligner)."""
-        return Faces(self.boxes, self.scores, landmarks, self.attributes, self.attribute_names)
+    def with_landmarks(self, landmarks: np.ndarray, iterations: np.ndarray | None = None) -> "Faces":
+        """The same faces with other ``(N, K, 2)`` landmarks (e.g. refined by an aligner, which
+        also gives the ``(N,)`` iterations it spent)."""
+        return Faces(self.boxes, self.scores, landmarks, self.attributes, self.attribute_names, iterations)
 
     def with_attributes(self, attributes: np.ndarray, names: Sequence[str]) -> "Faces":
         """The same faces with ``(N, A)`` attribute probabilities named by ``names``."""
-        return Faces(self.boxes, self.scores, self.landmarks, attributes, names)
+        return Faces(self.boxes, self.scores, self.landmarks, attributes, names, self.iterations)
 
     def crops(self, image: Any, size: int = 112, align: bool = True, margin: float = 0.0) -> np.ndarray:
         """One ``(size, size, 3)`` RGB ``uint8`` crop per face: ``(N, size, size, 3)``.
@@ -128,7 +137,8 @@ class Faces:
     def to_dicts(self) -> list[dict[str, Any]]:
         """JSON-ready list: ``[{"box": [x1, y1, x2, y2], "score": s, "landmarks": [[x, y], ...]}]``.
 
-        ``"landmarks"`` is left out when the model gives none (K = 0), ``"attributes"``
+        ``"landmarks"`` is left out when the model gives none (K = 0), ``"iterations"`` when no
+        aligner ran, ``"attributes"``
         (``{name: probability}``) when there are none.
         """
         out = []
@@ -137,6 +147,8 @@ class Faces:
                                     "score": float(self.scores[i])}
             if self.landmarks.shape[1]:
                 item["landmarks"] = [[float(x), float(y)] for x, y in self.landmarks[i]]
+            if self.iterations is not None:
+                item["iterations"] = int(self.iterations[i])
             if self.attribute_names:
                 item["attributes"] = {name: float(p) for name, p in zip(self.attribute_names, self.attributes[i])}
             out.append(item)

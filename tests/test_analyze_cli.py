@@ -88,14 +88,20 @@ def test_json_lines_to_stdout(photo_path, capsys):
     assert line["file"] == str(photo_path) and len(line["faces"]) == 3
 
 
+def test_refined_landmarks_carry_their_iterations(photo_path, capsys):
+    assert main(["analyze", str(photo_path), "--aligner", "dcrn", "--attributes", "none", "--json", "-", "-q"]) == 0
+    faces = json.loads(capsys.readouterr().out)["faces"]
+    assert len(faces) == 3 and all(1 <= f["iterations"] <= 10 and len(f["landmarks"]) == 5 for f in faces)
+
+
 def test_missing_path_empty_folder_and_bad_arguments(tmp_path, photo_path, capsys):
     assert main(["analyze", str(tmp_path / "nope.jpg")]) == 1
     assert "not found" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["analyze", str(tmp_path / "empty")]) == 1
     assert "no image files" in capsys.readouterr().err
-    assert main(["analyze", str(photo_path), "--aligner", "dcrn"]) == 2
-    assert "no shipped weights" in capsys.readouterr().err
+    assert main(["analyze", str(photo_path), "--aligner", "nope"]) == 2
+    assert "unknown aligner" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["analyze", str(photo_path), "--batch-size", "0"])
 

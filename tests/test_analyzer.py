@@ -86,9 +86,18 @@ def test_without_a_detector_each_image_is_one_face(photo):
     np.testing.assert_allclose(crop.attributes, AttributeClassifier().predict(photo).attributes, atol=1e-6)
 
 
-def test_unshipped_and_unknown_parts_are_clear_errors():
-    with pytest.raises(ValueError, match="no shipped weights"):
-        FaceAnalyzer(aligner="dcrn")
+def test_shipped_aligner_refines_the_detector_landmarks(analyzer, photo):
+    detected = analyzer.analyze(photo)
+    refined = FaceAnalyzer(aligner="dcrn", attributes=None).analyze(photo)
+    np.testing.assert_array_equal(refined.boxes, detected.boxes)
+    assert refined.landmarks.shape == detected.landmarks.shape and detected.iterations is None
+    assert ((refined.iterations >= 1) & (refined.iterations <= 10)).all()
+    moved = np.linalg.norm(refined.landmarks - detected.landmarks, axis=2).mean(1)
+    eyes = np.linalg.norm(detected.landmarks[:, 1] - detected.landmarks[:, 0], axis=1)
+    assert (moved > 0).all() and (moved < 0.5 * eyes).all()   # refined, but still the same faces' points
+
+
+def test_unknown_parts_are_clear_errors():
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         FaceAnalyzer(attributes="nope.pt")
     with pytest.raises(ValueError, match="unknown aligner 'nope'"):

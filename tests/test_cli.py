@@ -63,6 +63,17 @@ def test_json_to_stdout(folder, capsys):
     _check_schema(result["a.jpg"])
 
 
+def test_refine_adds_aligned_landmarks_and_iterations(folder, capsys):
+    assert main(["detect", str(folder / "a.jpg"), "--json", "-", "-q"]) == 0
+    plain = json.loads(capsys.readouterr().out)["a.jpg"]
+    assert main(["detect", str(folder / "a.jpg"), "--refine", "--json", "-", "-q"]) == 0
+    refined = json.loads(capsys.readouterr().out)["a.jpg"]
+    assert [f["box"] for f in refined] == [f["box"] for f in plain] and "iterations" not in plain[0]
+    assert all(1 <= f["iterations"] <= 10 and f["landmarks"] != g["landmarks"] for f, g in zip(refined, plain))
+    assert main(["detect", str(folder / "a.jpg"), "--refine", "missing.pt"]) == 2
+    assert "aligner weights" in capsys.readouterr().err
+
+
 def test_missing_file_and_empty_folder_fail(tmp_path, capsys):
     assert main(["detect", str(tmp_path / "nope.jpg")]) == 1
     assert "not found" in capsys.readouterr().err

@@ -11,8 +11,8 @@ The analyzer chains three parts, each optional:
 
 Parts are given as built objects or by the name of shipped weights: detectors ``"mtcnn"`` (the
 default), ``"mtcnn-joint"`` and ``"mtcnn-original"`` (from facenet-pytorch), the attribute model
-``"mcfa"`` (the default). The DCRN aligner (``"dcrn"``) plugs in here when its weights ship;
-asking for it before that is a clear error, not a silent no-op.
+``"mcfa"`` (the default), the DCRN aligner ``"dcrn"`` (off by default: MTCNN's own landmarks are
+kept unless refined landmarks are asked for).
 """
 
 from __future__ import annotations
@@ -40,31 +40,32 @@ class AttributeModel(Protocol):
         ``faces=None`` each image is one face crop (`Faces.whole_image`)."""
 
 
+def _face_aligner(weights: str, device: str) -> Aligner:
+    from ..align import FaceAligner
+
+    return FaceAligner(weights, device=device)
+
+
 def _attribute_classifier(weights: str, device: str) -> AttributeModel:
     from ..attributes import AttributeClassifier
 
     return AttributeClassifier(weights, device=device)
 
 
-# Per part: the names of its shipped weights and a builder from a name or checkpoint path (None:
-# nothing to build yet). The aligner issue has not shipped weights; its planned name says so.
-ALIGNER_WEIGHTS: tuple[str, ...] = ()
+# Per part: the names of its shipped weights (a builder makes a part from one, or from a checkpoint path).
+ALIGNER_WEIGHTS: tuple[str, ...] = ("dcrn",)
 ATTRIBUTE_WEIGHTS: tuple[str, ...] = ("mcfa",)
-PLANNED = {"dcrn": "the DCRN landmark aligner"}
 
 
 def _part(spec: Any, role: str, protocol: type, known: tuple[str, ...],
-          build: Callable[[str, str], Any] | None, device: str) -> Any:
+          build: Callable[[str, str], Any], device: str) -> Any:
     """``None`` (part off), a built object that follows ``protocol``, or what ``build`` makes of
     a name in ``known`` or a checkpoint path."""
     if spec is None or spec is False or spec == "none":
         return None
     if isinstance(spec, str):
-        if build is not None and (spec in known or spec.endswith(".pt") or os.path.isfile(spec)):
+        if spec in known or spec.endswith(".pt") or os.path.isfile(spec):
             return build(spec, device)
-        if spec in PLANNED:
-            raise ValueError(f"{role}={spec!r}: {PLANNED[spec]} has no shipped weights in this version of "
-                             f"facecascade yet; pass {role}=None")
         raise ValueError(f"unknown {role} {spec!r}; named weights available: {sorted(known) or 'none yet'}")
     if not isinstance(spec, protocol):
         raise ValueError(f"{role} must be None, a name, or an object with "
@@ -79,8 +80,8 @@ class FaceAnalyzer:
         detector: named detector weights (``"mtcnn"``, the default; ``"mtcnn-joint"``;
             ``"mtcnn-original"``; a checkpoint path), a built `FaceDetector`, or ``None``: each
             image is one face crop.
-        aligner: ``None`` (off; the default until an aligner ships), a name of shipped aligner
-            weights, or an object with ``align_arrays``.
+        aligner: ``None`` (off, the default: the detector's landmarks), ``"dcrn"`` (refined
+            landmarks, `FaceAligner`), a DCRN checkpoint path, or an object with ``align_arrays``.
         attributes: ``"mcfa"`` (the default: 40 CelebA attributes), another name or checkpoint path
             of MCFA weights, an object with ``predict_arrays``, or ``None`` (off).
         device: ``"cpu"``, ``"cuda"``, ... for the parts built from names.
@@ -108,7 +109,7 @@ class FaceAnalyzer:
         elif detector is not None and not isinstance(detector, FaceDetector):
             raise ValueError(f"detector must be a weights name, a FaceDetector or None; got {type(detector).__name__}")
         self.detector: FaceDetector | None = detector
-        self.aligner = _part(aligner, "aligner", Aligner, ALIGNER_WEIGHTS, None, device)
+        self.aligner = _part(aligner, "aligner", Aligner, ALIGNER_WEIGHTS, _face_aligner, device)
         self.attributes = _part(attributes, "attributes", AttributeModel, ATTRIBUTE_WEIGHTS, _attribute_classifier,
                                 device)
         self.batch_size = batch_size

@@ -122,7 +122,8 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detector", default=DEFAULT_WEIGHTS,
                    help=f"detector weights (mtcnn, mtcnn-joint, mtcnn-original, a checkpoint path) or 'none': "
                         f"each image is one face crop (default: {DEFAULT_WEIGHTS})")
-    p.add_argument("--aligner", default=None, help="landmark aligner weights (none shipped yet; default: off)")
+    p.add_argument("--aligner", default=None,
+                   help="refine the landmarks with aligner weights: dcrn or a checkpoint (default: off)")
     p.add_argument("--attributes", default="mcfa",
                    help="attribute weights (mcfa, an MCFA checkpoint path) or 'none' (default: mcfa)")
     p.add_argument("--min-face", type=float, default=20.0, help="smallest face side in pixels (default 20)")

@@ -210,5 +210,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     det.set_defaults(func=cmd_eval_detection)
     from .attributes import add_attributes_parser
+    from .landmarks import add_landmarks_parser
 
     add_attributes_parser(what)
+    add_landmarks_parser(what)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from .metrics import DetectionReport
 
@@ -71,6 +71,25 @@ def plot_roc(reports: Mapping[str, DetectionReport], path: str | os.PathLike, io
            title=f"{title} (IoU {iou_threshold:g})")
     ax.grid(alpha=0.3)
     if reports:
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_ced(errors: Mapping[str, Sequence[float]], path: str | os.PathLike, threshold: float = 0.1,
+             title: str = "Cumulative error distribution") -> Path:
+    """One PNG with the CED (share of faces with NME <= x, x up to ``threshold``) per label, its
+    AUC and failure rate in the legend. ``errors``: per-face NME, ``inf`` for missed faces."""
+    from .landmark_metrics import auc, ced, failure_rate
+
+    fig, ax = _figure()
+    for colour, (label, values) in enumerate(errors.items()):
+        grid, share = ced(values, threshold)
+        ax.plot(grid, share, color=f"C{colour % 10}", linewidth=1.4,
+                label=f"{label}: AUC {auc(values, threshold):.3f}, fail {100 * failure_rate(values, threshold):.1f} %")
+    ax.set(xlim=(0, threshold), ylim=(0, 1.0), xlabel="NME (inter-ocular)", ylabel="share of faces", title=title)
+    ax.grid(alpha=0.3)
+    if errors:
+        ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)

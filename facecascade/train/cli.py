@@ -77,6 +77,34 @@ def cmd_train_mcfa(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_dcrn(args: argparse.Namespace) -> int:
+    from .dcrn import DCRNTrainConfig
+    from .dcrn_recipe import PHASES, run_phase
+    from ..models.dcrn import DCRNConfig
+
+    if not Path(args.data).is_dir():
+        print(f"error: data folder not found: {args.data}", file=sys.stderr)
+        return 2
+    try:
+        cfg = DCRNConfig(crop_size=args.crop_size, gen_width=args.gen_width, gen_hidden=args.gen_hidden,
+                         lrn_width=args.lrn_width, history=args.history, alpha2=args.alpha2)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    overrides = {k: v for k, v in (("gen_epochs", args.epochs), ("lrn_epochs", args.lrn_epochs),
+                                   ("episodes", args.episodes), ("batch_size", args.batch_size),
+                                   ("q_weight", args.q_weight)) if v}
+    tcfg = replace(DCRNTrainConfig(seed=args.seed, threads=args.threads), **overrides)
+    phases = PHASES if args.phase == "all" else (args.phase,)
+    try:
+        for phase in phases:
+            print(f"{phase}: {run_phase(phase, Path(args.data), Path(args.out), cfg, tcfg, args.device, args.limit, args.quiet)}")
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _common_options(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
                         help="the shared data folder (face_mask, caltech_webfaces, celeba, mtfl)")
@@ -126,3 +154,22 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                       help="tasks trained with the attributes: mcfa (all), fac (none), fll+fac, fd+fac")
     mcfa.add_argument("--weighting", choices=["dynamic", "equal"], default="dynamic")
     mcfa.set_defaults(func=cmd_train_mcfa)
+    dcrn = what.add_parser("dcrn", help="train the DCRN landmark aligner (GEN, LRN-m, DDPG) on MTFL + CelebA",
+                           description="Train DCRN phase by phase (gen, lrn = GEN-LRN-m, lrn-mean = the LRN-m "
+                                       "baseline, ddpg = DCRN); each resumes from out/<phase>/last.pt and is "
+                                       "skipped when its checkpoint exists.")
+    _common_options(dcrn, "runs/dcrn")
+    dcrn.add_argument("--phase", choices=["all", "gen", "lrn", "lrn-mean", "ddpg"], default="all")
+    dcrn.add_argument("--lrn-epochs", type=int, default=0, help="epochs of the LRN phases (--epochs: GEN's)")
+    dcrn.add_argument("--episodes", type=int, default=0, help="DDPG episode batches")
+    dcrn.add_argument("--batch-size", type=int, default=0)
+    dcrn.add_argument("--crop-size", type=int, default=64, help="face crop side (multiple of 16)")
+    dcrn.add_argument("--gen-width", type=int, default=16, help="GEN's first-block channels (paper: 64)")
+    dcrn.add_argument("--gen-hidden", type=int, default=256, help="GEN's fc width (paper: 512)")
+    dcrn.add_argument("--lrn-width", type=int, default=16, help="LRN patch-encoder channels per point")
+    dcrn.add_argument("--history", type=int, default=128, help="history-of-actions feature size (paper: 512)")
+    dcrn.add_argument("--alpha2", type=float, default=3.0, help="stop rule: ||a||_1 < alpha2 * K px of a 256 crop")
+    dcrn.add_argument("--q-weight", type=float, default=0.0,
+                      help="DDPG actor loss: weight of the critic term against the supervised anchor (default 0.1)")
+    dcrn.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    dcrn.set_defaults(func=cmd_train_dcrn)

@@ -1,0 +1,124 @@
+"""The DCRN training recipe behind ``facecascade train dcrn``: data, phases, checkpoints.
+
+Data: the 5-point faces of MTFL's LFW part and CelebA (``DATA/mtfl/lfw_5590_landmarks.txt``,
+``DATA/celeba``), split by the project's image-name hash (80 % train / 20 % val, the split every
+other model uses). Caltech WebFaces is left out: it marks one mouth point, not two corners, so its
+faces do not share our 5-point definition. Crops are normalised from the boxes our ``mtcnn``
+detector puts on each face (the boxes the aligner is given in use); faces it misses use the box
+derived from their points (`facecascade.data.boxfit`) so that training still sees them.
+
+Outputs in ``OUT``: ``regions_{train,val}.npz`` (cached crops), one folder per phase with
+``last.pt`` / ``log.csv``, and the checkpoints ``gen.pt`` (GEN), ``gen-lrn-8.pt`` (GEN-LRN-m),
+``lrn-8.pt`` (LRN-m from the mean shape) and ``dcrn.pt`` (after DDPG). Phase ``lrn`` starts its
+LRN from ``lrn-8.pt`` when that exists (``all`` trains it first).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.landmarks import LandmarkFace, read_landmark_faces, split_faces
+from ..models.dcrn import DCRN, DCRNConfig
+from ..models.dcrn_weights import load_dcrn, save_dcrn
+from .dcrn import DCRNTrainConfig, config_dict, evaluate, fit_ddpg, fit_supervised
+from .dcrn_data import FaceRegions, crop_batch
+
+PHASES = ("gen", "lrn-mean", "lrn", "ddpg")
+DATA_NOTE = ("MTFL LFW part + CelebA aligned (shared copies), training split; research use only; crops "
+             "normalised from facecascade 'mtcnn' detector boxes")
+
+
+def landmark_faces(data: Path, split: str) -> list[LandmarkFace]:
+    """MTFL (LFW) and CelebA faces of ``split`` (``train``, ``val`` or ``all``)."""
+    faces = (read_landmark_faces("mtfl", data / "mtfl" / "lfw_5590_landmarks.txt")
+             + read_landmark_faces("celeba", data / "celeba"))
+    return split_faces(faces, split)
+
+
+def training_boxes(faces: list[LandmarkFace], detector: str, quiet: bool) -> tuple[np.ndarray, float]:
+    """Detector boxes for ``faces`` (the derived box where the detector misses): ``(boxes, share found)``."""
+    from ..align.matching import detect_and_match
+    from ..detect import FaceDetector
+
+    matches, errors = detect_and_match(faces, FaceDetector(weights=detector), quiet=quiet)
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    derived = np.stack([f.box for f in faces]) if faces else np.zeros((0, 4), np.float32)
+    return np.where(matches.found[:, None], matches.boxes, derived), float(matches.found.mean()) if faces else 0.0
+
+
+def regions_for(data: Path, split: str, cfg: DCRNConfig, out: Path, detector: str = "mtcnn", limit: int = 0,
+                quiet: bool = False) -> FaceRegions:
+    """Cached crops of the ``split`` faces (``out/regions_<split>.npz``)."""
+    cache = out / f"regions_{split}.npz"
+    if cache.is_file():
+        return FaceRegions.load(cache, cfg)
+    faces = landmark_faces(data, split)
+    if limit:
+        faces = faces[:: max(1, len(faces) // limit)][:limit]
+    boxes, found = training_boxes(faces, detector, quiet)
+    regions, errors = FaceRegions.from_faces(faces, boxes, cfg)
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    if not quiet:
+        print(f"{split}: {len(regions)} faces, {found:.1%} found by '{detector}'", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    regions.save(cache)
+    return regions
+
+
+def mean_shape(regions: FaceRegions) -> torch.Tensor:
+    """Mean ``(K, 2)`` points of the un-augmented crops, in crop units."""
+    _, points = crop_batch(regions, np.arange(len(regions)))
+    return points.mean(0)
+
+
+def _phase_model(source: Path | None, phase: str, cfg: DCRNConfig, train: FaceRegions) -> DCRN:
+    """The starting model of a phase: a new one (``source=None``) or the checkpoint it builds on."""
+    if source is None:
+        model = DCRN(cfg)
+        model.gen.mean_shape.copy_(mean_shape(train))
+        return model
+    if not source.is_file():
+        raise FileNotFoundError(f"phase {phase} needs {source}: train the phase that writes it first")
+    model, _ = load_dcrn(source)
+    return model
+
+
+def run_phase(phase: str, data: Path, out: Path, cfg: DCRNConfig, tcfg: DCRNTrainConfig, device: str = "cpu",
+              limit: int = 0, quiet: bool = False) -> Path:
+    """Train one phase (skipped when its checkpoint exists) and return the checkpoint path."""
+    names = {"gen": "gen.pt", "lrn": f"gen-lrn-{tcfg.lrn_steps}.pt", "lrn-mean": f"lrn-{tcfg.lrn_steps}.pt",
+             "ddpg": "dcrn.pt"}
+    target = out / names[phase]
+    source = {"gen": None, "lrn": "gen", "lrn-mean": "gen", "ddpg": "lrn"}[phase]
+    if target.is_file():
+        return target
+    if tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    train = regions_for(data, "train", cfg, out, limit=limit, quiet=quiet)
+    val = regions_for(data, "val", cfg, out, limit=limit // 4 if limit else 0, quiet=quiet)
+    model = _phase_model(source and out / names[source], phase, cfg, train).to(device)
+    if phase == "lrn" and (out / names["lrn-mean"]).is_file():
+        # curriculum: LRN-m already refines from the far-off mean shape; fine-tune it from GEN's points
+        model.lrn.load_state_dict(load_dcrn(out / names["lrn-mean"])[0].lrn.state_dict())
+    if phase == "ddpg":
+        model = fit_ddpg(model, train, val, tcfg, out / phase, device, quiet)
+    else:
+        fit_supervised(model, "gen" if phase == "gen" else "lrn", train, val, tcfg, out / phase,
+                       use_gen=phase != "lrn-mean", device=device, quiet=quiet)
+    steps = {"gen": 0, "lrn": tcfg.lrn_steps, "lrn-mean": tcfg.lrn_steps, "ddpg": None}[phase]
+    use_gen = phase != "lrn-mean"
+    metrics = evaluate(model, val, steps, use_gen, device)
+    meta = {"variant": {"gen": "GEN", "lrn": f"GEN-LRN-{tcfg.lrn_steps}", "lrn-mean": f"LRN-{tcfg.lrn_steps}",
+                        "ddpg": "DCRN"}[phase],
+            "start": "gen" if use_gen else "mean", "steps": "dynamic" if steps is None else steps,
+            "data": DATA_NOTE, "val_crops": metrics, "train": config_dict(tcfg), "num_train": len(train)}
+    save_dcrn(target, model.cpu(), meta)
+    (out / f"{target.stem}.json").write_text(json.dumps(meta, indent=2, default=str))
+    return target
