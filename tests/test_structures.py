@@ -160,3 +160,14 @@ def test_mismatched_shapes_raise(boxes, scores, landmarks):
 
 def test_repr_mentions_counts():
     assert repr(_faces(3, 5)) == "Faces(n=3, landmarks=5)"
+
+
+def test_iterations_follow_the_faces_and_are_checked():
+    faces = Faces(np.array([[0, 0, 10, 10], [5, 5, 20, 20]]), [0.9, 0.8], iterations=[2, 3])
+    assert faces[1].iterations.tolist() == [3] and faces[[1, 0]].iterations.tolist() == [3, 2]
+    assert faces.with_attributes(np.zeros((2, 1)), ["a"]).iterations.tolist() == [2, 3]
+    assert faces.with_landmarks(np.zeros((2, 5, 2))).iterations is None        # new landmarks, no steps
+    assert [d["iterations"] for d in faces.to_dicts()] == [2, 3]
+    assert "iterations" not in Faces(faces.boxes, faces.scores).to_dicts()[0]
+    with pytest.raises(ValueError, match="iterations"):
+        Faces(faces.boxes, faces.scores, iterations=[1])

@@ -64,7 +64,9 @@ def cmd_train_mcfa(args: argparse.Namespace) -> int:
     from .mcfa import MCFATrainConfig
     from .mcfa_recipe import run_mcfa
 
-    cfg = MCFATrainConfig(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("box_weight", args.box_weight),
+                                   ("landmark_weight", args.landmark_weight)) if v}
+    cfg = MCFATrainConfig(seed=args.seed, **overrides)
     if not Path(args.data).is_dir():
         print(f"error: data folder not found: {args.data}", file=sys.stderr)
         return 2
@@ -153,6 +155,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mcfa.add_argument("--variant", choices=list(VARIANTS), default="mcfa",
                       help="tasks trained with the attributes: mcfa (all), fac (none), fll+fac, fd+fac")
     mcfa.add_argument("--weighting", choices=["dynamic", "equal"], default="dynamic")
+    mcfa.add_argument("--box-weight", type=float, default=0.0, help="box loss weight (default 5)")
+    mcfa.add_argument("--landmark-weight", type=float, default=0.0, help="landmark loss weight (default 5)")
     mcfa.set_defaults(func=cmd_train_mcfa)
     dcrn = what.add_parser("dcrn", help="train the DCRN landmark aligner (GEN, LRN-m, DDPG) on MTFL + CelebA",
                            description="Train DCRN phase by phase (gen, lrn = GEN-LRN-m, lrn-mean = the LRN-m "

