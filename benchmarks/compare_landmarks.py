@@ -30,6 +30,7 @@ from facecascade.data.landmarks import read_landmark_faces, split_faces
 from facecascade.eval.landmark_metrics import summarize
 from facecascade.eval.landmarks import face_errors
 from facecascade.io import load_image
+from facecascade.ops.boxes import box_iou
 from facecascade.structures import Faces
 
 
@@ -52,11 +53,8 @@ def pick(faces: Faces, points: np.ndarray, box: np.ndarray) -> np.ndarray:
     inside = (faces.boxes[:, 0] <= cx) & (cx <= faces.boxes[:, 2]) & (faces.boxes[:, 1] <= cy) & (cy <= faces.boxes[:, 3])
     if not inside.any() or faces.landmarks.shape[1] != 5:
         return np.full((5, 2), np.nan, np.float32)
-    b = faces.boxes[inside]
-    inter = (np.clip(np.minimum(b[:, 2], box[2]) - np.maximum(b[:, 0], box[0]), 0, None)
-             * np.clip(np.minimum(b[:, 3], box[3]) - np.maximum(b[:, 1], box[1]), 0, None))
-    union = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + (box[2] - box[0]) * (box[3] - box[1]) - inter
-    return faces.landmarks[inside][np.argmax(inter / union)]
+    overlap = box_iou(torch.from_numpy(faces.boxes[inside]), torch.as_tensor(box, dtype=torch.float32)[None])
+    return faces.landmarks[inside][int(overlap[:, 0].argmax())]
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from facecascade.data.landmarks import (LandmarkFace, flip_permutation, normaliz
 from facecascade.eval.landmark_metrics import auc, ced, failure_rate, nme, point_errors, summarize
 from facecascade.models.dcrn import DCRN, Critic, DCRNConfig
 from facecascade.models.dcrn_weights import load_dcrn, save_dcrn
-from facecascade.ops.align import box_transforms, warp_crops
+from facecascade.ops.align import box_transforms, transform_points, warp_crops
 from facecascade.ops.patches import extract_patches
 from facecascade.structures import Faces
 from facecascade.train.dcrn import (Agent, DCRNTrainConfig, ddpg_update, fit_supervised, rollout, unrolled_loss)
@@ -183,16 +183,16 @@ def test_unaugmented_crop_is_the_aligner_crop(rng):
     crops, points = crop_batch(regions, np.array([0]))
     reference = warp_crops(image, box_transforms(face.box[None], 32, cfg.crop_margin), 32)[0]
     assert np.abs(crops[0].permute(1, 2, 0).numpy() - reference).mean() < 3     # two bilinear passes vs one
-    mapped = dcrn_data.apply_transforms(box_transforms(face.box[None], 32, cfg.crop_margin), face.points[None])[0]
+    mapped = transform_points(box_transforms(face.box[None], 32, cfg.crop_margin), face.points[None])[0]
     np.testing.assert_allclose(points[0].numpy(), (mapped + 0.5) / 32, atol=1e-4)
 
 
 def _cut(image, face, cfg):
-    from facecascade.train.dcrn_data import REGION_CONTEXT, apply_transforms
+    from facecascade.train.dcrn_data import REGION_CONTEXT
 
     size = int(round(cfg.crop_size * REGION_CONTEXT))
     t = box_transforms(face.box[None], size, (1 + cfg.crop_margin) * REGION_CONTEXT - 1)
-    return warp_crops(image, t, size), apply_transforms(t, face.points[None])
+    return warp_crops(image, t, size), transform_points(t, face.points[None])
 
 
 def test_augmented_points_follow_the_pixels():

@@ -12,7 +12,8 @@ from ..detect.detector import resolve_device
 from ..io import ImageInput, load_image
 from ..models.dcrn import normalize_crops
 from ..models.dcrn_weights import load_dcrn
-from ..ops.align import box_transforms, warp_crops
+from ..ops.align import box_transforms, invert_transforms, transform_points, warp_crops
+from ..ops.patches import from_crop_units
 from ..structures import Faces
 
 
@@ -66,8 +67,8 @@ class FaceAligner:
         out, start = [], 0
         for f, t in zip(faces, transforms):
             n = len(f)
-            crop_px = points[start:start + n] * size - 0.5                 # crop units -> crop pixels
-            out.append(f.with_landmarks(_to_image(crop_px, t), iterations[start:start + n]))
+            image_px = transform_points(invert_transforms(t), from_crop_units(points[start:start + n], size))
+            out.append(f.with_landmarks(image_px.astype(np.float32), iterations[start:start + n]))
             start += n
         return out
 
@@ -93,11 +94,3 @@ def _steps(steps: int | str) -> int | None:
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be 'auto', 'dynamic' or an int >= 0, got {steps!r}")
     return steps
-
-
-def _to_image(points: np.ndarray, transforms: np.ndarray) -> np.ndarray:
-    """``(N, K, 2)`` crop pixels back to image pixels through the inverse of ``(N, 2, 3)`` maps."""
-    if len(points) == 0:
-        return points.astype(np.float32)
-    linear = np.linalg.inv(transforms[:, :, :2])
-    return (np.einsum("nij,nkj->nki", linear, points - transforms[:, None, :, 2])).astype(np.float32)

@@ -44,6 +44,19 @@ def match_faces(faces: list[LandmarkFace], detections: Faces) -> tuple[np.ndarra
     return np.where(overlap >= MATCH_IOU, best, -1), overlap
 
 
+def matched_detections(faces: list[LandmarkFace], detections: Faces) -> tuple[np.ndarray, np.ndarray]:
+    """For the faces of one image: the matched detections' ``boxes (N, 4)`` and 5 ``landmarks
+    (N, 5, 2)``, NaN for faces without a match (and landmarks NaN when the detector gives none)."""
+    matched, _ = match_faces(faces, detections)
+    boxes = np.full((len(faces), 4), np.nan, np.float32)
+    landmarks = np.full((len(faces), 5, 2), np.nan, np.float32)
+    hit = matched >= 0
+    boxes[hit] = detections.boxes[matched[hit]]
+    if detections.landmarks.shape[1] == 5:
+        landmarks[hit] = detections.landmarks[matched[hit]]
+    return boxes, landmarks
+
+
 def detect_and_match(faces: list[LandmarkFace], detector, quiet: bool = True) -> tuple[Matches, list[str]]:
     """Run ``detector`` (anything with ``detect_arrays``) once per image; ``(Matches, errors)``,
     errors as ``"path: reason"`` for unreadable images."""
@@ -62,11 +75,6 @@ def detect_and_match(faces: list[LandmarkFace], detector, quiet: bool = True) ->
             errors.append(f"{image}: {exc}")
             readable[index] = False
             continue
-        detections = detector.detect_arrays([array])[0]
-        matched, _ = match_faces([faces[i] for i in index], detections)
-        for i, j in zip(index, matched):
-            if j >= 0:
-                boxes[i] = detections.boxes[j]
-                if detections.landmarks.shape[1] == 5:
-                    landmarks[i] = detections.landmarks[j]
+        boxes[index], landmarks[index] = matched_detections([faces[i] for i in index],
+                                                            detector.detect_arrays([array])[0])
     return Matches(boxes, ~np.isnan(boxes).any(1), landmarks, readable), errors

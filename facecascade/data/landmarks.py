@@ -64,6 +64,12 @@ def eye_points(num_points: int) -> tuple[list[int], list[int]]:
     raise ValueError(f"no eye definition for {num_points} landmarks")
 
 
+def ocular_points(num_points: int) -> tuple[list[int], list[int]]:
+    """Indices whose means are the two ends of the inter-ocular distance: the eye centres for 5
+    points, the outer eye corners (37 and 46, 1-based) for 68."""
+    return ([36], [45]) if num_points == 68 else eye_points(num_points)
+
+
 def normalizers(points: np.ndarray, boxes: np.ndarray, kind: str) -> np.ndarray:
     """``(N,)`` distances for NME: ``kind`` is ``inter-ocular``, ``inter-pupil`` or ``face``.
 
@@ -73,11 +79,8 @@ def normalizers(points: np.ndarray, boxes: np.ndarray, kind: str) -> np.ndarray:
     if kind == "face":
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         return np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
-    num = points.shape[1]
-    if kind == "inter-ocular" and num == 68:
-        return np.linalg.norm(points[:, 45] - points[:, 36], axis=1)
     if kind in ("inter-ocular", "inter-pupil"):
-        left, right = eye_points(num)
+        left, right = (ocular_points if kind == "inter-ocular" else eye_points)(points.shape[1])
         return np.linalg.norm(points[:, right].mean(1) - points[:, left].mean(1), axis=1)
     raise ValueError(f"unknown normalisation {kind!r}: use inter-ocular, inter-pupil or face")
 
@@ -168,11 +171,11 @@ def split_faces(faces: list[LandmarkFace], split: str, val_fraction: float = 0.2
                 seed: int = 0) -> list[LandmarkFace]:
     """The ``train`` / ``val`` / ``all`` share, by the same image-name hash as `select_split`, so
     a face is in the same split for every model of the project."""
-    from .split import _unit_hash
+    from .split import in_val
 
     if split == "all":
         return list(faces)
     if split not in ("train", "val"):
         raise ValueError(f"split must be train, val or all, got {split!r}")
     want_val = split == "val"
-    return [f for f in faces if (_unit_hash(f.image.name, seed) < val_fraction) == want_val]
+    return [f for f in faces if in_val(f.image.name, val_fraction, seed) == want_val]

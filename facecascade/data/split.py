@@ -13,6 +13,11 @@ def _unit_hash(key: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
+def in_val(name: str, val_fraction: float = 0.2, seed: int = 0) -> bool:
+    """Whether the image file ``name`` belongs to the validation split (the rule of `split_records`)."""
+    return _unit_hash(name, seed) < val_fraction
+
+
 def split_records(records: Sequence[FaceRecord], val_fraction: float = 0.2,
                   seed: int = 0) -> tuple[list[FaceRecord], list[FaceRecord]]:
     """``(train, val)``: a record goes to val when a hash of its image file name falls below
@@ -24,7 +29,7 @@ def split_records(records: Sequence[FaceRecord], val_fraction: float = 0.2,
         raise ValueError(f"val_fraction must be in [0, 1], got {val_fraction}")
     train, val = [], []
     for record in records:
-        (val if _unit_hash(record.image.name, seed) < val_fraction else train).append(record)
+        (val if in_val(record.image.name, val_fraction, seed) else train).append(record)
     return train, val
 
 

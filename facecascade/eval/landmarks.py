@@ -57,8 +57,8 @@ class LandmarkModel:
 
             self.aligner = FaceAligner(name, device=device, steps=steps)
 
-    def predict(self, protocol: str, images: list[np.ndarray], faces: list[list[LandmarkFace]],
-                boxes: list[np.ndarray], detected: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, images: list[np.ndarray], boxes: list[np.ndarray],
+                detected: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """``(points (N, K, 2) NaN where missing, iterations (N,))`` for the faces of a chunk;
         ``boxes`` per image are the protocol's boxes (NaN rows: missed), ``detected`` the matched
         detector landmarks (for detector models)."""
@@ -88,11 +88,12 @@ def _detector(cache: dict, name: str, device: str):
 
 def _chunk_inputs(chunk: list[tuple[Path, list[int]]], faces: list[LandmarkFace], detectors: dict,
                   errors: list[str]):
-    """Images, per-image faces, annotated boxes and per-detector matches of one chunk of images."""
+    """Images, per-image face indices and per-detector ``(boxes, landmarks)`` matches of one chunk
+    of images (``detectors`` empty: no detection, for the box protocol alone)."""
+    from ..align.matching import matched_detections
     from ..io import load_image
-    from ..align.matching import match_faces
 
-    images, groups, matches = [], [], {}
+    images, groups = [], []
     for path, index in chunk:
         try:
             images.append(load_image(path))
@@ -100,18 +101,9 @@ def _chunk_inputs(chunk: list[tuple[Path, list[int]]], faces: list[LandmarkFace]
             errors.append(f"{path}: {exc}")
             continue
         groups.append(index)
-    for name, det in detectors.items():
-        found = det.detect_arrays(images)
-        per_image = []
-        for index, detections in zip(groups, found):
-            matched, _ = match_faces([faces[i] for i in index], detections)
-            boxes = np.full((len(index), 4), np.nan, np.float32)
-            points = np.full((len(index), 5, 2), np.nan, np.float32)
-            boxes[matched >= 0] = detections.boxes[matched[matched >= 0]]
-            if detections.landmarks.shape[1] == 5:
-                points[matched >= 0] = detections.landmarks[matched[matched >= 0]]
-            per_image.append((boxes, points))
-        matches[name] = per_image
+    matches = {name: [matched_detections([faces[i] for i in index], found)
+                      for index, found in zip(groups, det.detect_arrays(images))]
+               for name, det in detectors.items()}
     return images, groups, matches
 
 
@@ -128,7 +120,8 @@ def run_models(models: list[LandmarkModel], faces: list[LandmarkFace], protocols
     kept: list[int] = []
     errors: list[str] = []
     for start in tqdm(range(0, len(items), CHUNK), unit="chunk", disable=quiet, file=sys.stderr, desc="landmarks"):
-        images, groups, matches = _chunk_inputs(items[start:start + CHUNK], faces, detectors, errors)
+        images, groups, matches = _chunk_inputs(items[start:start + CHUNK], faces,
+                                                detectors if "detect" in protocols else {}, errors)
         if not groups:
             continue
         kept += [i for g in groups for i in g]
@@ -138,10 +131,10 @@ def run_models(models: list[LandmarkModel], faces: list[LandmarkFace], protocols
                 if model.is_detector and protocol == "box":
                     continue
                 if protocol == "box":
-                    out = model.predict(protocol, images, groups, annotated, [])
+                    out = model.predict(images, annotated, [])
                 else:
                     own = matches[model.name if model.is_detector else detector]
-                    out = model.predict(protocol, images, groups, [b for b, _ in own], [p for _, p in own])
+                    out = model.predict(images, [b for b, _ in own], [p for _, p in own])
                 results.setdefault((model.name, protocol), []).append(out)
     merged = {key: (np.concatenate([p for p, _ in v]), np.concatenate([it for _, it in v])) for key, v in results.items()}
     return merged, kept, errors

@@ -113,6 +113,16 @@ def warp_batch(images: torch.Tensor, transforms: torch.Tensor, size: int) -> tor
                          align_corners=True)
 
 
+def transform_points(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``(N, K, 2)`` points mapped by ``(N, 2, 3)`` affine transforms (one per set of points)."""
+    return np.einsum("nij,nkj->nki", transforms[:, :, :2], points) + transforms[:, None, :, 2]
+
+
+def invert_transforms(transforms: np.ndarray) -> np.ndarray:
+    """The ``(N, 2, 3)`` inverses of ``(N, 2, 3)`` affine transforms."""
+    return _invert(np.asarray(transforms, np.float64))
+
+
 def _invert(transforms: np.ndarray) -> np.ndarray:
     linear = np.linalg.inv(transforms[:, :, :2])
     return np.concatenate([linear, -linear @ transforms[:, :, 2:]], axis=2)

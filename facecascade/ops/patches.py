@@ -12,6 +12,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def to_crop_units(pixels, size: int):
+    """Crop pixel coordinates (array or tensor) to crop units of an ``size x size`` crop."""
+    return (pixels + 0.5) / size
+
+
+def from_crop_units(units, size: int):
+    """Crop units back to crop pixel coordinates."""
+    return units * size - 0.5
+
+
 def patch_offsets(size: int, extent: float, device=None, dtype=torch.float32) -> Tensor:
     """``(size, size, 2)`` x, y offsets (crop units) of a patch's sample centres from its centre."""
     steps = (torch.arange(size, device=device, dtype=dtype) + 0.5) / size - 0.5

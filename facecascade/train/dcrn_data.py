@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.landmarks import LandmarkFace, flip_permutation
+from ..data.landmarks import LandmarkFace, flip_permutation, ocular_points
 from ..io import load_image
 from ..models.dcrn import DCRNConfig
-from ..ops.align import box_transforms, warp_batch, warp_crops
+from ..ops.align import box_transforms, transform_points, warp_batch, warp_crops
+from ..ops.patches import to_crop_units
 
 REGION_CONTEXT = 1.5  # region side / crop side: room for rotation, shift and scale augmentation
 
@@ -41,19 +42,6 @@ NO_AUGMENT = Augment(0.0, 0.0, 0.0, 0.0)
 def crop_transforms(boxes: np.ndarray, cfg: DCRNConfig) -> np.ndarray:
     """``(N, 2, 3)`` image pixel -> crop pixel maps for face boxes ``(N, 4)``."""
     return box_transforms(boxes, cfg.crop_size, cfg.crop_margin)
-
-
-def apply_transforms(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """``(N, K, 2)`` points mapped by ``(N, 2, 3)`` affine transforms."""
-    return np.einsum("nij,nkj->nki", transforms[:, :, :2], points) + transforms[:, None, :, 2]
-
-
-def to_crop_units(pixels: np.ndarray | Tensor, size: int):
-    return (pixels + 0.5) / size
-
-
-def from_crop_units(units: np.ndarray | Tensor, size: int):
-    return units * size - 0.5
 
 
 class FaceRegions:
@@ -90,7 +78,7 @@ class FaceRegions:
             cache = {face.image: image}  # faces of one image are usually consecutive
             transform = box_transforms(box[None], size, margin)
             regions.append(warp_crops(image, transform, size)[0])
-            points.append(apply_transforms(transform, face.points[None])[0])
+            points.append(transform_points(transform, face.points[None])[0])
             names.append(str(face.image))
         num = faces[0].points.shape[0] if faces else cfg.num_points
         empty = np.zeros((0, size, size, 3), np.uint8)
@@ -139,7 +127,7 @@ def crop_batch(regions: FaceRegions, index: np.ndarray, aug: Augment = NO_AUGMEN
     transforms, flip = region_to_crop(len(index), regions.region_size, cfg.crop_size, aug, rng)
     source = torch.from_numpy(regions.regions[index]).to(device).permute(0, 3, 1, 2).float()
     crops = warp_batch(source, torch.from_numpy(transforms).float().to(device), cfg.crop_size)
-    points = apply_transforms(transforms, regions.points[index])
+    points = transform_points(transforms, regions.points[index])
     if flip.any():
         points[flip] = points[flip][:, flip_permutation(points.shape[1])]
     return crops, torch.from_numpy(to_crop_units(points, cfg.crop_size)).float().to(device)
@@ -148,12 +136,7 @@ def crop_batch(regions: FaceRegions, index: np.ndarray, aug: Augment = NO_AUGMEN
 def ocular_distance(points: Tensor) -> Tensor:
     """``(B,)`` inter-ocular normaliser of ``(B, K, 2)`` ground-truth points (see
     `facecascade.data.landmarks.normalizers`)."""
-    from ..data.landmarks import eye_points
-
-    k = points.shape[1]
-    if k == 68:
-        return (points[:, 45] - points[:, 36]).norm(dim=1)
-    left, right = eye_points(k)
+    left, right = ocular_points(points.shape[1])
     return (points[:, right].mean(1) - points[:, left].mean(1)).norm(dim=1)
 
 
