@@ -155,8 +155,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mcfa.add_argument("--variant", choices=list(VARIANTS), default="mcfa",
                       help="tasks trained with the attributes: mcfa (all), fac (none), fll+fac, fd+fac")
     mcfa.add_argument("--weighting", choices=["dynamic", "equal"], default="dynamic")
-    mcfa.add_argument("--box-weight", type=float, default=0.0, help="box loss weight (default 5)")
-    mcfa.add_argument("--landmark-weight", type=float, default=0.0, help="landmark loss weight (default 5)")
+    mcfa.add_argument("--box-weight", type=float, default=0.0, help="box loss weight (default 1)")
+    mcfa.add_argument("--landmark-weight", type=float, default=0.0, help="landmark loss weight (default 1)")
     mcfa.set_defaults(func=cmd_train_mcfa)
     dcrn = what.add_parser("dcrn", help="train the DCRN landmark aligner (GEN, LRN-m, DDPG) on MTFL + CelebA",
                            description="Train DCRN phase by phase (gen, lrn = GEN-LRN-m, lrn-mean = the LRN-m "

@@ -52,8 +52,8 @@ class MCFATrainConfig:
     negatives: int = 16                 # non-faces per step (with "fd")
     lr: float = 2e-3                    # AdamW, cosine decay to 0
     weight_decay: float = 5e-4
-    box_weight: float = 5.0             # Euclidean losses in crop sides are small: these weights
-    landmark_weight: float = 5.0        # bring them to about face classification's scale
+    box_weight: float = 1.0             # weights of the Euclidean box and landmark losses (crop
+    landmark_weight: float = 1.0        # sides); x1 beat x5 on our val split (88.27 vs 87.68 %)
     shift: float = 0.08                 # random crop shift, in box sides
     scale: float = 0.1                  # random crop scale, 1 +- this
     mirror: bool = True
