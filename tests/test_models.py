@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from facecascade.models import NAMED_WEIGHTS, MTCNNNets, ONet, PNet, RNet, StageOutput, load_mtcnn, save_mtcnn
-from facecascade.models.layers import CeilMaxPool2d
+from facecascade.models.layers import CeilMaxPool2d, PReLU
 from facecascade.models.weights import convert_facenet_state
 
 
@@ -55,6 +55,31 @@ def test_ceil_max_pool_in_grad_mode(kernel, stride):
 def test_ceil_max_pool_rejects_kernel_below_stride():
     with pytest.raises(ValueError):
         CeilMaxPool2d(1, 2)
+
+
+# -- PReLU ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("channels, params", [(10, 10), (3, 1), (28, 28), (32, 32)])
+@pytest.mark.parametrize("n, h, w", [(1, 37, 21), (3, 5, 4)])
+def test_prelu_fast_path_equals_prelu(channels, params, n, h, w):
+    """The in-place channels-last path (fewer than 16 channels) and the fallback both give
+    ``nn.functional.prelu``'s numbers, with one slope per channel or one shared slope."""
+    layer = PReLU(params)
+    with torch.no_grad():
+        layer.weight.copy_(torch.linspace(-0.8, 1.5, params))
+    x = torch.randn(n, channels, h, w).contiguous(memory_format=torch.channels_last)
+    ref = nn.functional.prelu(x, layer.weight.detach())
+    with torch.inference_mode():
+        out = layer(x.clone())
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_prelu_keeps_gradients_in_training():
+    layer = PReLU(10)
+    x = torch.randn(2, 10, 6, 6).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    layer(x).sum().backward()
+    assert x.grad is not None and layer.weight.grad is not None
 
 
 # -- shapes and gradients ----------------------------------------------------------------------

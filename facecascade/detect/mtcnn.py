@@ -141,7 +141,8 @@ def normalize_pixels(pixels: Tensor) -> Tensor:
 
 def _image_crops(batch: Batch, image_index: Tensor, windows: Tensor, size: int) -> Tensor:
     """Normalised ``(N, 3, size, size)`` crops of integer ``windows`` area-resampled from the images."""
-    return normalize_pixels(batch.integral.crop_resize(image_index, windows, size)).permute(0, 3, 1, 2)
+    crops = batch.integral.crop_resize(image_index, windows, size, PIXEL_SCALE, -PIXEL_MEAN * PIXEL_SCALE)
+    return crops.permute(0, 3, 1, 2)
 
 
 _POOL_FILL = -1e4  # below any conv1 activation of a normalised image, and finite (no inf - inf)
@@ -207,12 +208,8 @@ class MTCNNCascade:
         """All pyramid levels on one normalised channels-last canvas ``(1, 3, Hc, Wc)``."""
         hc, wc = layout.canvas_size
         canvas = torch.zeros((1, hc, wc, 3), device=self.device)  # 0 = mid-grey background
-        for i in range(len(batch.sizes)):
-            lids = np.flatnonzero(layout.image_index == i)
-            levels = batch.integral.resize(i, [tuple(layout.sizes[l]) for l in lids])
-            for lid, level in zip(lids, levels):
-                (y, x), (h, w) = layout.offsets[lid], layout.sizes[lid]
-                canvas[0, y:y + h, x:x + w] = normalize_pixels(level)
+        for i, (y, x), (h, w) in zip(layout.image_index.tolist(), layout.offsets.tolist(), layout.sizes.tolist()):
+            batch.integral.resize_into(i, canvas[0, y:y + h, x:x + w], PIXEL_SCALE, -PIXEL_MEAN * PIXEL_SCALE)
         return canvas.permute(0, 3, 1, 2)
 
     def _scan(self, canvas: Tensor, layout: CanvasLayout, cell_level: Tensor) -> Proposals:

@@ -13,6 +13,7 @@ MTCNN weights were run with, but:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import torch
@@ -45,22 +46,51 @@ def _summed_area_table(image: Tensor, out: Tensor | None = None) -> Tensor:
     return out
 
 
+@lru_cache(maxsize=256)
+def _resize_plan(height: int, width: int, out_h: int, out_w: int, channels: int, scale: float,
+                 device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Bins of an area resize ``(height, width) -> (out_h, out_w)`` as table row indices ``r0, r1
+    (out_h,)``, column indices ``c0, c1 (out_w * channels,)`` into a table row flattened with its
+    channels, and the factors ``scale / row count (out_h, 1)`` and ``1 / column count
+    (out_w * channels,)``. Small, and the same for every image of a size: cached."""
+    zero = torch.zeros((), dtype=torch.long, device=device)
+    r0, r1 = _bins(zero, torch.tensor(height, device=device), out_h)
+    c0, c1 = _bins(zero, torch.tensor(width, device=device), out_w)
+    ch = torch.arange(channels, device=device)
+    c0, c1 = ((c[:, None] * channels + ch).reshape(-1) for c in (c0, c1))
+    row_factor = (scale / (r1 - r0).double())[:, None].float()
+    col_factor = (1.0 / (c1 - c0).double() * channels).float()   # column count = (c1 - c0) / C
+    return r0, r1, c0, c1, row_factor, col_factor
+
+
+def resize_area_into(table: Tensor, out: Tensor, scale: float = 1.0, shift: float = 0.0) -> Tensor:
+    """Write ``scale * area_resize(image) + shift`` into ``out`` ``(h, w, C)`` float32, given the
+    image's summed-area table ``(H + 1, W + 1, C)``; ``out`` may be a view into a larger
+    channels-last canvas (rows of ``w * C`` contiguous values). Returns ``out``.
+
+    Rows first (two gathers of whole table rows), then columns, by ``gather`` with one broadcast
+    index row instead of ``index_select`` along the middle dimension (4x slower).
+    """
+    hp, wp, c = table.shape
+    oh, ow = out.shape[:2]
+    r0, r1, c0, c1, row_factor, col_factor = _resize_plan(hp - 1, wp - 1, oh, ow, c, float(scale), table.device)
+    flat = table.view(hp, wp * c)
+    rows = flat.index_select(0, r1).sub_(flat.index_select(0, r0))                  # (oh, (W + 1) C)
+    sums = rows.gather(1, c1.expand(oh, -1)).sub_(rows.gather(1, c0.expand(oh, -1)))  # (oh, ow C)
+    dst = out.view(oh, ow * c)
+    torch.mul(sums, col_factor, out=dst)
+    dst.mul_(row_factor)
+    if shift:
+        dst.add_(shift)
+    return out
+
+
 def resize_area(image: Tensor, sizes: Sequence[tuple[int, int]], table: Tensor | None = None) -> list[Tensor]:
     """Area-resize ``image (H, W, C)`` uint8 to each ``(h, w)`` in ``sizes``; float32 ``(h, w, C)``."""
     if table is None:
         table = _summed_area_table(image)
-    h, w = image.shape[:2]
-    device = table.device
-    zero = torch.zeros((), dtype=torch.long, device=device)
-    outs = []
-    for oh, ow in sizes:
-        r0, r1 = _bins(zero, torch.tensor(h, device=device), oh)
-        c0, c1 = _bins(zero, torch.tensor(w, device=device), ow)
-        rows = table.index_select(0, r1) - table.index_select(0, r0)   # (oh, W + 1, C)
-        sums = rows.index_select(1, c1) - rows.index_select(1, c0)     # (oh, ow, C)
-        count = ((r1 - r0)[:, None] * (c1 - c0)[None, :]).to(torch.float32)
-        outs.append(sums.to(torch.float32) / count[..., None])
-    return outs
+    return [resize_area_into(table, torch.empty((oh, ow, table.shape[2]), device=table.device))
+            for oh, ow in sizes]
 
 
 class IntegralImages:
@@ -100,7 +130,12 @@ class IntegralImages:
         """Area-resized copies of image ``index``: float32 ``(h, w, C)`` for each ``(h, w)``."""
         return resize_area(self._images[index], sizes, self.tables[index])
 
-    def crop_resize(self, image_index: Tensor, windows: Tensor, size: int) -> Tensor:
+    def resize_into(self, index: int, out: Tensor, scale: float = 1.0, shift: float = 0.0) -> Tensor:
+        """`resize_area_into` for image ``index``: ``scale * area-resized + shift`` into ``out``."""
+        return resize_area_into(self.tables[index], out, scale, shift)
+
+    def crop_resize(self, image_index: Tensor, windows: Tensor, size: int, scale: float = 1.0,
+                    shift: float = 0.0) -> Tensor:
         """Crop integer windows and area-resize each to ``size x size``.
 
         Args:
@@ -108,20 +143,39 @@ class IntegralImages:
             windows: ``(B, 4)`` int ``[x0, y0, x1, y1)`` 0-based, end exclusive, inside the image,
                 non-empty.
             size: output side in pixels.
+            scale, shift: the output is ``scale * pixel + shift`` (a normalisation folded in).
 
         Returns:
-            float32 ``(B, size, size, C)`` channel-last crops (pixel values 0..255).
+            float32 ``(B, size, size, C)`` channel-last crops (pixel values 0..255 by default).
+
+        Each output value is four gathers from the flat tables (the corners of its bin), with
+        indices formed per channel by broadcasting ``(B, size, 1)`` row offsets against ``(B, 1,
+        size * C)`` column offsets, in int32 where the tables allow.
         """
         windows = windows.long()
+        n, c = len(windows), self._flat.shape[1]
         r0, r1 = _bins(windows[:, 1], windows[:, 3] - windows[:, 1], size)  # (B, size)
         c0, c1 = _bins(windows[:, 0], windows[:, 2] - windows[:, 0], size)
-        stride = self._row_stride[image_index][:, None, None]
-        base = self._base[image_index][:, None, None]
+        index_dtype = torch.int32 if self._flat.numel() < 2**31 else torch.long
+        row_len = (self._row_stride[image_index] * c)[:, None]
+        base = (self._base[image_index] * c)[:, None]
+        channel = torch.arange(c, device=windows.device)
 
-        def corner(rows: Tensor, cols: Tensor) -> Tensor:
-            flat = base + rows[:, :, None] * stride + cols[:, None, :]   # (B, size, size)
-            return self._flat.index_select(0, flat.reshape(-1))
+        def rows(r: Tensor) -> Tensor:
+            return (base + r * row_len).to(index_dtype)[:, :, None]                      # (B, size, 1)
 
-        sums = corner(r1, c1) - corner(r0, c1) - corner(r1, c0) + corner(r0, c0)
-        count = ((r1 - r0)[:, :, None] * (c1 - c0)[:, None, :]).reshape(-1, 1).to(torch.float32)
-        return (sums.to(torch.float32) / count).reshape(len(windows), size, size, self._flat.shape[1])
+        def cols(col: Tensor) -> Tensor:
+            return (col[:, :, None] * c + channel).view(n, 1, size * c).to(index_dtype)  # (B, 1, size C)
+
+        flat = self._flat.view(-1)
+        top, bottom, left, right = rows(r0), rows(r1), cols(c0), cols(c1)
+
+        def corner(r: Tensor, col: Tensor) -> Tensor:
+            return flat.index_select(0, (r + col).view(-1)).view(n, size, size * c)
+
+        sums = corner(bottom, right).sub_(corner(top, right)).sub_(corner(bottom, left)).add_(corner(top, left))
+        col_factor = (1.0 / (c1 - c0).float())[:, :, None].expand(n, size, c).reshape(n, 1, size * c)
+        out = torch.mul(sums, col_factor).mul_((scale / (r1 - r0).float())[:, :, None])
+        if shift:
+            out.add_(shift)
+        return out.view(n, size, size, c)
