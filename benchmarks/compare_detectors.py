@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -46,7 +45,7 @@ def main() -> None:
     for text in args.setting:
         name, settings = parse_setting(text)
         detector = FaceDetector(weights=args.weights[0])
-        detector.cascade.config = replace(detector.cascade.config, **settings)
+        detector.cascade = detector.cascade.reconfigure(**settings)
         detectors[f"{args.weights[0]} {name}"] = detector
     ap: dict[str, dict[str, float]] = {name: {} for name in detectors}
     for set_name, (fmt, labels, images) in SETS.items():

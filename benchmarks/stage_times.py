@@ -17,7 +17,6 @@ import argparse
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,25 +26,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_detect import bench_images  # noqa: E402
 
 
+def _value(text: str):
+    """``"true"``/``"false"`` -> bool, then int, float, or the string itself."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def parse_setting(text: str) -> tuple[str, dict]:
-    """``"name:a=1,b=true,c=block,t=0.4/0.1/0.2"`` -> ``("name", {"a": 1, "b": True, "c": "block",
-    "t": (0.4, 0.1, 0.2)})``."""
+    """``"name:a=1,b=true,c=block,t=0.4/0.1/0.2,s=pnet/onet"`` -> ``("name", {"a": 1, "b": True,
+    "c": "block", "t": (0.4, 0.1, 0.2), "s": ("pnet", "onet")})``; ``s=onet/`` is a 1-tuple."""
     name, _, body = text.partition(":")
     settings = {}
     for item in filter(None, body.split(",")):
         key, _, value = item.partition("=")
-        if value.lower() in ("true", "false"):
-            settings[key] = value.lower() == "true"
-        elif "/" in value:
-            settings[key] = tuple(float(v) for v in value.split("/"))
-        else:
-            try:
-                settings[key] = int(value)
-            except ValueError:
-                try:
-                    settings[key] = float(value)
-                except ValueError:
-                    settings[key] = value
+        settings[key] = tuple(_value(v) for v in value.split("/") if v) if "/" in value else _value(value)
     return name, settings
 
 
@@ -63,9 +63,7 @@ def main() -> None:
     cascades = {}
     for text in args.settings:
         name, settings = parse_setting(text)
-        detector = FaceDetector(weights=args.weights)
-        detector.cascade.config = replace(detector.cascade.config, **settings)
-        cascades[name] = detector.cascade
+        cascades[name] = FaceDetector(weights=args.weights).cascade.reconfigure(**settings)
     print(f"weights {args.weights!r}, 1 thread, median of {args.calls} interleaved calls")
     print("| image | setting | prepare ms | P-Net ms | R-Net ms | O-Net ms | total ms | windows after P / R / O |")
     print("|---|---|---:|---:|---:|---:|---:|---|")

@@ -128,12 +128,8 @@ def test_stages_drop_windows_outside_the_image(detector):
 
 def _proposals_changed_vs_default(detector, photo, **changes):
     """P-Net proposals for the photo and a crop of it, with the config ``changes`` and without."""
-    from dataclasses import replace
-
-    from facecascade.detect.mtcnn import MTCNNCascade
-
     cascade = detector.cascade
-    changed = MTCNNCascade(cascade.nets, replace(cascade.config, **changes), cascade.device)
+    changed = cascade.reconfigure(**changes)
     with torch.inference_mode():
         batch = cascade.prepare([photo, photo[100:, :333].copy()])
         return changed.propose(batch), cascade.propose(batch)

@@ -102,6 +102,8 @@ def test_pnet_helpers_equal_heads():
         out = pnet(x)
         margin = pnet.face_margin(feats)
         torch.testing.assert_close(margin, out.logits[:, 1] - out.logits[:, 0], atol=1e-5, rtol=1e-5)
+        channels_last = pnet.face_margin(feats.contiguous(memory_format=torch.channels_last))  # the mv path
+        torch.testing.assert_close(channels_last, margin, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(torch.sigmoid(margin), out.logits.softmax(1)[:, 1], atol=1e-6, rtol=1e-5)
         cells = feats[1, :, 3, 4:7].T   # (3, 32)
         torch.testing.assert_close(pnet.cell_offsets(cells), out.offsets[1, :, 3, 4:7].T, atol=1e-5, rtol=1e-5)

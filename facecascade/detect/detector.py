@@ -51,6 +51,10 @@ class FaceDetector:
         fast: FaceCraft's fast path (`facecascade.detect.mtcnn.FAST_PATH`: max-pool suppression
             after P-Net instead of NMS, a coarser pyramid, NMS at 0.5): about 1.5-1.9x faster, answers
             differ slightly (README, "Fast path").
+        precision: ``"auto"`` runs the stages of ``MTCNNConfig.bf16_stages`` (O-Net; all three on
+            the fast path) in bfloat16 on CPUs with native bf16 (AVX512-BF16 / AMX) and everything
+            else in float32; ``"fp32"``: float32 throughout (the reference's arithmetic);
+            ``"bf16"``: those stages in bf16 on any CPU (`facecascade.models.precision`).
 
     Example:
         >>> det = FaceDetector()                      # weights="mtcnn"; fast=True for speed
@@ -60,7 +64,8 @@ class FaceDetector:
 
     def __init__(self, weights: str | os.PathLike = DEFAULT_WEIGHTS, device: str | torch.device = "cpu",
                  min_face_size: float = 20.0, thresholds: Sequence[float] | None = None,
-                 scale_factor: float | None = None, batch_size: int = 8, fast: bool = False):
+                 scale_factor: float | None = None, batch_size: int = 8, fast: bool = False,
+                 precision: str = "auto"):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
@@ -71,7 +76,7 @@ class FaceDetector:
         if scale_factor is not None:
             preset["scale_factor"] = float(scale_factor)
         config = MTCNNConfig(min_face_size=float(min_face_size), thresholds=tuple(float(t) for t in thresholds),
-                             **preset)
+                             precision=precision, **preset)
         self.weights = weights
         self.fast = bool(fast)
         self.batch_size = batch_size

@@ -69,6 +69,9 @@ class PNet(nn.Module):
         product per cell (``sigmoid`` of it is the softmax face probability)."""
         w = self.cls.weight[1, :, 0, 0] - self.cls.weight[0, :, 0, 0]
         b = self.cls.bias[1] - self.cls.bias[0]
+        n, c, h, width = feats.shape
+        if feats.is_contiguous(memory_format=torch.channels_last):  # one matrix-vector product
+            return torch.mv(feats.permute(0, 2, 3, 1).reshape(-1, c), w).add_(b).view(n, h, width)
         return torch.einsum("nchw,c->nhw", feats, w) + b
 
     def cell_offsets(self, cell_feats: Tensor) -> Tensor:

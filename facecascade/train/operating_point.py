@@ -39,8 +39,8 @@ TUNING_MAX_PROPOSALS = 2000
 def mean_ap(nets: MTCNNNets, thresholds: Sequence[float], datasets: Sequence[Sequence[FaceRecord]],
             images: dict, device: torch.device) -> float:
     """Mean over ``datasets`` of AP@0.5 with ``thresholds`` (``images``: path -> RGB array)."""
-    cascade = MTCNNCascade(nets, MTCNNConfig(thresholds=tuple(thresholds), max_proposals=TUNING_MAX_PROPOSALS),
-                           device)
+    cascade = MTCNNCascade(nets, MTCNNConfig(thresholds=tuple(thresholds), max_proposals=TUNING_MAX_PROPOSALS,
+                                             precision="fp32"), device)  # the same on every machine
     aps = []
     for records in datasets:
         predictions = [cascade.detect([images[r.image]])[0] for r in records]

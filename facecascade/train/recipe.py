@@ -49,7 +49,7 @@ MINED_BY = {"rnet": "pnet", "onet": "rnet", "joint": "pnet"}  # last stage run t
 # only bounds the work of barely trained stages (quick runs): on 600 training images of each
 # detection set, our second run's P-Net at 0.4 proposed at most ~700 boxes per image (from at most
 # ~1,400 passing cells; measured at 0.4, not at the 0.3 used here).
-MINING = MTCNNConfig(thresholds=(0.3, 0.1, 0.7), max_proposals=2000)
+MINING = MTCNNConfig(thresholds=(0.3, 0.1, 0.7), max_proposals=2000, precision="fp32")  # same on every CPU
 # Share of R-Net/O-Net training samples replayed at a small face's resolution (`train.augment`).
 LOW_RES = {"pnet": 0.0, "rnet": 0.5, "onet": 0.5}
 TASK_WEIGHTS = {"pnet": TaskWeights(1.0, 0.5, 0.5), "rnet": TaskWeights(1.0, 0.5, 0.5),
