@@ -72,6 +72,14 @@ def _keypoints(annotation: dict, where: str) -> np.ndarray | None:
     return triples[:, :2]
 
 
+def category_classes(data: dict) -> dict[int, int]:
+    """COCO category id -> 1-based contiguous class (the categories sorted by id); detectors
+    predict these classes."""
+    ids = sorted({c["id"] for c in data.get("categories", []) if isinstance(c.get("id"), int)}
+                 | {a["category_id"] for a in data.get("annotations", []) if isinstance(a.get("category_id"), int)})
+    return {category: k for k, category in enumerate(ids, 1)}
+
+
 def read_coco(json_file: Path, images_dir: Path, categories: Iterable[str | int] | None = None) -> list[FaceRecord]:
     """One record per entry of ``images`` (json order), images at ``images_dir / file_name``.
 
@@ -97,17 +105,21 @@ def read_coco(json_file: Path, images_dir: Path, categories: Iterable[str | int]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: bbox must be 4 numbers [x, y, w, h]") from exc
         ignore = bool(annotation.get("iscrowd", 0)) or bool(annotation.get("ignore", 0)) or w <= 0 or h <= 0
-        faces[annotation["image_id"]].append(((x, y, x + w, y + h), ignore, _keypoints(annotation, where)))
+        faces[annotation["image_id"]].append(((x, y, x + w, y + h), ignore, annotation.get("category_id"),
+                                              _keypoints(annotation, where)))
     any_points = any(p is not None for found in faces.values() for *_, p in found)
+    class_of = category_classes(data)
     records = []
     for image in data["images"]:
         found = faces[image["id"]]
-        boxes = np.asarray([b for b, _, _ in found], np.float32).reshape(-1, 4)
-        ignore = np.asarray([i for _, i, _ in found], bool)
+        boxes = np.asarray([b for b, *_ in found], np.float32).reshape(-1, 4)
+        ignore = np.asarray([i for _, i, *_ in found], bool)
+        labels = np.asarray([class_of.get(c, 1) for _, _, c, _ in found], np.int64)
         landmarks = None
         if any_points:
             nan = np.full((NUM_LANDMARKS, 2), np.nan)
             landmarks = np.asarray([nan if p is None else p for *_, p in found], np.float32)
             landmarks = landmarks.reshape(-1, NUM_LANDMARKS, 2)
-        records.append(FaceRecord(images_dir / image["file_name"], boxes, landmarks, ignore, source="coco"))
+        records.append(FaceRecord(images_dir / image["file_name"], boxes, landmarks, ignore, source="coco",
+                                  labels=labels))
     return records

@@ -24,6 +24,8 @@ class FaceRecord:
             positives in evaluation (VOC "difficult", WIDER "invalid", crowd regions).
         attributes: ``(N, A)`` int8 in {-1, 1} (CelebA's 40 attributes), or ``None``.
         source: the dataset's name (``"voc"``, ``"caltech"``, ...), for splits and reports.
+        labels: ``(N,)`` int64 object class per box, 1-based (multi-class data: COCO categories in
+            id order), or ``None``: every box is a face (class 1).
     """
 
     image: Path
@@ -32,6 +34,7 @@ class FaceRecord:
     ignore: np.ndarray = field(default=None)  # type: ignore[assignment]
     attributes: np.ndarray | None = None
     source: str = ""
+    labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
@@ -50,6 +53,16 @@ class FaceRecord:
         if self.attributes is not None:
             attributes = np.asarray(self.attributes, np.int8).reshape(n, -1)
             object.__setattr__(self, "attributes", attributes)
+        if self.labels is not None:
+            labels = np.asarray(self.labels, np.int64).reshape(-1)
+            if len(labels) != n or (n and labels.min() < 1):
+                raise ValueError(f"{self.image}: labels must be {n} classes >= 1, got {labels.tolist()}")
+            object.__setattr__(self, "labels", labels)
+
+    @property
+    def classes(self) -> np.ndarray:
+        """``(N,)`` int64 class of each box: `labels`, or 1 (face) for every box."""
+        return self.labels if self.labels is not None else np.ones(len(self), np.int64)
 
     def __len__(self) -> int:
         return len(self.boxes)

@@ -1,4 +1,4 @@
-"""MTCNN box and landmark coding.
+"""Box and landmark coding: MTCNN's offsets and landmarks, and R-CNN box deltas.
 
 The cascade regresses box offsets relative to the window size, and landmarks relative to the
 window. Zhang et al.'s reference code counts pixels inclusively (a box ``[x1, x2]`` is
@@ -8,6 +8,8 @@ that the original weights reproduce their published behaviour. ``encode_*`` are 
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -47,3 +49,33 @@ def encode_landmarks(boxes: Tensor, landmarks: Tensor) -> Tensor:
     w, h = _sizes(boxes, inclusive=True)
     origin = boxes[:, None, :2] - 1.0
     return (landmarks - origin) / torch.stack([w, h], dim=1)[:, None, :]
+
+
+# -- two-stage detectors (Faster / Cascade R-CNN) ------------------------------------------------
+
+BOX_DELTA_CLAMP = math.log(1000.0 / 16)   # largest log-size change decoded (Detectron's value)
+
+
+def _centres(boxes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return boxes[:, 0] + 0.5 * w, boxes[:, 1] + 0.5 * h, w, h
+
+
+def encode_deltas(boxes: Tensor, targets: Tensor, std: tuple[float, float, float, float]) -> Tensor:
+    """R-CNN regression targets ``(N, 4)`` (dx, dy, dw, dh) that move ``boxes`` onto ``targets``
+    (both ``x1, y1, x2, y2`` pixels), divided by ``std`` (zero-mean normalisation; Cascade R-CNN's
+    per-stage "stat")."""
+    x, y, w, h = _centres(boxes)
+    tx, ty, tw, th = _centres(targets)
+    deltas = torch.stack([(tx - x) / w, (ty - y) / h, torch.log(tw / w), torch.log(th / h)], 1)
+    return deltas / deltas.new_tensor(std)
+
+
+def decode_deltas(boxes: Tensor, deltas: Tensor, std: tuple[float, float, float, float]) -> Tensor:
+    """Inverse of `encode_deltas`: ``boxes (N, 4)`` moved by normalised ``deltas (N, 4)``."""
+    x, y, w, h = _centres(boxes)
+    d = deltas * deltas.new_tensor(std)
+    cx, cy = x + d[:, 0] * w, y + d[:, 1] * h
+    half_w = 0.5 * w * torch.exp(d[:, 2].clamp(max=BOX_DELTA_CLAMP))
+    half_h = 0.5 * h * torch.exp(d[:, 3].clamp(max=BOX_DELTA_CLAMP))
+    return torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], 1)

@@ -107,6 +107,35 @@ def cmd_train_dcrn(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_rcnn(args: argparse.Namespace) -> int:
+    from ..data.formats import read_dataset
+    from ..models.cascade_rcnn import RCNNConfig
+    from .rcnn import RCNNTrainConfig
+    from .rcnn_recipe import FACE_DATA_NOTE, coco_class_names, face_records, run_rcnn
+
+    train = {k: v for k, v in (("iterations", args.iterations), ("batch_size", args.batch_size),
+                               ("lr", args.lr)) if v}
+    sizes = {k: v for k, v in (("min_size", args.min_size), ("max_size", args.max_size)) if v}
+    try:
+        if args.format:
+            if not args.annotations:
+                raise ValueError("--format needs --annotations")
+            records = read_dataset(args.format, args.annotations, args.images)
+            names = coco_class_names(Path(args.annotations)) if args.format == "coco" else None
+            note = f"{args.format} data from {args.annotations}"
+        else:
+            records, names, note = face_records(Path(args.data), "train", args.seed), None, FACE_DATA_NOTE
+        records = records[:args.limit] if args.limit else records
+        path = run_rcnn(records, Path(args.out), RCNNConfig(mode=args.mode, **sizes),
+                        RCNNTrainConfig(rpn=args.rpn, seed=args.seed, threads=args.threads, **train), note,
+                        names, args.quiet, args.steps)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"weights: {path}")
+    return 0
+
+
 def _common_options(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
                         help="the shared data folder (face_mask, caltech_webfaces, celeba, mtfl)")
@@ -158,6 +187,31 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mcfa.add_argument("--box-weight", type=float, default=0.0, help="box loss weight (default 1)")
     mcfa.add_argument("--landmark-weight", type=float, default=0.0, help="landmark loss weight (default 1)")
     mcfa.set_defaults(func=cmd_train_mcfa)
+    rcnn = what.add_parser("rcnn", help="train a two-stage detector (Cascade R-CNN or a Table 1 baseline)",
+                           description="Train Cascade R-CNN (or --mode baseline|iterative|integral) on the "
+                                       "face sets' training split, or on --format/--annotations data; resumes "
+                                       "from out/<mode>-<rpn>/last.pt and packs out/<mode>-<rpn>.pt.")
+    rcnn.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
+                      help="the shared data folder (face_mask, caltech_webfaces)")
+    rcnn.add_argument("--out", default="runs/rcnn")
+    rcnn.add_argument("--mode", choices=["cascade", "baseline", "iterative", "integral"], default="cascade")
+    rcnn.add_argument("--rpn", choices=["joint", "separate"], default="joint",
+                      help="RPN and heads trained end to end, or one after the other (FaceCraft §5)")
+    rcnn.add_argument("--iterations", type=int, default=0, help="SGD steps (default 4000)")
+    rcnn.add_argument("--batch-size", type=int, default=0, help="images per step (default 2)")
+    rcnn.add_argument("--lr", type=float, default=0.0, help="learning rate (default 0.02)")
+    rcnn.add_argument("--min-size", type=int, default=0, help="shorter image side when resized (default 512)")
+    rcnn.add_argument("--max-size", type=int, default=0, help="longer side at most (default 768)")
+    rcnn.add_argument("--format", default=None, help="another dataset: its format (e.g. coco) ...")
+    rcnn.add_argument("--annotations", default=None, help="... its annotations ...")
+    rcnn.add_argument("--images", default=None, help="... and its images (all of it is trained on)")
+    rcnn.add_argument("--steps", type=int, default=0,
+                      help="stop after this many steps in this call (a time-boxed session; rerun to continue)")
+    rcnn.add_argument("--limit", type=int, default=0, help="training images (0: all)")
+    rcnn.add_argument("--seed", type=int, default=0)
+    rcnn.add_argument("--threads", type=int, default=0)
+    rcnn.add_argument("-q", "--quiet", action="store_true")
+    rcnn.set_defaults(func=cmd_train_rcnn)
     dcrn = what.add_parser("dcrn", help="train the DCRN landmark aligner (GEN, LRN-m, DDPG) on MTFL + CelebA",
                            description="Train DCRN phase by phase (gen, lrn = GEN-LRN-m, lrn-mean = the LRN-m "
                                        "baseline, ddpg = DCRN); each resumes from out/<phase>/last.pt and is "

@@ -1,0 +1,174 @@
+"""Training the two-stage detectors (`facecascade.models.cascade_rcnn`) on `FaceRecord` lists.
+
+Iteration-based SGD (momentum 0.9, weight decay 1e-4, linear warm-up, learning rate x0.1 at 75 %
+and 90 % of each phase), horizontal flips (the paper's only augmentation), gradient norm clipped at
+10, a CSV log, and a checkpoint every ``checkpoint_every`` steps that a rerun resumes from.
+
+RPN training (FaceCraft §5, §6.6): ``rpn="joint"`` trains backbone, RPN and RoI heads end to end
+(the default); ``rpn="separate"`` spends the first half of the iterations on backbone + RPN alone,
+then freezes them and trains the RoI heads on their proposals for the second half.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from ..data.records import FaceRecord
+from ..io import load_image
+from ..models.cascade_rcnn import CascadeRCNN
+from .trainer import CsvLog
+
+LOSS_FIELDS = ("total", "loss_objectness", "loss_rpn_box_reg", "loss_cls_stage1", "loss_box_stage1",
+               "loss_cls_stage2", "loss_box_stage2", "loss_cls_stage3", "loss_box_stage3")
+
+
+@dataclass(frozen=True)
+class RCNNTrainConfig:
+    iterations: int = 4000
+    batch_size: int = 2                  # images per step
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup: int = 200                    # steps of linear warm-up at the start of each phase
+    decay_at: tuple[float, ...] = (0.75, 0.9)   # fractions of each phase where lr drops x0.1
+    flip: bool = True
+    rpn: str = "joint"                   # "joint" or "separate" (module docstring)
+    min_box: float = 4.0                 # boxes narrower or shorter than this (pixels) are dropped
+    checkpoint_every: int = 100
+    log_every: int = 20
+    seed: int = 0
+    threads: int = 0                     # torch threads; 0 = leave as is
+
+    def __post_init__(self) -> None:
+        if self.rpn not in ("joint", "separate"):
+            raise ValueError(f"rpn must be 'joint' or 'separate', got {self.rpn!r}")
+        if self.iterations < 1 or self.batch_size < 1:
+            raise ValueError("iterations and batch_size must be >= 1")
+
+
+def phases(cfg: RCNNTrainConfig) -> list[tuple[str, int, int]]:
+    """``(parts, first step, end step)`` of each training phase."""
+    if cfg.rpn == "joint":
+        return [("all", 0, cfg.iterations)]
+    half = cfg.iterations // 2
+    return [("rpn", 0, half), ("heads", half, cfg.iterations)]
+
+
+def learning_rate(step: int, start: int, end: int, cfg: RCNNTrainConfig) -> float:
+    """Warm-up from lr/100, then steps of x0.1 at ``decay_at`` of the phase ``[start, end)``."""
+    done = step - start
+    if done < cfg.warmup:
+        return cfg.lr * (0.01 + 0.99 * done / cfg.warmup)
+    drops = sum(done >= f * (end - start) for f in cfg.decay_at)
+    return cfg.lr * 0.1 ** drops
+
+
+def detection_target(record: FaceRecord, min_box: float) -> dict[str, Tensor]:
+    """``{"boxes", "labels"}`` of a record: ignored boxes and boxes under ``min_box`` pixels out."""
+    boxes = record.boxes
+    keep = ~record.ignore & (boxes[:, 2] - boxes[:, 0] >= min_box) & (boxes[:, 3] - boxes[:, 1] >= min_box)
+    return {"boxes": torch.from_numpy(boxes[keep]).float(), "labels": torch.from_numpy(record.classes[keep])}
+
+
+def flip_sample(image: Tensor, target: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """Mirror an image ``(3, H, W)`` and its boxes left-right."""
+    width = image.shape[-1]
+    boxes = target["boxes"].clone()
+    boxes[:, [0, 2]] = width - target["boxes"][:, [2, 0]]
+    return image.flip(-1), {**target, "boxes": boxes}
+
+
+def load_sample(record: FaceRecord, cfg: RCNNTrainConfig, flip: bool) -> tuple[Tensor, dict[str, Tensor]]:
+    image = torch.from_numpy(load_image(record.image)).permute(2, 0, 1).float().div_(255)
+    target = detection_target(record, cfg.min_box)
+    return flip_sample(image, target) if flip else (image, target)
+
+
+def _save_state(path: Path, model: CascadeRCNN, optimizer, parts: str, step: int, rng: np.random.Generator) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "parts": parts, "step": step,
+                "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
+    tmp.replace(path)
+
+
+def _resume(path: Path, model: CascadeRCNN, rng: np.random.Generator) -> tuple[int, tuple[str, dict] | None]:
+    """The step to continue from and ``(parts, optimizer state)`` of the checkpoint, if any."""
+    if not path.is_file():
+        return 0, None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), (state["parts"], state["optimizer"])
+
+
+def _optimizer(model: CascadeRCNN, parts: str, cfg: RCNNTrainConfig) -> torch.optim.SGD:
+    return torch.optim.SGD(model.trainable_parameters(parts), lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay)
+
+
+def train_rcnn(model: CascadeRCNN, records: Sequence[FaceRecord], cfg: RCNNTrainConfig, out: Path,
+               quiet: bool = False, steps: int = 0) -> Path:
+    """Train ``model`` on ``records`` (records without any kept box are skipped); resumes from
+    ``out/last.pt``; logs to ``out/log.csv``. ``steps > 0``: stop after that many steps in this
+    call (a time-boxed session; a later call continues). Returns the checkpoint path."""
+    records = [r for r in records if len(detection_target(r, cfg.min_box)["boxes"])]
+    if not records:
+        raise ValueError("no training image has a box to learn from")
+    top = max(int(r.classes.max()) for r in records)
+    if top > model.cfg.num_classes:
+        raise ValueError(f"the records have class {top}, the model only {model.cfg.num_classes} classes")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    last = out / "last.pt"
+    step, optimizer_state = _resume(last, model, rng)
+    stop = min(cfg.iterations, step + steps) if steps > 0 else cfg.iterations
+    log = CsvLog(out / "log.csv", LOSS_FIELDS)
+    began, optimizer, current = time.time(), None, None
+    model.train()
+    bar = tqdm(total=cfg.iterations, initial=step, disable=quiet, desc="train rcnn", unit="step")
+    while step < stop:
+        parts, start, end = next(p for p in phases(cfg) if p[1] <= step < p[2])
+        if parts != current:
+            optimizer, current = _optimizer(model, parts, cfg), parts
+            if optimizer_state is not None and optimizer_state[0] == parts:   # same phase: resume it
+                optimizer.load_state_dict(optimizer_state[1])
+            optimizer_state = None
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, start, end, cfg)
+        picks = rng.integers(0, len(records), cfg.batch_size)
+        flips = rng.random(cfg.batch_size) < (0.5 if cfg.flip else 0.0)
+        images, targets = zip(*(load_sample(records[i], cfg, bool(f)) for i, f in zip(picks, flips)))
+        losses = model(list(images), list(targets), parts=parts)
+        total = sum(losses.values())
+        if not math.isfinite(float(total.detach())):
+            raise FloatingPointError(f"non-finite loss at step {step}: {({k: float(v) for k, v in losses.items()})}")
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.trainable_parameters(parts), 10.0)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.iterations:
+            log.write(epoch=parts, step=step, split="train", total=round(float(total.detach()), 5), lr=group["lr"],
+                      seconds=round(time.time() - began, 1), **{k: round(float(v.detach()), 5) for k, v in losses.items()})
+        if step % cfg.checkpoint_every == 0 or step in (stop, end):
+            _save_state(last, model, optimizer, parts, step, rng)
+    bar.close()
+    return last
+
+
+def config_dict(cfg: RCNNTrainConfig) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}

@@ -1,0 +1,59 @@
+"""`facecascade train rcnn`: a two-stage detector (Cascade R-CNN or a Table 1 baseline) on the
+training split of the shared face sets (face_mask VOC boxes + Caltech WebFaces), or on any
+dataset `facecascade.data.read_dataset` reads (COCO for many classes). Trains into
+``out/<mode>-<rpn>/`` (resumable) and packs ``out/<mode>-<rpn>.pt`` (`save_rcnn` format)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..data import select_split
+from ..data.coco import category_classes
+from ..data.formats import read_dataset
+from ..data.records import FaceRecord
+from ..models.cascade_rcnn import CascadeRCNN, RCNNConfig
+from ..models.rcnn_weights import save_rcnn
+from .rcnn import RCNNTrainConfig, config_dict, train_rcnn
+
+FACE_DATA_NOTE = ("face_mask (VOC boxes) + Caltech 10,000 Web Faces (boxes from its points), train split; "
+                  "research use only")
+
+
+def face_records(data: Path, split: str, seed: int = 0) -> list[FaceRecord]:
+    """The ``split`` of face_mask and Caltech WebFaces (the MTCNN recipe's detection sets)."""
+    sets = [read_dataset("voc", data / "face_mask" / "annotations", data / "face_mask" / "images"),
+            read_dataset("caltech", data / "caltech_webfaces" / "WebFaces_GroundThruth.txt",
+                         data / "caltech_webfaces" / "images")]
+    return [r for records in sets for r in select_split(records, split, seed=seed)]
+
+
+def num_classes(records: list[FaceRecord]) -> int:
+    """Classes a detector for ``records`` predicts (1 for faces)."""
+    return max((int(r.classes.max()) for r in records if len(r)), default=1)
+
+
+def run_rcnn(records: list[FaceRecord], out: Path, model_cfg: RCNNConfig, train_cfg: RCNNTrainConfig,
+             data_note: str, class_names: list[str] | None = None, quiet: bool = False, steps: int = 0) -> Path:
+    """Train one detector on ``records`` (at most ``steps`` more steps when > 0) and pack it;
+    returns the packed weights' path."""
+    model_cfg = replace(model_cfg, num_classes=max(model_cfg.num_classes, num_classes(records)))
+    name = f"{model_cfg.mode}-{train_cfg.rpn}"
+    model = CascadeRCNN(model_cfg)
+    last = train_rcnn(model, records, train_cfg, out / name, quiet, steps)
+    model.load_state_dict(torch.load(last, map_location="cpu", weights_only=True)["model"])
+    path = out / f"{name}.pt"
+    save_rcnn(path, model, {"classes": class_names or ["face"] * model_cfg.num_classes, "data": data_note,
+                            "train": config_dict(train_cfg), "recipe": "facecascade train rcnn"})
+    return path
+
+
+def coco_class_names(annotations: Path) -> list[str]:
+    """Category names of a COCO json in class order (`category_classes`)."""
+    import json
+
+    data = json.loads(Path(annotations).read_text(encoding="utf-8"))
+    names = {c["id"]: c.get("name", str(c["id"])) for c in data.get("categories", [])}
+    return [names.get(category, str(category)) for category in category_classes(data)]
