@@ -135,3 +135,22 @@ def test_val_split_is_the_hash_split(tmp_path, capsys):
     _, rows = _rows(capsys.readouterr().out)
     assert rows[0][1:3] == [str(len(val)), str(sum(len(r) for r in val))]
     assert np.isfinite(float(rows[0][3]))
+
+
+def test_coco_ap_and_a_two_stage_checkpoint(tmp_path, capsys):
+    """``--coco`` adds pycocotools AP columns; a `facecascade train rcnn` checkpoint evaluates
+    beside the cascade (an untrained tiny one here: the numbers only need to exist)."""
+    from facecascade.models.cascade_rcnn import CascadeRCNN, RCNNConfig
+    from facecascade.models.rcnn_weights import save_rcnn
+
+    rcnn = tmp_path / "rcnn.pt"
+    save_rcnn(rcnn, CascadeRCNN(RCNNConfig(min_size=96, max_size=128, widths=(8, 16, 16, 32), fpn_channels=16)))
+    args = _voc_set(tmp_path / "set", broken=False)
+    code = main(args + ["--weights", "mtcnn", str(rcnn), "--coco", "--json", str(tmp_path / "r.json"), "-q"])
+    assert code == 0
+    assert "| weights | COCO AP | COCO AP50 | COCO AP60 |" in capsys.readouterr().out
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    cascade, two_stage = results["mtcnn"]["coco"], results[str(rcnn)]["coco"]
+    assert 0.0 < cascade["AP"] <= cascade["AP50"] <= 1.0
+    assert set(two_stage) == {"AP", "AP50", "AP60", "AP70", "AP75", "AP80", "AP90"}
+    assert all(0.0 <= v <= 1.0 for v in two_stage.values())

@@ -70,6 +70,14 @@ def results_table(reports: dict[str, DetectionReport], fddb: bool = False) -> st
     return "\n".join(lines)
 
 
+def coco_table(results: dict[str, dict[str, float]]) -> str:
+    """Markdown table of `coco_metrics.coco_ap` results per detector (percent)."""
+    keys = list(next(iter(results.values()))) if results else []
+    lines = ["| weights | " + " | ".join(f"COCO {k}" for k in keys) + " |", "|---" + "|---:" * len(keys) + "|"]
+    lines += [f"| {w} | " + " | ".join(f"{100 * v[k]:.1f}" for k in keys) + " |" for w, v in results.items()]
+    return "\n".join(lines)
+
+
 def _unique(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
@@ -77,11 +85,18 @@ def _unique(values: Sequence[str]) -> list[str]:
 def load_detectors(args: argparse.Namespace) -> dict:
     """``{label: FaceDetector}`` for ``args.weights`` (and their fast paths with ``args.fast``)."""
     from ..detect import FaceDetector
+    from ..detect.two_stage import TwoStageDetector, is_rcnn_weights
 
     paths = (False, True) if args.fast else (False,)  # the fast path of the same weights, same images
-    return {f"{w} (fast)" if fast else w: FaceDetector(weights=w, device=args.device, min_face_size=args.min_face,
-                                                       fast=fast)
-            for w in _unique(args.weights or [DEFAULT_WEIGHTS]) for fast in paths}
+    detectors = {}
+    for w in _unique(args.weights or [DEFAULT_WEIGHTS]):
+        if is_rcnn_weights(w):        # a two-stage detector (`facecascade train rcnn`): no fast path
+            detectors[w] = TwoStageDetector(w, device=args.device)
+            continue
+        for fast in paths:
+            detectors[f"{w} (fast)" if fast else w] = FaceDetector(weights=w, device=args.device,
+                                                                   min_face_size=args.min_face, fast=fast)
+    return detectors
 
 
 def run_detectors(detectors: dict, records: list[FaceRecord], quiet: bool):
@@ -159,11 +174,19 @@ def cmd_eval_detection(args: argparse.Namespace) -> int:
     reports = {w: evaluate_detections(p, kept, IOU_THRESHOLDS, args.min_size) for w, p in predictions.items()}
     table_stream = sys.stderr if args.json == "-" else sys.stdout
     print(results_table(reports, fddb), file=table_stream)
+    coco = {}
+    if args.coco:
+        from .coco_metrics import coco_ap
+
+        coco = {w: coco_ap(kept, [{"boxes": b, "scores": s} for b, s in p]) for w, p in predictions.items()}
+        print("\n" + coco_table(coco), file=table_stream)
     if not args.quiet and reports:
         first = next(iter(reports.values()))
         print(f"{len(kept)} images, {first.num_gt} faces counted, {first.num_ignored} ignored; "
               f"{elapsed:.1f} s for {len(detectors)} detector(s)", file=sys.stderr)
     payload = _report_payload(args, len(records), failed, reports, fddb)
+    for label, values in coco.items():
+        payload["results"][label]["coco"] = values
     if args.json:
         write_json_atomic(args.json, payload)
     if args.plot:
@@ -207,6 +230,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     det.add_argument("--plot", metavar="PR.png",
                      help="write precision-recall curves (for fddb also the ROC, as <name>_roc.png)")
     det.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N images only")
+    det.add_argument("--coco", action="store_true",
+                     help="also COCO AP (pycocotools): AP@[.5:.95], AP50, AP60, AP70, AP75, AP80, AP90")
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     det.set_defaults(func=cmd_eval_detection)
     from .attributes import add_attributes_parser

@@ -1,0 +1,54 @@
+"""Faces from a two-stage detector checkpoint (`facecascade train rcnn`): the same
+``detect_arrays`` contract as `FaceDetector`, so evaluation and the tools can run either."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models.rcnn_weights import NAMED_RCNN_WEIGHTS, load_rcnn
+from ..structures import Faces
+from .detector import resolve_device
+
+
+def is_rcnn_weights(weights: str | os.PathLike) -> bool:
+    """Whether ``weights`` names shipped two-stage weights or is a `save_rcnn` checkpoint file."""
+    if os.fspath(weights) in NAMED_RCNN_WEIGHTS:
+        return True
+    path = Path(weights)
+    if not path.is_file():
+        return False
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file at all: not ours to judge here
+        return False
+    config = checkpoint.get("config", {}) if isinstance(checkpoint, dict) else {}
+    return isinstance(config, dict) and "mode" in config and "heads" in config
+
+
+class TwoStageDetector:
+    """Boxes and scores of class ``label`` (1: the face class of face-trained weights) from a
+    two-stage detector; ``landmarks`` is ``None`` (its heads predict none; `FaceAligner` can add
+    them from the boxes)."""
+
+    def __init__(self, weights: str | os.PathLike, device: str | torch.device = "cpu", label: int = 1):
+        self.device = resolve_device(device)
+        model, self.meta = load_rcnn(weights)
+        self.model = model.to(self.device).eval()
+        self.weights, self.label = weights, label
+
+    @torch.inference_mode()
+    def detect_arrays(self, arrays: list[np.ndarray]) -> list[Faces]:
+        """`Faces` (best first) for RGB ``uint8 (H, W, 3)`` arrays."""
+        images = [torch.from_numpy(np.ascontiguousarray(a)).to(self.device).permute(2, 0, 1).float().div_(255)
+                  for a in arrays]
+        out = []
+        for found in self.model(images):
+            keep = found["labels"] == self.label
+            boxes, scores = found["boxes"][keep].cpu().numpy(), found["scores"][keep].cpu().numpy()
+            order = np.argsort(-scores, kind="stable")
+            out.append(Faces(boxes[order].astype(np.float32), scores[order].astype(np.float32)))
+        return out
