@@ -1,12 +1,15 @@
 """bfloat16 arithmetic for the cascade's convolutions and fc layers on CPUs that multiply bf16
 natively (AVX512-BF16 or AMX).
 
-The weight-heavy layers of P-Net, R-Net and O-Net (every conv and fc layer inside their
-``nn.Sequential`` trunks) then take bf16 inputs and weights and return float32 (oneDNN
-accumulates in float32); PReLU, pooling and the small output heads stay float32. On this project's
-2-core AMD EPYC (Zen 5) that made the detector 13 % faster on a VGA photo and 17 % on a crowd
-(README, "Speed"), and its answers on the original weights still match the reference
-(`tests/test_parity.py`). ``precision="fp32"`` reproduces the reference's arithmetic.
+`with_bf16_layers` copies a network so that its weight-heavy layers (every conv and fc layer inside
+its ``nn.Sequential`` trunks) take bf16 inputs and weights and return float32 (oneDNN accumulates
+in float32); PReLU, pooling and the small output heads stay float32. The cascade chooses the
+stages (`facecascade.detect.mtcnn.MTCNNConfig.bf16_stages`). Measured on this project's 2-core AMD
+EPYC (README, "How the engine works"): O-Net in bf16 runs 16-20 % faster and keeps the reference's
+answers on the original weights (730 of 730 faces of `tests/test_parity.py`, landmarks 0.02 px
+apart), so the standard path uses it; in P-Net or R-Net bf16 changes which windows pass (93 % of
+the reference's faces matched with all three), so only the fast path runs them in bf16.
+``precision="fp32"`` keeps the reference's float32 arithmetic everywhere.
 """
 
 from __future__ import annotations
