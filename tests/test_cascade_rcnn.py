@@ -252,3 +252,23 @@ def test_coco_multiclass_records_train_and_detect(write_image, tmp_path):
     assert out[0]["labels"].numel() == 0 or set(out[0]["labels"].tolist()) <= {1, 2}
     assert isinstance(model.roi_heads.heads[0].classifiers[0], nn.Linear)
     assert model.roi_heads.heads[0].classifiers[0].out_features == 3    # background + 2 classes
+
+
+def test_face_detector_runs_two_stage_checkpoints(tmp_path):
+    """``FaceDetector(weights=<rcnn checkpoint>)``: the same `Faces` contract, best first, with the
+    5 landmarks from the DCRN aligner on each box; the MTCNN-only options are refused."""
+    from facecascade import FaceDetector
+
+    from .shared_data import require
+
+    path = tmp_path / "rcnn.pt"
+    save_rcnn(path, _small("cascade"))
+    detector = FaceDetector(weights=path)
+    faces = detector.detect(require("dlib_faces/2008_002506.jpg"))
+    assert faces.boxes.shape[1:] == (4,) and faces.landmarks.shape == (len(faces), 5, 2)
+    assert np.all(np.diff(faces.scores) <= 0)
+    assert detector.detect([np.zeros((40, 50, 3), np.uint8)] * 2)[1].boxes.shape[1:] == (4,)
+    with pytest.raises(ValueError, match="fast"):
+        FaceDetector(weights=path, fast=True)
+    with pytest.raises(AttributeError, match="two-stage"):
+        detector.config

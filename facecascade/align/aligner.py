@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..detect.detector import resolve_device
+from ..detect.devices import resolve_device
 from ..io import ImageInput, load_image
 from ..models.dcrn import normalize_crops
 from ..models.dcrn_weights import load_dcrn

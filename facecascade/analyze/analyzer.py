@@ -141,7 +141,7 @@ class FaceAnalyzer:
     def _analyze_batch(self, arrays: list[np.ndarray]) -> list[Faces]:
         # faces=None: no detector, each image is one face crop (the attribute model then crops
         # the image itself, not the margin it adds around a detector's box)
-        faces = None if self.detector is None else self.detector.cascade.detect(arrays)
+        faces = None if self.detector is None else self.detector.detect_arrays(arrays)
         if self.aligner is not None:
             faces = self.aligner.align_arrays(arrays, faces if faces is not None else
                                               [Faces.whole_image(a) for a in arrays])

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..data.celeba import CELEBA_ATTRIBUTES
-from ..detect.detector import resolve_device
+from ..detect.devices import resolve_device
 from ..detect.mtcnn import normalize_pixels
 from ..io import ImageInput, load_image
 from ..models.mcfa_weights import load_mcfa

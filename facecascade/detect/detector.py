@@ -11,20 +11,11 @@ import torch
 from ..io import ImageInput, load_image
 from ..models.weights import load_mtcnn_with_meta
 from ..structures import Faces
+from .devices import resolve_device
 from .mtcnn import FAST_PATH, MTCNNCascade, MTCNNConfig
+from .two_stage import TwoStageDetector, is_rcnn_weights
 
 DEFAULT_WEIGHTS = "mtcnn"  # facecascade's own weights, shipped in the package (weights/MODEL_CARD.md)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``torch.device`` for ``device``, with a clear error when CUDA is asked for but absent."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"invalid device {device!r}: {exc}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
-    return dev
 
 
 def is_batch(images: Any) -> bool:
@@ -69,6 +60,13 @@ class FaceDetector:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
+        self.weights, self.fast, self.batch_size = weights, bool(fast), batch_size
+        self.two_stage = self.cascade = None
+        if is_rcnn_weights(weights):      # a two-stage detector: its own pipeline, DCRN landmarks
+            if fast:
+                raise ValueError("fast=True is the MTCNN cascade's fast path; two-stage weights have none")
+            self.two_stage = TwoStageDetector(weights, device=self.device, aligner="dcrn")
+            return
         nets, meta = load_mtcnn_with_meta(weights)
         if thresholds is None:
             thresholds = meta.get("thresholds", MTCNNConfig.thresholds)
@@ -77,16 +75,17 @@ class FaceDetector:
             preset["scale_factor"] = float(scale_factor)
         config = MTCNNConfig(min_face_size=float(min_face_size), thresholds=tuple(float(t) for t in thresholds),
                              precision=precision, **preset)
-        self.weights = weights
-        self.fast = bool(fast)
-        self.batch_size = batch_size
         self.cascade = MTCNNCascade(nets, config, self.device)
 
     @property
     def config(self) -> MTCNNConfig:
+        if self.cascade is None:
+            raise AttributeError(f"{self.weights!r} is a two-stage detector: it has no MTCNN config")
         return self.cascade.config
 
     def __repr__(self) -> str:
+        if self.cascade is None:
+            return f"FaceDetector(weights={self.weights!r}, device='{self.device}')  # two-stage"
         c = self.config
         return (f"FaceDetector(weights={self.weights!r}, device='{self.device}', min_face_size={c.min_face_size:g}, "
                 f"thresholds={c.thresholds}, scale_factor={c.scale_factor:g}, fast={self.fast})")
@@ -109,7 +108,8 @@ class FaceDetector:
 
     def detect_arrays(self, arrays: list[np.ndarray]) -> list[Faces]:
         """`detect` for RGB ``uint8 (H, W, 3)`` arrays that are already loaded, in batches."""
+        run = self.cascade.detect if self.cascade is not None else self.two_stage.detect_arrays
         out: list[Faces] = []
         for start in range(0, len(arrays), self.batch_size):
-            out.extend(self.cascade.detect(arrays[start:start + self.batch_size]))
+            out.extend(run(arrays[start:start + self.batch_size]))
         return out

@@ -11,7 +11,7 @@ import torch
 
 from ..models.rcnn_weights import NAMED_RCNN_WEIGHTS, load_rcnn
 from ..structures import Faces
-from .detector import resolve_device
+from .devices import resolve_device
 
 
 def is_rcnn_weights(weights: str | os.PathLike) -> bool:
@@ -31,14 +31,21 @@ def is_rcnn_weights(weights: str | os.PathLike) -> bool:
 
 class TwoStageDetector:
     """Boxes and scores of class ``label`` (1: the face class of face-trained weights) from a
-    two-stage detector; ``landmarks`` is ``None`` (its heads predict none; `FaceAligner` can add
-    them from the boxes)."""
+    two-stage detector. Its heads predict no landmarks: with ``aligner`` (a `FaceAligner` weights
+    name, e.g. ``"dcrn"``) the 5 points come from that aligner on each box, else ``landmarks`` is
+    ``None``."""
 
-    def __init__(self, weights: str | os.PathLike, device: str | torch.device = "cpu", label: int = 1):
+    def __init__(self, weights: str | os.PathLike, device: str | torch.device = "cpu", label: int = 1,
+                 aligner: str | None = None):
         self.device = resolve_device(device)
         model, self.meta = load_rcnn(weights)
         self.model = model.to(self.device).eval()
         self.weights, self.label = weights, label
+        self.aligner = None
+        if aligner is not None:
+            from ..align import FaceAligner
+
+            self.aligner = FaceAligner(aligner, device=self.device)
 
     @torch.inference_mode()
     def detect_arrays(self, arrays: list[np.ndarray]) -> list[Faces]:
@@ -51,4 +58,4 @@ class TwoStageDetector:
             boxes, scores = found["boxes"][keep].cpu().numpy(), found["scores"][keep].cpu().numpy()
             order = np.argsort(-scores, kind="stable")
             out.append(Faces(boxes[order].astype(np.float32), scores[order].astype(np.float32)))
-        return out
+        return out if self.aligner is None else self.aligner.align_arrays(arrays, out)
