@@ -272,3 +272,21 @@ def test_face_detector_runs_two_stage_checkpoints(tmp_path):
         FaceDetector(weights=path, fast=True)
     with pytest.raises(AttributeError, match="two-stage"):
         detector.config
+
+
+def test_shipped_two_stage_weights_find_the_three_faces():
+    """The shipped ``"cascade-rcnn"`` and ``"faster-rcnn"`` weights on the 3-face photo: three
+    faces above the reporting threshold, on the three people the MTCNN detector finds."""
+    from torchvision.ops import box_iou
+
+    from facecascade import FaceDetector
+
+    from .shared_data import require
+
+    photo = require("dlib_faces/2008_002506.jpg")
+    reference = FaceDetector().detect(photo)
+    for weights in ("cascade-rcnn", "faster-rcnn"):
+        faces = FaceDetector(weights=weights).detect(photo)
+        assert len(faces) == 3 and faces.scores.min() >= 0.5, weights
+        iou = box_iou(torch.from_numpy(reference.boxes), torch.from_numpy(faces.boxes)).numpy()
+        assert (iou.max(1) >= 0.5).all(), weights

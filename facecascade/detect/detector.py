@@ -15,6 +15,7 @@ from .devices import resolve_device
 from .mtcnn import FAST_PATH, MTCNNCascade, MTCNNConfig
 from .two_stage import TwoStageDetector, is_rcnn_weights
 
+TWO_STAGE_MIN_SCORE = 0.5  # faces a two-stage detector reports through FaceDetector (eval keeps all)
 DEFAULT_WEIGHTS = "mtcnn"  # facecascade's own weights, shipped in the package (weights/MODEL_CARD.md)
 
 
@@ -30,8 +31,10 @@ class FaceDetector:
     Args:
         weights: a name (``"mtcnn"``, the default: facecascade's own weights, shipped in the
             package; ``"mtcnn-joint"``: the same stages fine-tuned as one network (FaceCraft);
-            ``"mtcnn-original"``: Zhang et al.'s weights, read from an installed facenet-pytorch)
-            or the path of a facecascade checkpoint.
+            ``"mtcnn-original"``: Zhang et al.'s weights, read from an installed facenet-pytorch;
+            ``"cascade-rcnn"`` / ``"faster-rcnn"``: the two-stage detectors, whose faces score at
+            least 0.5 and get their 5 points from the DCRN aligner; the MTCNN options below do not
+            apply to them) or the path of a facecascade checkpoint of either kind.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         min_face_size: smallest face side to search for, in pixels (sets the pyramid's first scale).
         thresholds: face probability a window needs to pass P-Net, R-Net and O-Net; ``None``: the
@@ -65,7 +68,8 @@ class FaceDetector:
         if is_rcnn_weights(weights):      # a two-stage detector: its own pipeline, DCRN landmarks
             if fast:
                 raise ValueError("fast=True is the MTCNN cascade's fast path; two-stage weights have none")
-            self.two_stage = TwoStageDetector(weights, device=self.device, aligner="dcrn")
+            self.two_stage = TwoStageDetector(weights, device=self.device, aligner="dcrn",
+                                              min_score=TWO_STAGE_MIN_SCORE)
             return
         nets, meta = load_mtcnn_with_meta(weights)
         if thresholds is None:

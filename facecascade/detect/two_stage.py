@@ -33,14 +33,15 @@ class TwoStageDetector:
     """Boxes and scores of class ``label`` (1: the face class of face-trained weights) from a
     two-stage detector. Its heads predict no landmarks: with ``aligner`` (a `FaceAligner` weights
     name, e.g. ``"dcrn"``) the 5 points come from that aligner on each box, else ``landmarks`` is
-    ``None``."""
+    ``None``. ``min_score``: boxes scoring lower are dropped (the model itself keeps everything
+    above 0.05, which average precision wants; a user of the faces wants fewer)."""
 
     def __init__(self, weights: str | os.PathLike, device: str | torch.device = "cpu", label: int = 1,
-                 aligner: str | None = None):
+                 aligner: str | None = None, min_score: float = 0.0):
         self.device = resolve_device(device)
         model, self.meta = load_rcnn(weights)
         self.model = model.to(self.device).eval()
-        self.weights, self.label = weights, label
+        self.weights, self.label, self.min_score = weights, label, float(min_score)
         self.aligner = None
         if aligner is not None:
             from ..align import FaceAligner
@@ -54,7 +55,7 @@ class TwoStageDetector:
                   for a in arrays]
         out = []
         for found in self.model(images):
-            keep = found["labels"] == self.label
+            keep = (found["labels"] == self.label) & (found["scores"] >= self.min_score)
             boxes, scores = found["boxes"][keep].cpu().numpy(), found["scores"][keep].cpu().numpy()
             order = np.argsort(-scores, kind="stable")
             out.append(Faces(boxes[order].astype(np.float32), scores[order].astype(np.float32)))

@@ -49,7 +49,8 @@ class RCNNConfig:
     rpn_post_nms: tuple[int, int] = (512, 300)           # per image, training / testing
     rpn_nms: float = 0.7
     rpn_batch: int = 256
-    heads: HeadsConfig = field(default_factory=HeadsConfig)
+    heads: HeadsConfig = field(default_factory=HeadsConfig)   # sizes and sampling; stages and classes
+                                                             # come from `mode` and `num_classes`
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

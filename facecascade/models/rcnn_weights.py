@@ -8,7 +8,14 @@ from typing import Any
 from .cascade_rcnn import CascadeRCNN, RCNNConfig
 from .checkpoints import load_model, save_checkpoint
 
-NAMED_RCNN_WEIGHTS: dict[str, str] = {}   # none shipped yet (see the README, "Cascade R-CNN")
+NAMED_RCNN_WEIGHTS = {
+    "cascade-rcnn": "facecascade's Cascade R-CNN face detector (3 stages at IoU 0.5/0.6/0.7, ResNet-FPN "
+                    "trained from scratch), trained with `facecascade train rcnn` on the training split of the "
+                    "shared face_mask and Caltech WebFaces copies (research use only; see "
+                    "facecascade/weights/MODEL_CARD_cascade-rcnn.md). Shipped in the package.",
+    "faster-rcnn": "the single-head baseline (`--mode baseline`) of the same backbone, data and steps, for "
+                   "comparison (research use only; same model card). Shipped in the package.",
+}
 
 
 def save_rcnn(path: str | os.PathLike, model: CascadeRCNN, meta: dict[str, Any] | None = None,
