@@ -23,6 +23,7 @@ from tqdm import tqdm
 from facecascade.eval.coco_metrics import coco_ap
 from facecascade.io import load_image
 from facecascade.models.cascade_heads import CascadeRoIHeads
+from facecascade.models.cascade_rcnn import image_input
 from facecascade.models.rcnn_weights import load_rcnn
 from facecascade.train.rcnn_recipe import face_records
 
@@ -31,8 +32,7 @@ from facecascade.train.rcnn_recipe import face_records
 def detect_all(model, records, quiet: bool) -> list[dict]:
     out = []
     for record in tqdm(records, disable=quiet, desc="detect", leave=False):
-        image = torch.from_numpy(load_image(record.image)).permute(2, 0, 1).float().div_(255)
-        found = model([image])[0]
+        found = model([image_input(load_image(record.image))])[0]
         out.append({k: v.numpy() for k, v in found.items()})
     return out
 

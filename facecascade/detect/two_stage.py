@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..models.cascade_rcnn import image_input
 from ..models.rcnn_weights import NAMED_RCNN_WEIGHTS, load_rcnn
 from ..structures import Faces
 from .devices import resolve_device
@@ -21,9 +22,9 @@ def is_rcnn_weights(weights: str | os.PathLike) -> bool:
     path = Path(weights)
     if not path.is_file():
         return False
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # not a torch file at all: not ours to judge here
+    try:  # mmap: only the small config is read here; the loader reads the tensors once
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a (zip-format) torch file: not ours to judge here
         return False
     config = checkpoint.get("config", {}) if isinstance(checkpoint, dict) else {}
     return isinstance(config, dict) and "mode" in config and "heads" in config
@@ -51,8 +52,7 @@ class TwoStageDetector:
     @torch.inference_mode()
     def detect_arrays(self, arrays: list[np.ndarray]) -> list[Faces]:
         """`Faces` (best first) for RGB ``uint8 (H, W, 3)`` arrays."""
-        images = [torch.from_numpy(np.ascontiguousarray(a)).to(self.device).permute(2, 0, 1).float().div_(255)
-                  for a in arrays]
+        images = [image_input(a, self.device) for a in arrays]
         out = []
         for found in self.model(images):
             keep = (found["labels"] == self.label) & (found["scores"] >= self.min_score)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork, RPNHead
@@ -30,6 +31,11 @@ from .cascade_heads import MODES, CascadeRoIHeads, HeadsConfig
 from .rcnn_backbone import ResNetFPN
 
 PARTS = ("all", "rpn", "heads")
+
+
+def image_input(array: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
+    """An RGB ``uint8 (H, W, 3)`` array as the detectors take it: ``(3, H, W)`` float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device).permute(2, 0, 1).float().div_(255)
 
 
 @dataclass(frozen=True)

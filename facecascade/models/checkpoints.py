@@ -27,13 +27,18 @@ def weights_path(weights: str | os.PathLike, named: Mapping[str, str], what: str
     return path
 
 
+def config_fields(config: Any) -> dict[str, Any]:
+    """A config dataclass's fields for a checkpoint or a JSON report, top-level tuples as lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+
+
 def save_checkpoint(path: str | os.PathLike, net: nn.Module, config: Any, meta: dict[str, Any] | None = None,
                     half: bool = False) -> None:
     """Write ``net``'s weights, its config dataclass (tuples stored as lists) and ``meta``.
 
     ``half=True`` stores float tensors as float16 (half the file; ``load_state_dict`` converts them
     back into the model's float32 parameters)."""
-    fields = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+    fields = config_fields(config)
     state = {k: v.half() if half and v.is_floating_point() else v for k, v in net.state_dict().items()}
     torch.save({"state_dict": state, "config": fields, "meta": dict(meta or {})}, Path(path))
 

@@ -8,6 +8,19 @@ from dataclasses import replace
 from pathlib import Path
 
 
+def _given(**options) -> dict:
+    """The options given on the command line: a 0 (the parsers' default) means "the recipe's"."""
+    return {k: v for k, v in options.items() if v}
+
+
+def _no_data(data: Path) -> bool:
+    """True, after saying so, when the data folder is missing."""
+    if data.is_dir():
+        return False
+    print(f"error: data folder not found: {data}", file=sys.stderr)
+    return True
+
+
 def cmd_train_mtcnn(args: argparse.Namespace) -> int:
     from .recipe import STAGES, Recipe, pack, run_stage
 
@@ -19,8 +32,7 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
         recipe = replace(recipe, epochs={s: args.epochs for s in STAGES})
     if args.samples_per_epoch:
         recipe = replace(recipe, samples_per_epoch={s: args.samples_per_epoch for s in STAGES})
-    if not recipe.data.is_dir():
-        print(f"error: data folder not found: {recipe.data}", file=sys.stderr)
+    if _no_data(recipe.data):
         return 2
     stages = STAGES if args.stage == "all" else (args.stage,)
     try:
@@ -44,13 +56,12 @@ def cmd_train_joint(args: argparse.Namespace) -> int:
                     device=args.device, reuse=Path(args.reuse) if args.reuse else None,
                     tuning_images=args.tuning_images)
     cfg = JointConfig(share=not args.separate, landmarks=not args.no_landmarks)
-    train = replace(cfg.train, seed=args.seed, **{k: v for k, v in (("epochs", args.epochs), (
-        "samples_per_epoch", args.samples_per_epoch), ("lr", args.lr)) if v})
+    train = replace(cfg.train, seed=args.seed,
+                    **_given(epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, lr=args.lr))
     if args.no_landmarks:  # no landmark faces drawn either, as in the MTCNN ablation
         train = replace(train, ratio=(*train.ratio[:3], 0.0))
     cfg = replace(cfg, train=train)
-    if not recipe.data.is_dir():
-        print(f"error: data folder not found: {recipe.data}", file=sys.stderr)
+    if _no_data(recipe.data):
         return 2
     try:
         print(f"cascade: {run_joint(recipe, cfg, args.init, quiet=args.quiet)}")
@@ -64,11 +75,9 @@ def cmd_train_mcfa(args: argparse.Namespace) -> int:
     from .mcfa import MCFATrainConfig
     from .mcfa_recipe import run_mcfa
 
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("box_weight", args.box_weight),
-                                   ("landmark_weight", args.landmark_weight)) if v}
-    cfg = MCFATrainConfig(seed=args.seed, **overrides)
-    if not Path(args.data).is_dir():
-        print(f"error: data folder not found: {args.data}", file=sys.stderr)
+    cfg = MCFATrainConfig(seed=args.seed, **_given(epochs=args.epochs, box_weight=args.box_weight,
+                                                   landmark_weight=args.landmark_weight))
+    if _no_data(Path(args.data)):
         return 2
     try:
         path = run_mcfa(Path(args.data), Path(args.out), args.variant, args.weighting, cfg, args.limit, args.quiet)
@@ -84,8 +93,7 @@ def cmd_train_dcrn(args: argparse.Namespace) -> int:
     from .dcrn_recipe import PHASES, run_phase
     from ..models.dcrn import DCRNConfig
 
-    if not Path(args.data).is_dir():
-        print(f"error: data folder not found: {args.data}", file=sys.stderr)
+    if _no_data(Path(args.data)):
         return 2
     try:
         cfg = DCRNConfig(crop_size=args.crop_size, gen_width=args.gen_width, gen_hidden=args.gen_hidden,
@@ -93,10 +101,9 @@ def cmd_train_dcrn(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    overrides = {k: v for k, v in (("gen_epochs", args.epochs), ("lrn_epochs", args.lrn_epochs),
-                                   ("episodes", args.episodes), ("batch_size", args.batch_size),
-                                   ("q_weight", args.q_weight)) if v}
-    tcfg = replace(DCRNTrainConfig(seed=args.seed, threads=args.threads), **overrides)
+    tcfg = replace(DCRNTrainConfig(seed=args.seed, threads=args.threads),
+                   **_given(gen_epochs=args.epochs, lrn_epochs=args.lrn_epochs, episodes=args.episodes,
+                            batch_size=args.batch_size, q_weight=args.q_weight))
     phases = PHASES if args.phase == "all" else (args.phase,)
     try:
         for phase in phases:
@@ -113,9 +120,8 @@ def cmd_train_rcnn(args: argparse.Namespace) -> int:
     from .rcnn import RCNNTrainConfig
     from .rcnn_recipe import FACE_DATA_NOTE, coco_class_names, face_records, run_rcnn
 
-    train = {k: v for k, v in (("iterations", args.iterations), ("batch_size", args.batch_size),
-                               ("lr", args.lr)) if v}
-    sizes = {k: v for k, v in (("min_size", args.min_size), ("max_size", args.max_size)) if v}
+    train = _given(iterations=args.iterations, batch_size=args.batch_size, lr=args.lr)
+    sizes = _given(min_size=args.min_size, max_size=args.max_size)
     try:
         if args.format:
             if not args.annotations:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from ..models.checkpoints import config_fields
 from ..models.mcfa import MCFANet, MCFAOutput
 from ..attributes.crops import attribute_transforms
 from .mcfa_data import FaceSet, crop_targets, face_batch, negative_batch
@@ -200,4 +201,4 @@ def fit_mcfa(net: MCFANet, train: FaceSet, val: FaceSet, neg_train: np.ndarray |
 
 
 def config_dict(cfg: MCFATrainConfig) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
+    return config_fields(cfg)

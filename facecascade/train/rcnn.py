@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ..data.records import FaceRecord
 from ..io import load_image
-from ..models.cascade_rcnn import CascadeRCNN
+from ..models.cascade_rcnn import CascadeRCNN, image_input
 from .trainer import CsvLog
 
 LOSS_FIELDS = ("total", "loss_objectness", "loss_rpn_box_reg", "loss_cls_stage1", "loss_box_stage1",
@@ -88,7 +88,7 @@ def flip_sample(image: Tensor, target: dict[str, Tensor]) -> tuple[Tensor, dict[
 
 
 def load_sample(record: FaceRecord, cfg: RCNNTrainConfig, flip: bool) -> tuple[Tensor, dict[str, Tensor]]:
-    image = torch.from_numpy(load_image(record.image)).permute(2, 0, 1).float().div_(255)
+    image = image_input(load_image(record.image))
     target = detection_target(record, cfg.min_box)
     return flip_sample(image, target) if flip else (image, target)
 
@@ -169,6 +169,3 @@ def train_rcnn(model: CascadeRCNN, records: Sequence[FaceRecord], cfg: RCNNTrain
     bar.close()
     return last
 
-
-def config_dict(cfg: RCNNTrainConfig) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}

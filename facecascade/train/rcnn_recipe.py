@@ -15,8 +15,9 @@ from ..data.coco import category_classes
 from ..data.formats import read_dataset
 from ..data.records import FaceRecord
 from ..models.cascade_rcnn import CascadeRCNN, RCNNConfig
+from ..models.checkpoints import config_fields
 from ..models.rcnn_weights import save_rcnn
-from .rcnn import RCNNTrainConfig, config_dict, train_rcnn
+from .rcnn import RCNNTrainConfig, train_rcnn
 
 FACE_DATA_NOTE = ("face_mask (VOC boxes) + Caltech 10,000 Web Faces (boxes from its points), train split; "
                   "research use only")
@@ -46,7 +47,7 @@ def run_rcnn(records: list[FaceRecord], out: Path, model_cfg: RCNNConfig, train_
     model.load_state_dict(torch.load(last, map_location="cpu", weights_only=True)["model"])
     path = out / f"{name}.pt"
     save_rcnn(path, model, {"classes": class_names or ["face"] * model_cfg.num_classes, "data": data_note,
-                            "train": config_dict(train_cfg), "recipe": "facecascade train rcnn"})
+                            "train": config_fields(train_cfg), "recipe": "facecascade train rcnn"})
     return path
 
 
