@@ -135,10 +135,12 @@ def attribute_accuracy(logits: Tensor, labels: Tensor) -> Tensor:
     return ((logits > 0).float() == labels).float().mean(dim=0)
 
 
-def evaluate(net: MCFANet, faces: FaceSet, negatives: np.ndarray | None, size: int) -> dict[str, float]:
+def evaluate(net: MCFANet, faces: FaceSet, negatives: np.ndarray | None, size: int,
+             outs: list[MCFAOutput] | None = None) -> dict[str, float]:
     """Mean attribute accuracy of L_Net (and of S_Net, M_Net), face/non-face accuracy, landmark
-    error (crop sides), and what the dynamic weights do (entropy, correlation with error)."""
-    outs = predict_faces(net, faces, size)
+    error (crop sides), and what the dynamic weights do (entropy, correlation with error).
+    ``outs``: `predict_faces` of ``faces`` when the caller has them already."""
+    outs = predict_faces(net, faces, size) if outs is None else outs
     labels = torch.from_numpy(faces.attributes)
     acc = [attribute_accuracy(o.attributes, labels) for o in outs]
     everyone = np.arange(len(faces))

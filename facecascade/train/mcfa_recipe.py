@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from ..data import read_dataset, select_split
 from ..data.celeba import CELEBA_ATTRIBUTES
@@ -42,10 +43,10 @@ def background(data: Path, split: str, out: Path, size: int, limit: int = 0) -> 
     return negatives_cached(out / f"negatives_{split}_{count}.npy", records, count, size, seed=1 if split == "val" else 0)
 
 
-def report(net: MCFANet, train: FaceSet, val: FaceSet) -> dict:
-    """Per-attribute validation accuracy of L_Net, the mean, and the majority-class baseline
-    (each attribute's more frequent value in the training split)."""
-    acc = attribute_accuracy(predict_faces(net, val, net.cfg.sizes[2])[2].attributes, torch.from_numpy(val.attributes))
+def report(val_logits: Tensor, train: FaceSet, val: FaceSet) -> dict:
+    """Per-attribute validation accuracy of L_Net's attribute logits ``val_logits``, the mean, and
+    the majority-class baseline (each attribute's more frequent value in the training split)."""
+    acc = attribute_accuracy(val_logits, torch.from_numpy(val.attributes))
     majority = (train.attributes.mean(0) >= 0.5).astype(np.float32)
     base = (val.attributes == majority).mean(0)
     return {"mean_accuracy": float(acc.mean()), "majority_mean_accuracy": float(base.mean()),
@@ -64,7 +65,8 @@ def run_mcfa(data: Path, out: Path, variant: str = "mcfa", weighting: str = "dyn
     negatives = {s: background(data, s, out, size, limit) for s in ("train", "val")}
     fit_mcfa(net, train, val, negatives["train"] if "fd" in cfg.tasks else None, negatives["val"], cfg,
              out / name, quiet=quiet)
-    result = {**report(net, train, val), **evaluate(net, val, negatives["val"], size)}
+    outs = predict_faces(net, val, size)            # once, for both reports
+    result = {**report(outs[2].attributes, train, val), **evaluate(net, val, negatives["val"], size, outs)}
     result.update(variant=variant, weighting=weighting, config=config_dict(cfg), train_faces=len(train),
                   val_faces=len(val))
     (out / name / "report.json").write_text(json.dumps(result, indent=1))
