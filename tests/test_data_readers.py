@@ -114,6 +114,19 @@ def test_select_split():
         split_records(records, 1.5)
 
 
+def test_validation_halves_partition_val_and_do_not_depend_on_order():
+    records = _records(400)
+    names = lambda rs: [r.image.name for r in rs]  # noqa: E731
+    val = names(select_split(records, "val", 0.25, seed=2))
+    tune = names(select_split(records, "val-tune", 0.25, seed=2))
+    report = names(select_split(records, "val-report", 0.25, seed=2))
+    assert not set(tune) & set(report) and sorted(tune + report) == sorted(val)
+    assert len(val) // 4 < len(tune) < 3 * len(val) // 4                     # about half each
+    assert names(select_split(list(reversed(records)), "val-tune", 0.25, seed=2)) == list(reversed(tune))
+    # a different seed halves differently (the halves use their own hash, not the split's)
+    assert set(names(select_split(records, "val-tune", 0.25, seed=3))) != set(tune)
+
+
 # -- PASCAL VOC --------------------------------------------------------------------------------
 
 def _voc_xml(filename: str, objects: list[tuple[str, tuple[int, int, int, int], int]]) -> str:

@@ -33,12 +33,24 @@ def split_records(records: Sequence[FaceRecord], val_fraction: float = 0.2,
     return train, val
 
 
+SPLITS = ("all", "train", "val", "val-tune", "val-report")
+HALF_SEED_OFFSET = 1  # the validation halves hash with seed + 1, independently of the split's own hash
+
+
 def select_split(records: Sequence[FaceRecord], split: str, val_fraction: float = 0.2,
                  seed: int = 0) -> list[FaceRecord]:
-    """``split`` is ``"train"``, ``"val"`` or ``"all"``."""
+    """``split`` is one of `SPLITS`: ``"train"``, ``"val"``, ``"all"``, or a half of the validation
+    split, ``"val-tune"`` (where a recipe may choose settings such as stage thresholds on images it
+    never trained on) and ``"val-report"`` (the other half, untouched by any choice), halved by a
+    second hash of the file name."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if split == "all":
         return list(records)
-    if split not in ("train", "val"):
-        raise ValueError(f"split must be train, val or all, got {split!r}")
     train, val = split_records(records, val_fraction, seed)
-    return train if split == "train" else val
+    if split == "train":
+        return train
+    if split == "val":
+        return val
+    report, tune = split_records(val, 0.5, seed + HALF_SEED_OFFSET)
+    return tune if split == "val-tune" else report

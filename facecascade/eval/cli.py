@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from ..data.records import FaceRecord
+from ..data.split import SPLITS
 from ..argtypes import fraction, non_negative, positive_int
 from ..detect.detector import DEFAULT_WEIGHTS
 from .metrics import DetectionReport, evaluate_detections, tp_rate_at_fp
@@ -216,8 +217,10 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     det.add_argument("--weights", nargs="+", action="extend", metavar="NAME_OR_PATH",
                      help="named weights or checkpoint paths, each evaluated on the same images "
                           f"(default: {DEFAULT_WEIGHTS})")
-    det.add_argument("--split", choices=("all", "train", "val"), default="all",
-                     help="evaluate on the whole set or on facecascade's deterministic train/val split (default all)")
+    det.add_argument("--split", choices=SPLITS, default="all",
+                     help="evaluate on the whole set, or on facecascade's deterministic train/val split or one of "
+                          "the validation split's halves (val-tune: where `train mtcnn` chooses its "
+                          "thresholds; val-report: untouched) (default all)")
     det.add_argument("--val-fraction", type=fraction, default=0.2, help="share of images in val (default 0.2)")
     det.add_argument("--min-size", type=non_negative, default=0.0, metavar="PX",
                      help="ignore annotated faces lower than PX pixels (default 0: none)")

@@ -88,24 +88,35 @@ def nms(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor | None =
     return _nms_min(boxes, scores, threshold, groups)
 
 
+MIN_NMS_MATRIX = 2048  # up to this many boxes, `_nms_min` computes all overlaps at once
+
+
 def _nms_min(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor) -> Tensor:
-    """Greedy intersection-over-minimum NMS in O(N) memory: each kept box suppresses, in one
-    vectorised step, the lower-scoring boxes of its group that it overlaps by more than
-    ``threshold`` (a cascade that fires everywhere, e.g. while training, can leave tens of
-    thousands of boxes here)."""
+    """Greedy intersection-over-minimum NMS. Up to `MIN_NMS_MATRIX` boxes (O-Net's few dozen at
+    inference), all pairwise overlaps are computed in one vectorised step and the greedy pass only
+    reads rows of that matrix; beyond, in O(N) memory, each kept box suppresses in one step the
+    lower-scoring boxes of its group that it overlaps by more than ``threshold`` (a cascade that
+    fires everywhere, e.g. while training, can leave tens of thousands of boxes here)."""
     if len(boxes) == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = torch.argsort(scores, descending=True, stable=True)
     x1, y1, x2, y2 = boxes[order].double().cpu().numpy().T
     g = groups[order].cpu().numpy()
     area = (x2 - x1 + 1) * (y2 - y1 + 1)
-    suppressed = np.zeros(len(area), bool)
-    for i in range(len(area)):
+
+    def suppresses(i: int | slice, rest: slice) -> np.ndarray:
+        """Whether box(es) ``i`` overlap boxes ``rest`` of their group by more than ``threshold``."""
+        col = (lambda a: a[i, None]) if isinstance(i, slice) else (lambda a: a[i])
+        w = np.clip(np.minimum(col(x2), x2[rest]) - np.maximum(col(x1), x1[rest]) + 1, 0, None)
+        h = np.clip(np.minimum(col(y2), y2[rest]) - np.maximum(col(y1), y1[rest]) + 1, 0, None)
+        return (w * h / np.minimum(col(area), area[rest]) > threshold) & (col(g) == g[rest])
+
+    n = len(area)
+    matrix = suppresses(slice(None), slice(None)) if n <= MIN_NMS_MATRIX else None
+    suppressed = np.zeros(n, bool)
+    for i in range(n):
         if suppressed[i]:
             continue
         rest = slice(i + 1, None)
-        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1, 0, None)
-        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1, 0, None)
-        overlap = w * h / np.minimum(area[i], area[rest])
-        suppressed[rest] |= (overlap > threshold) & (g[rest] == g[i])
+        suppressed[rest] |= matrix[i, rest] if matrix is not None else suppresses(i, rest)
     return order[torch.from_numpy(~suppressed).to(order.device)]
