@@ -219,8 +219,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
                           f"(default: {DEFAULT_WEIGHTS})")
     det.add_argument("--split", choices=SPLITS, default="all",
                      help="evaluate on the whole set, or on facecascade's deterministic train/val split or one of "
-                          "the validation split's halves (val-tune: where `train mtcnn` chooses its "
-                          "thresholds; val-report: untouched) (default all)")
+                          "the validation split's halves (val-tune: for choosing settings such as "
+                          "thresholds; val-report: untouched by such choices) (default all)")
     det.add_argument("--val-fraction", type=fraction, default=0.2, help="share of images in val (default 0.2)")
     det.add_argument("--min-size", type=non_negative, default=0.0, metavar="PX",
                      help="ignore annotated faces lower than PX pixels (default 0: none)")

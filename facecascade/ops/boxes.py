@@ -88,7 +88,8 @@ def nms(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor | None =
     return _nms_min(boxes, scores, threshold, groups)
 
 
-MIN_NMS_MATRIX = 2048  # up to this many boxes, `_nms_min` computes all overlaps at once
+MIN_NMS_MATRIX = 512  # up to this many boxes, `_nms_min` computes all overlaps at once (a few
+                      # float64 N x N temporaries: 2 MB each at 512)
 
 
 def _nms_min(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor) -> Tensor:
