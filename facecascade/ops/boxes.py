@@ -105,15 +105,15 @@ def _nms_min(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor) ->
     g = groups[order].cpu().numpy()
     area = (x2 - x1 + 1) * (y2 - y1 + 1)
 
-    def suppresses(i: int | slice, rest: slice) -> np.ndarray:
-        """Whether box(es) ``i`` overlap boxes ``rest`` of their group by more than ``threshold``."""
-        col = (lambda a: a[i, None]) if isinstance(i, slice) else (lambda a: a[i])
-        w = np.clip(np.minimum(col(x2), x2[rest]) - np.maximum(col(x1), x1[rest]) + 1, 0, None)
-        h = np.clip(np.minimum(col(y2), y2[rest]) - np.maximum(col(y1), y1[rest]) + 1, 0, None)
-        return (w * h / np.minimum(col(area), area[rest]) > threshold) & (col(g) == g[rest])
+    def suppresses(kept, rest: slice) -> np.ndarray:
+        """Whether boxes ``kept`` (an index, or ``(slice(None), None)``: every box, as a column)
+        overlap boxes ``rest`` of their group by more than ``threshold``."""
+        w = np.clip(np.minimum(x2[kept], x2[rest]) - np.maximum(x1[kept], x1[rest]) + 1, 0, None)
+        h = np.clip(np.minimum(y2[kept], y2[rest]) - np.maximum(y1[kept], y1[rest]) + 1, 0, None)
+        return (w * h / np.minimum(area[kept], area[rest]) > threshold) & (g[kept] == g[rest])
 
     n = len(area)
-    matrix = suppresses(slice(None), slice(None)) if n <= MIN_NMS_MATRIX else None
+    matrix = suppresses((slice(None), None), slice(None)) if n <= MIN_NMS_MATRIX else None
     suppressed = np.zeros(n, bool)
     for i in range(n):
         if suppressed[i]:
