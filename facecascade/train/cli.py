@@ -21,18 +21,32 @@ def _no_data(data: Path) -> bool:
     return True
 
 
+def _weights_load(weights: str | None) -> bool:
+    """True when ``weights`` is None or loads as an MTCNN cascade; else False, after saying why."""
+    if weights is None:
+        return True
+    from ..models.weights import load_mtcnn_with_meta
+
+    try:
+        load_mtcnn_with_meta(weights)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: --ignore-unlabeled: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_train_mtcnn(args: argparse.Namespace) -> int:
     from .recipe import STAGES, Recipe, pack, run_stage
 
     recipe = Recipe(data=Path(args.data), out=Path(args.out), ohem=not args.no_ohem,
                     landmarks=not args.no_landmarks, low_res=not args.no_low_res, seed=args.seed,
                     limit=args.limit, device=args.device, reuse=Path(args.reuse) if args.reuse else None,
-                    tuning_images=args.tuning_images)
+                    tuning_images=args.tuning_images, ignore_unlabeled=args.ignore_unlabeled)
     if args.epochs:
         recipe = replace(recipe, epochs={s: args.epochs for s in STAGES})
     if args.samples_per_epoch:
         recipe = replace(recipe, samples_per_epoch={s: args.samples_per_epoch for s in STAGES})
-    if _no_data(recipe.data):
+    if _no_data(recipe.data) or not _weights_load(args.ignore_unlabeled):
         return 2
     stages = STAGES if args.stage == "all" else (args.stage,)
     try:
@@ -170,6 +184,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mtcnn.add_argument("--no-landmarks", action="store_true", help="ablation: no landmark task")
     mtcnn.add_argument("--no-low-res", action="store_true",
                        help="ablation: no low-resolution augmentation of R-Net and O-Net samples")
+    mtcnn.add_argument("--ignore-unlabeled", metavar="WEIGHTS",
+                       help="weights of an earlier run (e.g. mtcnn) whose confident detections that no "
+                            "annotation covers become ignored faces when sampling (missing annotations)")
     mtcnn.set_defaults(func=cmd_train_mtcnn)
     joint = what.add_parser("joint", help="train the 12/24/48 cascade as one network (FaceCraft)",
                             description="Joint training of the cascade from trained stages; resumes from "

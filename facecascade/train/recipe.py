@@ -35,6 +35,7 @@ from .losses import TaskWeights
 from .operating_point import choose_thresholds
 from .samples import SampleArrays, load_samples, mirror_record, save_samples
 from .trainer import TrainConfig, config_dict, train_stage
+from .unlabeled import cached_unlabeled, mark_unlabeled
 
 STAGES = ("pnet", "rnet", "onet")
 # Sample sets: the three stages', and the joint cascade's (`facecascade.train.joint`): 48x48 crops
@@ -71,6 +72,7 @@ class Recipe:
     device: str = "cpu"
     reuse: Path | None = None     # read earlier stages and samples from this run if not in ``out``
     tuning_images: int = 150      # training images per detection set for choosing the thresholds
+    ignore_unlabeled: str | None = None  # weights that flag faces left unannotated (`train.unlabeled`)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
     def find(self, relative: str) -> Path:
@@ -96,6 +98,18 @@ def datasets(recipe: Recipe, split: str) -> list[FaceRecord]:
     return out
 
 
+def sampled_records(recipe: Recipe, split: str) -> list[FaceRecord]:
+    """`datasets`, with the faces ``recipe.ignore_unlabeled`` finds on the detection images and no
+    annotation covers added as ignored faces (`facecascade.train.unlabeled`; cached in
+    ``out/unlabeled_<split>.json``). Thresholds are still chosen on the plain annotations."""
+    records = datasets(recipe, split)
+    if not recipe.ignore_unlabeled:
+        return records
+    detection = [r for r in records if r.landmarks is None]
+    boxes = cached_unlabeled(detection, recipe.ignore_unlabeled, recipe.out / f"unlabeled_{split}.json")
+    return mark_unlabeled(records, boxes)
+
+
 def _views(image: np.ndarray, record: FaceRecord, rng: np.random.Generator):
     """The image and its mirror for landmark faces (flips with landmark swapping); detection
     images are mirrored at random, half of the time."""
@@ -112,7 +126,7 @@ def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | N
     rng = np.random.default_rng(recipe.seed + SAMPLE_SETS.index(stage) + (100 if split == "val" else 0))
     cascade = None if stage == "pnet" else MTCNNCascade(nets, MINING, torch.device(recipe.device))
     parts, failed = [], 0
-    for record in tqdm(datasets(recipe, split), desc=f"{stage} samples ({split})", unit="img"):
+    for record in tqdm(sampled_records(recipe, split), desc=f"{stage} samples ({split})", unit="img"):
         try:
             image = load_image(record.image)
         except (ValueError, FileNotFoundError) as exc:
@@ -224,7 +238,8 @@ def pack(recipe: Recipe) -> Path:
     thresholds, tried = operating_point(recipe, nets)
     meta = {"recipe": "facecascade train mtcnn", "data": "face_mask + caltech_webfaces (train split), "
             "celeba + mtfl landmarks (train split); research use only", "ohem": recipe.ohem,
-            "landmarks": recipe.landmarks, "seed": recipe.seed, "thresholds": list(thresholds),
+            "landmarks": recipe.landmarks, "seed": recipe.seed, "ignore_unlabeled": recipe.ignore_unlabeled,
+            "thresholds": list(thresholds),
             "thresholds_tried": tried}
     path = recipe.out / "mtcnn.pt"
     save_mtcnn(path, nets, meta)
