@@ -82,9 +82,8 @@ def cached_unlabeled(records: Sequence[FaceRecord], weights: str, cache: Path,
     was made by the same weights for these images, else computed and written there."""
     from ..detect import FaceDetector
 
-    images = sorted(str(r.image) for r in records)
     key = {"weights": str(weights), "thresholds": list(SEARCH_THRESHOLDS), "min_score": MIN_SCORE,
-           "max_iou": MAX_IOU, "images": len(images)}
+           "max_iou": MAX_IOU, "images": len(records)}
     if cache.is_file():
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:
