@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from ..data.records import FaceRecord
 from ..io import load_image
+from ..outputs import write_json_atomic
 from ..ops.boxes import box_iou
 
 SEARCH_THRESHOLDS = (0.3, 0.05, 0.05)  # loose stage thresholds: find what the cascade half-believes
@@ -55,7 +56,8 @@ def with_ignored(record: FaceRecord, extra: np.ndarray) -> FaceRecord:
         raise ValueError(f"{record.image}: only face-box records can take ignored boxes")
     landmarks = None
     if record.landmarks is not None:
-        landmarks = np.concatenate([record.landmarks, np.full((len(extra), 5, 2), np.nan, np.float32)])
+        landmarks = np.concatenate([record.landmarks,
+                                    np.full((len(extra), *record.landmarks.shape[1:]), np.nan, np.float32)])
     return replace(record, boxes=np.concatenate([record.boxes, extra]), landmarks=landmarks,
                    ignore=np.concatenate([record.ignore, np.ones(len(extra), bool)]))
 
@@ -91,9 +93,7 @@ def cached_unlabeled(records: Sequence[FaceRecord], weights: str, cache: Path,
     detector = FaceDetector(weights=weights, thresholds=SEARCH_THRESHOLDS, precision="fp32")
     boxes = find_unlabeled(records, detector, quiet=quiet)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "boxes": boxes}))
-    tmp.replace(cache)
+    write_json_atomic(cache, {"key": key, "boxes": boxes})
     return boxes
 
 
