@@ -94,6 +94,11 @@ def test_split_faces_matches_the_project_split():
     train, val = split_faces(faces, "train"), split_faces(faces, "val")
     assert len(train) + len(val) == 200 and 20 < len(val) < 60
     assert not {f.image for f in train} & {f.image for f in val}
+    tune, report = split_faces(faces, "val-tune"), split_faces(faces, "val-report")
+    assert {f.image for f in tune} | {f.image for f in report} == {f.image for f in val}
+    assert tune and report and not {f.image for f in tune} & {f.image for f in report}
+    with pytest.raises(ValueError, match="split must be one of"):
+        split_faces(faces, "test")
 
 
 # ---------------------------------------------------------------- patches

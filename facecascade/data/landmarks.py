@@ -169,13 +169,8 @@ def read_landmark_faces(fmt: str, path: Path) -> list[LandmarkFace]:
 
 def split_faces(faces: list[LandmarkFace], split: str, val_fraction: float = 0.2,
                 seed: int = 0) -> list[LandmarkFace]:
-    """The ``train`` / ``val`` / ``all`` share, by the same image-name hash as `select_split`, so
-    a face is in the same split for every model of the project."""
-    from .split import in_val
+    """The faces of ``split`` (one of `facecascade.data.split.SPLITS`), by the same image-name hash
+    as `select_split`, so a face is in the same split for every model of the project."""
+    from .split import select_split
 
-    if split == "all":
-        return list(faces)
-    if split not in ("train", "val"):
-        raise ValueError(f"split must be train, val or all, got {split!r}")
-    want_val = split == "val"
-    return [f for f in faces if in_val(f.image.name, val_fraction, seed) == want_val]
+    return select_split(faces, split, val_fraction, seed)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from pathlib import Path
+from typing import Protocol, Sequence, TypeVar
 
-from .records import FaceRecord
+
+class HasImage(Protocol):
+    """Anything split by its image file: `FaceRecord`, `facecascade.data.landmarks.LandmarkFace`."""
+
+    image: Path
+
+
+Item = TypeVar("Item", bound=HasImage)
 
 
 def _unit_hash(key: str, seed: int) -> float:
@@ -18,8 +26,8 @@ def in_val(name: str, val_fraction: float = 0.2, seed: int = 0) -> bool:
     return _unit_hash(name, seed) < val_fraction
 
 
-def split_records(records: Sequence[FaceRecord], val_fraction: float = 0.2,
-                  seed: int = 0) -> tuple[list[FaceRecord], list[FaceRecord]]:
+def split_records(records: Sequence[Item], val_fraction: float = 0.2,
+                  seed: int = 0) -> tuple[list[Item], list[Item]]:
     """``(train, val)``: a record goes to val when a hash of its image file name falls below
     ``val_fraction``, so the split does not depend on order, folder location or the other files.
 
@@ -37,8 +45,8 @@ SPLITS = ("all", "train", "val", "val-tune", "val-report")
 HALF_SEED_OFFSET = 1  # the validation halves hash with seed + 1, independently of the split's own hash
 
 
-def select_split(records: Sequence[FaceRecord], split: str, val_fraction: float = 0.2,
-                 seed: int = 0) -> list[FaceRecord]:
+def select_split(records: Sequence[Item], split: str, val_fraction: float = 0.2,
+                 seed: int = 0) -> list[Item]:
     """``split`` is one of `SPLITS`: ``"train"``, ``"val"``, ``"all"``, or a half of the validation
     split, ``"val-tune"`` (where a recipe may choose settings such as stage thresholds on images it
     never trained on) and ``"val-report"`` (the other half, untouched by any choice), halved by a

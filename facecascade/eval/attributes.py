@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..argtypes import positive_int
+from ..data.split import SPLITS
 from ..outputs import write_json_atomic
 
 CROPS = ("box", "whole", "detect")
@@ -132,8 +133,8 @@ def add_attributes_parser(what: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="DIR",
                    help="the CelebA folder (list_attr_celeba.txt, list_landmarks_align_celeba.txt, images)")
     p.add_argument("--weights", nargs="+", action="extend", metavar="NAME_OR_PATH", help="default: mcfa")
-    p.add_argument("--split", choices=("all", "train", "val"), default="val",
-                   help="facecascade's deterministic 80/20 split (default val)")
+    p.add_argument("--split", choices=SPLITS, default="val",
+                   help="facecascade's deterministic 80/20 split or a half of its validation part (default val)")
     p.add_argument("--crop", choices=CROPS, default="box", help="how faces are cropped (module doc; default box)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="the first N faces of the split only")
     p.add_argument("--device", default="cpu")

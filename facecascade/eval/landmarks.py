@@ -23,6 +23,7 @@ import numpy as np
 
 from ..argtypes import fraction, positive_int
 from ..data.landmarks import LANDMARK_FORMATS, LandmarkFace, normalizers
+from ..data.split import SPLITS
 from .landmark_metrics import LandmarkSummary, nme, summarize
 
 PROTOCOLS = ("box", "detect")
@@ -214,7 +215,7 @@ def add_landmarks_parser(what: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both")
     p.add_argument("--detector", default="mtcnn", help="detector whose boxes the aligners start from (detect protocol)")
     p.add_argument("--steps", default="auto", help="aligner iterations: auto (as trained), dynamic, or a number")
-    p.add_argument("--split", choices=("all", "train", "val"), default="all")
+    p.add_argument("--split", choices=SPLITS, default="all")
     p.add_argument("--val-fraction", type=fraction, default=0.2)
     p.add_argument("--limit", type=positive_int, metavar="N", help="the first N faces only")
     p.add_argument("--device", default="cpu")
