@@ -298,3 +298,21 @@ def test_checkpoint_holding_something_else(tmp_path, content):
     with pytest.raises(ValueError) as info:
         load_mtcnn(path)
     assert str(path) in str(info.value)
+
+
+def test_weights_fingerprint_follows_the_bytes_not_the_name(tmp_path):
+    import hashlib
+    import shutil
+
+    from facecascade.models.weights import PACKAGED, weights_files, weights_fingerprint
+
+    copy = tmp_path / "copy.pt"
+    shutil.copyfile(PACKAGED / "mtcnn.pt", copy)
+    assert weights_fingerprint(str(copy)) == weights_fingerprint("mtcnn")
+    assert weights_fingerprint("mtcnn") == hashlib.sha256((PACKAGED / "mtcnn.pt").read_bytes()).hexdigest()
+    assert weights_fingerprint("mtcnn-joint") != weights_fingerprint("mtcnn")
+    assert [p.name for p in weights_files("mtcnn-original")] == ["pnet.pt", "rnet.pt", "onet.pt"]
+    with pytest.raises(ValueError, match="unknown weights"):
+        weights_fingerprint("no-such-weights")
+    with pytest.raises(FileNotFoundError, match="gone.pt"):
+        weights_fingerprint(str(tmp_path / "gone.pt"))

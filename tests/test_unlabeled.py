@@ -86,14 +86,25 @@ def test_find_unlabeled_skips_unreadable_images(tmp_path):
 
 
 def test_cached_unlabeled_reads_a_matching_cache_and_redoes_a_stale_one(tmp_path):
+    """The cache is keyed by the weights' contents: the same bytes under another path hit it, a
+    file replaced under the same path does not."""
+    import shutil
+
+    from facecascade.models.weights import PACKAGED, weights_fingerprint
+
     records = [_record(tmp_path / "a.jpg")]
     cache = tmp_path / "unlabeled.json"
-    key = {"weights": "no-such-weights", "thresholds": list(SEARCH_THRESHOLDS), "min_score": MIN_SCORE,
+    weights = tmp_path / "r1.pt"
+    shutil.copyfile(PACKAGED / "mtcnn.pt", weights)
+    key = {"sha256": weights_fingerprint("mtcnn"), "thresholds": list(SEARCH_THRESHOLDS), "min_score": MIN_SCORE,
            "max_iou": MAX_IOU, "images": 1}
     cache.write_text(json.dumps({"key": key, "boxes": {"x": [[1, 2, 3, 4]]}}))
-    assert cached_unlabeled(records, "no-such-weights", cache, quiet=True) == {"x": [[1, 2, 3, 4]]}
-    with pytest.raises((ValueError, FileNotFoundError)):  # other weights: the cache is stale, detect again
-        cached_unlabeled(records, str(tmp_path / "other.pt"), cache, quiet=True)
+    assert cached_unlabeled(records, str(weights), cache, quiet=True) == {"x": [[1, 2, 3, 4]]}
+    weights.write_bytes(b"other weights")  # replaced under the same path: stale, so it detects again
+    with pytest.raises(ValueError, match="r1.pt"):
+        cached_unlabeled(records, str(weights), cache, quiet=True)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        cached_unlabeled(records, str(tmp_path / "missing.pt"), cache, quiet=True)
 
 
 def test_the_recipe_samples_with_unlabelled_faces_ignored_on_detection_images_only(tmp_path):
@@ -109,7 +120,7 @@ def test_the_recipe_samples_with_unlabelled_faces_ignored_on_detection_images_on
     marked = sampled_records(recipe, "train")
     assert [r.image for r in marked] == [r.image for r in plain]
     cached = json.loads((tmp_path / "unlabeled_train.json").read_text())
-    assert cached["key"]["weights"] == "mtcnn" and cached["key"]["images"] == 8  # 4 face_mask + 4 Caltech
+    assert cached["weights"] == "mtcnn" and cached["key"]["images"] == 8  # 4 face_mask + 4 Caltech
     added = 0
     for before, after in zip(plain, marked):
         extra = len(after) - len(before)

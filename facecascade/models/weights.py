@@ -9,6 +9,7 @@ installed ``facenet-pytorch`` package, which carries them converted to PyTorch
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -114,11 +115,11 @@ def _build(states: dict[str, dict[str, Tensor]], source: str) -> MTCNNNets:
     return nets
 
 
-def _load_original() -> MTCNNNets:
-    folder = facenet_weights_dir()
+def _load_original(files: list[Path]) -> MTCNNNets:
+    """The facenet-pytorch files ``files`` (pnet, rnet, onet: `weights_files`) in our layout."""
     states = {}
-    for net in ("pnet", "rnet", "onet"):
-        raw = torch.load(folder / f"{net}.pt", map_location="cpu", weights_only=True)
+    for net, path in zip(("pnet", "rnet", "onet"), files):
+        raw = torch.load(path, map_location="cpu", weights_only=True)
         states[net] = convert_facenet_state(net, raw)
     return _build(states, "weights 'mtcnn-original'")
 
@@ -148,18 +149,38 @@ def _joint(nets: MTCNNNets, checkpoint: dict[str, Any], source: str) -> JointCas
     return joint.eval().requires_grad_(False)
 
 
+def weights_files(weights: str | os.PathLike) -> list[Path]:
+    """The file(s) behind a weights name (`NAMED_WEIGHTS`) or checkpoint path, existing or not."""
+    if weights == "mtcnn-original":
+        folder = facenet_weights_dir()
+        return [folder / f"{net}.pt" for net in ("pnet", "rnet", "onet")]
+    if weights in ("mtcnn", "mtcnn-joint"):
+        return [PACKAGED / f"{weights}.pt"]
+    path = Path(weights)
+    if path.suffix in (".pt", ".pth") or path.exists():
+        return [path]
+    known = ", ".join(sorted(NAMED_WEIGHTS))
+    raise ValueError(f"unknown weights {weights!r}: use one of {known} or a checkpoint path")
+
+
+def weights_fingerprint(weights: str | os.PathLike) -> str:
+    """SHA-256 (hex) of the bytes of `weights_files`: the same for the same weights under any
+    name or path, different when a file is replaced."""
+    digest = hashlib.sha256()
+    for path in weights_files(weights):
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file not found: '{path}'")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def load_mtcnn_with_meta(weights: str | os.PathLike) -> tuple[MTCNNNets, dict[str, Any]]:
     """`load_mtcnn` and the checkpoint's ``meta`` dict (``{}`` for the original weights); a
     checkpoint may recommend its own operating point there as ``meta["thresholds"]``."""
+    files = weights_files(weights)
     if weights == "mtcnn-original":
-        return _load_original(), {}
-    if weights in ("mtcnn", "mtcnn-joint"):
-        return _load_checkpoint(PACKAGED / f"{weights}.pt")
-    path = Path(weights)
-    if path.suffix in (".pt", ".pth") or path.exists():
-        return _load_checkpoint(path)
-    known = ", ".join(sorted(NAMED_WEIGHTS))
-    raise ValueError(f"unknown weights {weights!r}: use one of {known} or a checkpoint path")
+        return _load_original(files), {}
+    return _load_checkpoint(files[0])
 
 
 def load_mtcnn(weights: str | os.PathLike) -> MTCNNNets:

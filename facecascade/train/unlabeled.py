@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from ..data.records import FaceRecord
 from ..io import load_image
+from ..models.weights import weights_fingerprint
 from ..outputs import write_json_atomic
 from ..ops.boxes import box_iou
 
@@ -81,11 +82,12 @@ def find_unlabeled(records: Sequence[FaceRecord], detector, min_score: float = M
 def cached_unlabeled(records: Sequence[FaceRecord], weights: str, cache: Path,
                      quiet: bool = False) -> dict[str, list[list[float]]]:
     """`find_unlabeled` with ``weights`` at `SEARCH_THRESHOLDS`, read from ``cache`` (JSON) when it
-    was made by the same weights for these images, else computed and written there."""
+    was made by the same weights (by content: `weights_fingerprint`) for these images, else
+    computed and written there."""
     from ..detect import FaceDetector
 
-    key = {"weights": str(weights), "thresholds": list(SEARCH_THRESHOLDS), "min_score": MIN_SCORE,
-           "max_iou": MAX_IOU, "images": len(records)}
+    key = {"sha256": weights_fingerprint(weights), "thresholds": list(SEARCH_THRESHOLDS),
+           "min_score": MIN_SCORE, "max_iou": MAX_IOU, "images": len(records)}
     if cache.is_file():
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:
@@ -93,7 +95,7 @@ def cached_unlabeled(records: Sequence[FaceRecord], weights: str, cache: Path,
     detector = FaceDetector(weights=weights, thresholds=SEARCH_THRESHOLDS, precision="fp32")
     boxes = find_unlabeled(records, detector, quiet=quiet)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(cache, {"key": key, "boxes": boxes})
+    write_json_atomic(cache, {"key": key, "weights": str(weights), "boxes": boxes})
     return boxes
 
 
