@@ -7,6 +7,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from ..argtypes import fraction
+from .unlabeled import MIN_SCORE
+
 
 def _given(**options) -> dict:
     """The options given on the command line: a 0 (the parsers' default) means "the recipe's"."""
@@ -41,7 +44,8 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
     recipe = Recipe(data=Path(args.data), out=Path(args.out), ohem=not args.no_ohem,
                     landmarks=not args.no_landmarks, low_res=not args.no_low_res, seed=args.seed,
                     limit=args.limit, device=args.device, reuse=Path(args.reuse) if args.reuse else None,
-                    tuning_images=args.tuning_images, ignore_unlabeled=args.ignore_unlabeled)
+                    tuning_images=args.tuning_images, ignore_unlabeled=args.ignore_unlabeled,
+                    ignore_min_score=args.ignore_min_score)
     if args.epochs:
         recipe = replace(recipe, epochs={s: args.epochs for s in STAGES})
     if args.samples_per_epoch:
@@ -187,6 +191,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mtcnn.add_argument("--ignore-unlabeled", metavar="WEIGHTS",
                        help="weights of an earlier run (e.g. mtcnn) whose confident detections that no "
                             "annotation covers become ignored faces when sampling (missing annotations)")
+    mtcnn.add_argument("--ignore-min-score", type=fraction, default=MIN_SCORE, metavar="P",
+                       help=f"face probability from which --ignore-unlabeled's detections count as faces "
+                            f"(default {MIN_SCORE}; 0.95 for mtcnn-original, model card)")
     mtcnn.set_defaults(func=cmd_train_mtcnn)
     joint = what.add_parser("joint", help="train the 12/24/48 cascade as one network (FaceCraft)",
                             description="Joint training of the cascade from trained stages; resumes from "

@@ -35,7 +35,7 @@ from .losses import TaskWeights
 from .operating_point import choose_thresholds
 from .samples import SampleArrays, load_samples, mirror_record, save_samples
 from .trainer import TrainConfig, config_dict, train_stage
-from .unlabeled import cached_unlabeled, mark_unlabeled
+from .unlabeled import MIN_SCORE, cached_unlabeled, mark_unlabeled
 
 STAGES = ("pnet", "rnet", "onet")
 # Sample sets: the three stages', and the joint cascade's (`facecascade.train.joint`): 48x48 crops
@@ -73,6 +73,7 @@ class Recipe:
     reuse: Path | None = None     # read earlier stages and samples from this run if not in ``out``
     tuning_images: int = 150      # training images per detection set for choosing the thresholds
     ignore_unlabeled: str | None = None  # weights that flag faces left unannotated (`train.unlabeled`)
+    ignore_min_score: float = MIN_SCORE  # ... from this face probability on
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
     def find(self, relative: str) -> Path:
@@ -106,7 +107,8 @@ def sampled_records(recipe: Recipe, split: str) -> list[FaceRecord]:
     if not recipe.ignore_unlabeled:
         return records
     detection = [r for r in records if r.landmarks is None]
-    boxes = cached_unlabeled(detection, recipe.ignore_unlabeled, recipe.out / f"unlabeled_{split}.json")
+    boxes = cached_unlabeled(detection, recipe.ignore_unlabeled, recipe.out / f"unlabeled_{split}.json",
+                             min_score=recipe.ignore_min_score)
     return mark_unlabeled(records, boxes)
 
 
@@ -239,6 +241,7 @@ def pack(recipe: Recipe) -> Path:
     meta = {"recipe": "facecascade train mtcnn", "data": "face_mask + caltech_webfaces (train split), "
             "celeba + mtfl landmarks (train split); research use only", "ohem": recipe.ohem,
             "landmarks": recipe.landmarks, "seed": recipe.seed, "ignore_unlabeled": recipe.ignore_unlabeled,
+            "ignore_min_score": recipe.ignore_min_score if recipe.ignore_unlabeled else None,
             "thresholds": list(thresholds),
             "thresholds_tried": tried}
     path = recipe.out / "mtcnn.pt"

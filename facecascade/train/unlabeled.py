@@ -79,7 +79,7 @@ def find_unlabeled(records: Sequence[FaceRecord], detector, min_score: float = M
     return found
 
 
-def cached_unlabeled(records: Sequence[FaceRecord], weights: str, cache: Path,
+def cached_unlabeled(records: Sequence[FaceRecord], weights: str, cache: Path, min_score: float = MIN_SCORE,
                      quiet: bool = False) -> dict[str, list[list[float]]]:
     """`find_unlabeled` with ``weights`` at `SEARCH_THRESHOLDS`, read from ``cache`` (JSON) when it
     was made by the same weights (by content: `weights_fingerprint`) for these images, else
@@ -87,13 +87,13 @@ def cached_unlabeled(records: Sequence[FaceRecord], weights: str, cache: Path,
     from ..detect import FaceDetector
 
     key = {"sha256": weights_fingerprint(weights), "thresholds": list(SEARCH_THRESHOLDS),
-           "min_score": MIN_SCORE, "max_iou": MAX_IOU, "images": len(records)}
+           "min_score": min_score, "max_iou": MAX_IOU, "images": len(records)}
     if cache.is_file():
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:
             return saved["boxes"]
     detector = FaceDetector(weights=weights, thresholds=SEARCH_THRESHOLDS, precision="fp32")
-    boxes = find_unlabeled(records, detector, quiet=quiet)
+    boxes = find_unlabeled(records, detector, min_score, quiet=quiet)
     cache.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(cache, {"key": key, "weights": str(weights), "boxes": boxes})
     return boxes
