@@ -138,7 +138,7 @@ def test_fast_detector_finds_the_same_faces_as_the_standard_one():
 def test_fast_preset_and_an_explicit_pyramid_step():
     fast = FaceDetector(fast=True).config
     assert fast.suppression == "block" and fast.suppression_kernel == 2 and fast.scale_factor == 0.58
-    assert fast.nms_image == 0.5
+    assert fast.nms_image == 0.55
     assert not fast.patch_reuse
     assert FaceDetector(fast=True, scale_factor=0.7).config.scale_factor == 0.7
     standard = FaceDetector().config
