@@ -106,7 +106,7 @@ def landmark_points(state: dict[str, Tensor]) -> int:
 def _build(states: dict[str, dict[str, Tensor]], source: str) -> MTCNNNets:
     nets = MTCNNNets(*(cls(landmarks=landmark_points(states.get(name, {})))
                        for cls, name in ((PNet, "pnet"), (RNet, "rnet"), (ONet, "onet"))))
-    for name, net in zip(("pnet", "rnet", "onet"), nets):
+    for name, net in zip(MTCNNNets._fields, nets):
         try:
             net.load_state_dict(states[name])
         except (RuntimeError, TypeError, AttributeError) as exc:
@@ -118,7 +118,7 @@ def _build(states: dict[str, dict[str, Tensor]], source: str) -> MTCNNNets:
 def _load_original(files: list[Path]) -> MTCNNNets:
     """The facenet-pytorch files ``files`` (pnet, rnet, onet: `weights_files`) in our layout."""
     states = {}
-    for net, path in zip(("pnet", "rnet", "onet"), files):
+    for net, path in zip(MTCNNNets._fields, files):
         raw = torch.load(path, map_location="cpu", weights_only=True)
         states[net] = convert_facenet_state(net, raw)
     return _build(states, "weights 'mtcnn-original'")
@@ -131,7 +131,7 @@ def _load_checkpoint(path: Path) -> tuple[MTCNNNets, dict[str, Any]]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors have no common base class
         raise ValueError(f"cannot read '{path}' as a weights-only torch checkpoint: {exc}") from exc
-    if not isinstance(checkpoint, dict) or not {"pnet", "rnet", "onet"} <= checkpoint.keys():
+    if not isinstance(checkpoint, dict) or not set(MTCNNNets._fields) <= checkpoint.keys():
         raise ValueError(f"'{path}' is not a facecascade MTCNN checkpoint (needs pnet, rnet, onet)")
     nets = _build(checkpoint, f"'{path}'")
     if "context24" in checkpoint:
@@ -153,7 +153,7 @@ def weights_files(weights: str | os.PathLike) -> list[Path]:
     """The file(s) behind a weights name (`NAMED_WEIGHTS`) or checkpoint path, existing or not."""
     if weights == "mtcnn-original":
         folder = facenet_weights_dir()
-        return [folder / f"{net}.pt" for net in ("pnet", "rnet", "onet")]
+        return [folder / f"{net}.pt" for net in MTCNNNets._fields]
     if weights in ("mtcnn", "mtcnn-joint"):
         return [PACKAGED / f"{weights}.pt"]
     path = Path(weights)
@@ -192,7 +192,7 @@ def save_mtcnn(path: str | os.PathLike, nets: MTCNNNets | JointCascade, meta: di
     """Write ``nets`` (three stages, or a joint cascade) as one checkpoint that `load_mtcnn` reads
     back; a joint cascade with shared features adds its context layers."""
     stages = (nets.pnet, nets.rnet, nets.onet)
-    checkpoint = {name: net.state_dict() for name, net in zip(("pnet", "rnet", "onet"), stages)}
+    checkpoint = {name: net.state_dict() for name, net in zip(MTCNNNets._fields, stages)}
     if isinstance(nets, JointCascade) and nets.share:
         checkpoint["context24"] = nets.context24.state_dict()
         checkpoint["context48"] = nets.context48.state_dict()
