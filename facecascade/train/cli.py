@@ -189,7 +189,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mtcnn.add_argument("--no-low-res", action="store_true",
                        help="ablation: no low-resolution augmentation of R-Net and O-Net samples")
     mtcnn.add_argument("--ignore-unlabeled", metavar="WEIGHTS",
-                       help="weights of an earlier run (e.g. mtcnn) whose confident detections that no "
+                       help="weights (e.g. mtcnn-original, as for the shipped mtcnn) whose confident detections that no "
                             "annotation covers become ignored faces when sampling (missing annotations)")
     mtcnn.add_argument("--ignore-min-score", type=fraction, default=MIN_SCORE, metavar="P",
                        help=f"face probability from which --ignore-unlabeled's detections count as faces "

@@ -4,11 +4,12 @@ Caltech WebFaces is not exhaustive (its README: "some small/profile faces are un
 group photo often only a few of the faces carry points (``pic00123.jpg``: 3 of 12). Sampling
 treats everything else as background, so random and near-face windows over the other faces
 become *negatives*, and the cascade learns to reject small faces next to labelled ones, exactly
-the faces it later misses on unseen photos (model card, "Where Caltech is still lost").
+the faces it later misses on unseen photos (model card, "Where Caltech was lost").
 
-The fix is the usual one for missing annotations: a cascade trained earlier (e.g. the shipped
-``mtcnn`` weights, themselves the output of this recipe) looks at the training images at loose
-thresholds, and each confident detection that overlaps no annotated face (IoU < 0.3) joins the
+The fix is the usual one for missing annotations: a cascade trained earlier (for the shipped
+``mtcnn`` weights, the original weights with ``min_score=0.95``: our own earlier weights miss the
+same small faces they would have to flag) looks at the training images at loose thresholds, and
+each confident detection that overlaps no annotated face (IoU < 0.3) joins the
 record as an *ignored* face. Windows overlapping an ignored face are dropped instead of being
 called negatives (`facecascade.train.samples.label_windows`); the flagged boxes never become
 positives, so the cascade learns faces only from the human annotations.
