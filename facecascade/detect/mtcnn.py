@@ -38,9 +38,11 @@ import torch
 import torchvision
 from torch import Tensor
 
+from ..models.layers import with_fused_pooling
 from ..models.mtcnn import StageOutput
 from ..models.precision import PRECISIONS, resolve_precision, with_bf16_layers
 from ..models.weights import MTCNNNets
+from ..ops import native
 from ..ops.boxes import crop_windows, nms, square_boxes, top_k_per_group
 from ..ops.coding import apply_offsets, decode_landmarks
 from ..ops.pyramid import CanvasLayout, plan_canvas, reuse_levels
@@ -205,6 +207,8 @@ class MTCNNCascade:
         if self.precision == "bf16":
             nets = MTCNNNets(*(with_bf16_layers(net) if name in config.bf16_stages else net
                                for name, net in zip(MTCNNNets._fields, nets)))
+        if device.type == "cpu" and native.enabled():
+            nets = MTCNNNets(nets.pnet, *(with_fused_pooling(net) for net in nets[1:]))
         self.nets = nets
         self.config = config
         self.device = device
@@ -212,6 +216,9 @@ class MTCNNCascade:
         big = 4096 if device.type == "cuda" else 0
         self._chunks = (max(config.rnet_chunk, big), max(config.onet_chunk, big))
         self._band = config.pnet_band if device.type != "cuda" else 1 << 20
+        # Native CPU kernels (`facecascade.ops.native`): P-Net's first layer, PReLU and pooling in one
+        # pass over a planar canvas; otherwise PyTorch on a channels-last one.
+        self._native_stem = device.type == "cpu" and native.pnet_stem_ok(nets.pnet.stem[0])
 
     def reconfigure(self, **changes: Any) -> "MTCNNCascade":
         """A cascade on the same networks with some `MTCNNConfig` fields changed."""
@@ -230,12 +237,30 @@ class MTCNNCascade:
 
     # -- stage 1 -------------------------------------------------------------------------------
     def _canvas(self, batch: Batch, layout: CanvasLayout) -> Tensor:
-        """All pyramid levels on one normalised channels-last canvas ``(1, 3, Hc, Wc)``."""
+        """All pyramid levels on one normalised canvas: ``(1, 3, Hc, Wc)`` channels-last, or for the
+        native stem planar ``(3, Hc, Wc + native.STEM_PAD)``. 0 (mid-grey) between levels."""
         hc, wc = layout.canvas_size
-        canvas = torch.zeros((1, hc, wc, 3), device=self.device)  # 0 = mid-grey background
+        if self._native_stem:
+            canvas = torch.zeros((3, hc, wc + native.STEM_PAD), device=self.device)
+            level_view = lambda y, x, h, w: canvas[:, y:y + h, x:x + w].permute(1, 2, 0)  # noqa: E731
+        else:
+            canvas = torch.zeros((1, hc, wc, 3), device=self.device)
+            level_view = lambda y, x, h, w: canvas[0, y:y + h, x:x + w]  # noqa: E731
         for i, (y, x), (h, w) in zip(layout.image_index.tolist(), layout.offsets.tolist(), layout.sizes.tolist()):
-            batch.integral.resize_into(i, canvas[0, y:y + h, x:x + w], PIXEL_SCALE, -PIXEL_MEAN * PIXEL_SCALE)
-        return canvas.permute(0, 3, 1, 2)
+            batch.integral.resize_into(i, level_view(y, x, h, w), PIXEL_SCALE, -PIXEL_MEAN * PIXEL_SCALE)
+        return canvas if self._native_stem else canvas.permute(0, 3, 1, 2)
+
+    def _pooled_stem(self, canvas: Tensor, layout: CanvasLayout, row0: int, row1: int) -> Tensor:
+        """P-Net's conv1, PReLU and pooling on canvas rows ``[row0, row1)``, the conv1 positions
+        just past odd-sized levels left out of the pooling."""
+        pnet = self.nets.pnet
+        if not self._native_stem:
+            return pnet.body[0](_mask_pool_edges(pnet.stem(canvas[:, :, row0:row1]), layout, row0=row0))
+        row_skip, col_skip = layout.pool_edge_arrays
+        row_skip = row_skip - torch.tensor([row0, 0, 0])
+        col_skip = col_skip - torch.tensor([0, row0, row0])
+        return native.pnet_stem(canvas, layout.canvas_size[1], row0, row1, pnet.stem[0], pnet.stem[1].weight,
+                                row_skip, col_skip)
 
     def _scan(self, canvas: Tensor, layout: CanvasLayout, cell_level: Tensor) -> Proposals:
         """P-Net over the canvas in bands of response rows, keeping the cells that pass.
@@ -251,8 +276,8 @@ class MTCNNCascade:
         parts = []
         for a in range(0, height, self._band):
             b = min(height, a + self._band)
-            stem = _mask_pool_edges(pnet.stem(canvas[:, :, 2 * a:2 * b + 10]), layout, row0=2 * a)
-            feats = pnet.body(stem)[0]                                     # (32, b - a, Wc')
+            pooled = self._pooled_stem(canvas, layout, 2 * a, min(2 * b + 10, layout.canvas_size[0]))
+            feats = pnet.body[1:](pooled)[0]                                # (32, b - a, Wc')
             margin = pnet.face_margin(feats[None])[0]
             rows, cols = torch.nonzero((margin >= threshold) & (cell_level[a:b] >= 0), as_tuple=True)
             parts.append((rows + a, cols, margin[rows, cols], feats[:, rows, cols].T))
@@ -270,7 +295,8 @@ class MTCNNCascade:
         canvas = self._canvas(batch, layout)
         rows, cols, margins, feats = self._scan(canvas, layout, cell_level)
         if cfg.patch_reuse:
-            batch.canvas, batch.layout = canvas.contiguous(), layout
+            nchw = canvas[None, :, :, :layout.canvas_size[1]] if self._native_stem else canvas
+            batch.canvas, batch.layout = nchw.contiguous(), layout
         level = cell_level[rows, cols]
         scores = torch.sigmoid(margins)
         offsets = pnet.cell_offsets(feats)                                 # (K, 4)

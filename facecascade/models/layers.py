@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..ops import native
 
 
 class CeilMaxPool2d(nn.Module):
@@ -90,3 +93,35 @@ class PReLU(nn.PReLU):
 def conv_prelu(cin: int, cout: int, kernel: int) -> list[nn.Module]:
     """A valid (unpadded) convolution followed by a per-channel PReLU."""
     return [nn.Conv2d(cin, cout, kernel), PReLU(cout)]
+
+
+class PReLUMaxPool(nn.Module):
+    """Inference-time fusion of a `PReLU` and the `CeilMaxPool2d` after it (same result, to float32
+    rounding): one native pass (`facecascade.ops.native.prelu_max_pool`) over channels-last
+    float32 CPU tensors whose channel count is a multiple of 16, where it measured 2-2.6x faster
+    than the two layers (R-Net's 48-channel and O-Net's 32- and 64-channel maps); the two layers
+    otherwise (R-Net's 28-channel first map, where PyTorch's kernels are as fast)."""
+
+    def __init__(self, prelu: nn.PReLU, pool: CeilMaxPool2d) -> None:
+        super().__init__()
+        self.prelu, self.pool = prelu, pool
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 4 and x.shape[1] % 16 == 0 and min(x.shape[-2:]) >= self.pool.kernel \
+                and native.prelu_max_pool_ok(x):
+            return native.prelu_max_pool(x, self.prelu.weight, self.pool.kernel, self.pool.stride)
+        return self.pool(self.prelu(x))
+
+
+def with_fused_pooling(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` (``net`` itself is untouched) in which each `PReLU` directly followed by a
+    `CeilMaxPool2d` inside an ``nn.Sequential`` is one `PReLUMaxPool` (the pool's slot becomes an
+    ``nn.Identity``, so layer indices and parameter names stay). For inference."""
+    net = copy.deepcopy(net)
+    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
+        children = list(seq.named_children())
+        for (name, child), (next_name, next_child) in zip(children, children[1:]):
+            if isinstance(child, nn.PReLU) and isinstance(next_child, CeilMaxPool2d):
+                setattr(seq, name, PReLUMaxPool(child, next_child))
+                setattr(seq, next_name, nn.Identity())
+    return net

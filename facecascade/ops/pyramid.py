@@ -84,6 +84,13 @@ class CanvasLayout:
         return rows, cols
 
     @cached_property
+    def pool_edge_arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """`pool_edges` as two ``(n, 3)`` int64 tensors (rows, columns), for the native stem."""
+        rows, cols = self.pool_edges
+        return (torch.tensor(rows, dtype=torch.int64).reshape(-1, 3),
+                torch.tensor(cols, dtype=torch.int64).reshape(-1, 3))
+
+    @cached_property
     def cell_level_map(self) -> np.ndarray:
         """``int64 (Hc, Wc)`` map of P-Net response cells to level ids; ``-1`` where no level is."""
         hc = pnet_output_size(self.canvas_size[0])

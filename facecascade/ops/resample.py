@@ -19,6 +19,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from . import native
+
 
 def _bins(start: Tensor, length: Tensor, n: int) -> tuple[Tensor, Tensor]:
     """Adaptive-pooling bin edges ``[lo, hi)`` ``(..., n)`` for windows ``start + [0, length)``."""
@@ -38,6 +40,8 @@ def _summed_area_table(image: Tensor, out: Tensor | None = None) -> Tensor:
     h, w, c = image.shape
     if out is None:
         out = torch.empty((h + 1, w + 1, c), dtype=_table_dtype(h, w), device=image.device)
+    if native.summed_area_table_ok(image, out):
+        return native.summed_area_table(image, out)
     out[0] = 0
     out[1:, 0] = 0
     inner = out[1:, 1:]
@@ -71,6 +75,8 @@ def resize_area_into(table: Tensor, out: Tensor, scale: float = 1.0, shift: floa
     Rows first (two gathers of whole table rows), then columns, by ``gather`` with one broadcast
     index row instead of ``index_select`` along the middle dimension (4x slower).
     """
+    if native.resize_area_ok(table, out):
+        return native.resize_area_into(table, out, scale, shift)
     hp, wp, c = table.shape
     oh, ow = out.shape[:2]
     r0, r1, c0, c1, row_factor, col_factor = _resize_plan(hp - 1, wp - 1, oh, ow, c, float(scale), table.device)
@@ -153,6 +159,10 @@ class IntegralImages:
         size * C)`` column offsets, in int32 where the tables allow.
         """
         windows = windows.long()
+        if native.crop_resize_ok(self._flat) and windows.device.type == "cpu":
+            c = self._flat.shape[1]
+            return native.crop_resize(self._flat, self._base * c, self._row_stride * c, image_index, windows,
+                                      size, scale, shift)
         n, c = len(windows), self._flat.shape[1]
         r0, r1 = _bins(windows[:, 1], windows[:, 3] - windows[:, 1], size)  # (B, size)
         c0, c1 = _bins(windows[:, 0], windows[:, 2] - windows[:, 0], size)
