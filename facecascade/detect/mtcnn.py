@@ -38,7 +38,7 @@ import torch
 import torchvision
 from torch import Tensor
 
-from ..models.layers import with_fused_pooling
+from ..models.layers import with_fused_layers
 from ..models.mtcnn import StageOutput
 from ..models.precision import PRECISIONS, resolve_precision, with_bf16_layers
 from ..models.weights import MTCNNNets
@@ -202,13 +202,13 @@ class MTCNNCascade:
 
     def __init__(self, nets: MTCNNNets, config: MTCNNConfig, device: torch.device):
         nets = MTCNNNets(*(net.to(device).to(memory_format=torch.channels_last) for net in nets))
-        self.source_nets = nets                      # before any bf16 copies: see `reconfigure`
+        self.source_nets = nets                      # before any fused or bf16 copies: see `reconfigure`
         self.precision = resolve_precision(config.precision, device)
+        if device.type == "cpu" and native.enabled():  # first layers fused (and kept float32)
+            nets = MTCNNNets(nets.pnet, *(with_fused_layers(net) for net in nets[1:]))
         if self.precision == "bf16":
             nets = MTCNNNets(*(with_bf16_layers(net) if name in config.bf16_stages else net
                                for name, net in zip(MTCNNNets._fields, nets)))
-        if device.type == "cpu" and native.enabled():
-            nets = MTCNNNets(nets.pnet, *(with_fused_pooling(net) for net in nets[1:]))
         self.nets = nets
         self.config = config
         self.device = device
@@ -218,7 +218,7 @@ class MTCNNCascade:
         self._band = config.pnet_band if device.type != "cuda" else 1 << 20
         # Native CPU kernels (`facecascade.ops.native`): P-Net's first layer, PReLU and pooling in one
         # pass over a planar canvas; otherwise PyTorch on a channels-last one.
-        self._native_stem = device.type == "cpu" and native.pnet_stem_ok(nets.pnet.stem[0])
+        self._native_stem = device.type == "cpu" and native.pnet_stem_ok(self.source_nets.pnet.stem[0])
 
     def reconfigure(self, **changes: Any) -> "MTCNNCascade":
         """A cascade on the same networks with some `MTCNNConfig` fields changed."""
@@ -253,13 +253,14 @@ class MTCNNCascade:
     def _pooled_stem(self, canvas: Tensor, layout: CanvasLayout, row0: int, row1: int) -> Tensor:
         """P-Net's conv1, PReLU and pooling on canvas rows ``[row0, row1)``, the conv1 positions
         just past odd-sized levels left out of the pooling."""
-        pnet = self.nets.pnet
         if not self._native_stem:
+            pnet = self.nets.pnet
             return pnet.body[0](_mask_pool_edges(pnet.stem(canvas[:, :, row0:row1]), layout, row0=row0))
+        stem = self.source_nets.pnet.stem                                  # float32 in every precision
         row_skip, col_skip = layout.pool_edge_arrays
         row_skip = row_skip - torch.tensor([row0, 0, 0])
         col_skip = col_skip - torch.tensor([0, row0, row0])
-        return native.pnet_stem(canvas, layout.canvas_size[1], row0, row1, pnet.stem[0], pnet.stem[1].weight,
+        return native.pnet_stem(canvas, layout.canvas_size[1], row0, row1, stem[0], stem[1].weight,
                                 row_skip, col_skip)
 
     def _scan(self, canvas: Tensor, layout: CanvasLayout, cell_level: Tensor) -> Proposals:

@@ -113,12 +113,47 @@ class PReLUMaxPool(nn.Module):
         return self.pool(self.prelu(x))
 
 
-def with_fused_pooling(net: nn.Module) -> nn.Module:
-    """A copy of ``net`` (``net`` itself is untouched) in which each `PReLU` directly followed by a
-    `CeilMaxPool2d` inside an ``nn.Sequential`` is one `PReLUMaxPool` (the pool's slot becomes an
-    ``nn.Identity``, so layer indices and parameter names stay). For inference."""
+class WindowStem(nn.Module):
+    """Inference-time fusion of a window network's first three layers, a 3x3 convolution from 3
+    to at most 32 channels, its `PReLU` and the `CeilMaxPool2d` after it (same result, to float32
+    rounding): one native pass per window (`facecascade.ops.native.window_stem`) on float32
+    channels-last CPU input, the three layers otherwise. R-Net's and O-Net's first layers run at
+    a fraction of the float32 peak in oneDNN (3 input channels) and write a map 4x the size of
+    the pooled one; the native pass keeps that map in cache."""
+
+    def __init__(self, conv: nn.Conv2d, prelu: nn.PReLU, pool: CeilMaxPool2d) -> None:
+        super().__init__()
+        self.conv, self.prelu, self.pool = conv, prelu, pool
+        for name, tensor in zip(("packed_weight", "packed_bias", "packed_slope"),
+                                native.pack_window_stem(conv, prelu.weight)):
+            self.register_buffer(name, tensor.to(conv.weight.device), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if native.window_stem_ok(x, self.conv):
+            packed = (self.packed_weight, self.packed_bias, self.packed_slope)
+            return native.window_stem(x, packed, self.conv.out_channels, self.pool.kernel, self.pool.stride)
+        return self.pool(self.prelu(self.conv(x)))
+
+
+def _fuse_stem(seq: nn.Sequential) -> None:
+    """`WindowStem` in place of a leading conv 3 -> <= 32 (3x3), PReLU, CeilMaxPool2d."""
+    names, layers = zip(*seq.named_children()) if len(seq) else ((), ())
+    if (len(layers) >= 3 and isinstance(layers[0], nn.Conv2d) and isinstance(layers[1], nn.PReLU)
+            and isinstance(layers[2], CeilMaxPool2d) and layers[0].weight.shape[1:] == (3, 3, 3)
+            and layers[0].out_channels <= native.WINDOW_STEM_CHANNELS and layers[0].bias is not None):
+        setattr(seq, names[0], WindowStem(*layers[:3]))
+        setattr(seq, names[1], nn.Identity())
+        setattr(seq, names[2], nn.Identity())
+
+
+def with_fused_layers(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` (``net`` itself is untouched) for inference in which, inside its
+    ``nn.Sequential`` containers, a leading 3-channel conv + PReLU + pool is one `WindowStem` and
+    each other `PReLU` directly followed by a `CeilMaxPool2d` is one `PReLUMaxPool` (replaced
+    layers become ``nn.Identity``, so layer indices and parameter names stay)."""
     net = copy.deepcopy(net)
     for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
+        _fuse_stem(seq)
         children = list(seq.named_children())
         for (name, child), (next_name, next_child) in zip(children, children[1:]):
             if isinstance(child, nn.PReLU) and isinstance(next_child, CeilMaxPool2d):

@@ -276,3 +276,79 @@ void fc_pnet_stem(const float *in, int64_t h, int64_t w, int64_t ps, int64_t rs,
             for (int co = 0; co < STEM_CO; ++co) dst[px * STEM_CO + co] = pooled[co * pwpad + px];
     }
 }
+
+/* ---- R-Net's first layer: 3x3 convolution 3 -> c (c <= 32), PReLU, k x k / s ceil max pool --- */
+
+#define WIN_CO 32  /* output channels padded to two vectors */
+
+static inline vf prelu_v(vf v, vf slope) {
+    vi pos = v > 0.0f;
+    return (vf)(((vi)v & pos) | ((vi)(v * slope) & ~pos));
+}
+
+/* J adjacent conv1 outputs (row y, columns x .. x + J - 1) of one s x s x 3 window, PReLU'd, into
+ * conv[(y * so + x + j) * WIN_CO ...]. weight: (27, WIN_CO), row (ky * 3 + kx) * 3 + ci. */
+__attribute__((always_inline, optimize("fp-contract=fast")))
+static inline void window_conv_block(const float *img, int64_t s, int64_t so, int64_t y, int64_t x,
+                                     const int J, const float *weight, const float *bias,
+                                     const float *slope, float *conv) {
+    vf acc[4][2];
+    for (int j = 0; j < J; ++j) {
+        acc[j][0] = load_v(bias);
+        acc[j][1] = load_v(bias + STEM_V);
+    }
+    for (int ky = 0; ky < 3; ++ky) {
+        const float *row = img + ((y + ky) * s + x) * 3;
+        for (int t = 0; t < 9; ++t) {  /* t = kx * 3 + ci: consecutive floats of the row */
+            const float *w = weight + (ky * 9 + t) * WIN_CO;
+            vf w0 = load_v(w), w1 = load_v(w + STEM_V);
+            for (int j = 0; j < J; ++j) {
+                float v = row[j * 3 + t];
+                acc[j][0] += w0 * v;
+                acc[j][1] += w1 * v;
+            }
+        }
+    }
+    vf s0 = load_v(slope), s1 = load_v(slope + STEM_V);
+    for (int j = 0; j < J; ++j) {
+        float *dst = conv + (y * so + x + j) * WIN_CO;
+        *(vf_unaligned *)dst = prelu_v(acc[j][0], s0);
+        *(vf_unaligned *)(dst + STEM_V) = prelu_v(acc[j][1], s1);
+    }
+}
+
+/* in (n, s, s, 3) channels-last windows; weight (27, 32), bias (32,), slope (32,) zero-padded past
+ * c; out (n, p, p, c) channels-last, p = ceil((s - 2 - k) / stride) + 1. scratch: (s-2)^2 * 32. */
+__attribute__((optimize("fp-contract=fast")))
+void fc_window_stem(const float *in, int64_t n, int64_t s, const float *weight, const float *bias,
+                    const float *slope, int64_t c, int64_t k, int64_t stride, float *out,
+                    float *scratch) {
+    int64_t so = s - 2, p = (so - k + stride - 1) / stride + 1;
+    for (int64_t b = 0; b < n; ++b) {
+        const float *img = in + b * s * s * 3;
+        for (int64_t y = 0; y < so; ++y) {
+            int64_t x = 0;
+            for (; x + 4 <= so; x += 4) window_conv_block(img, s, so, y, x, 4, weight, bias, slope, scratch);
+            for (; x < so; ++x) window_conv_block(img, s, so, y, x, 1, weight, bias, slope, scratch);
+        }
+        for (int64_t oy = 0; oy < p; ++oy) {
+            int64_t y0 = oy * stride, y1 = y0 + k < so ? y0 + k : so;
+            for (int64_t ox = 0; ox < p; ++ox) {
+                int64_t x0 = ox * stride, x1 = x0 + k < so ? x0 + k : so;
+                vf m0 = load_v(scratch + (y0 * so + x0) * WIN_CO), m1 = load_v(scratch + (y0 * so + x0) * WIN_CO + STEM_V);
+                for (int64_t y = y0; y < y1; ++y)
+                    for (int64_t x = x0; x < x1; ++x) {
+                        const float *v = scratch + (y * so + x) * WIN_CO;
+                        vf a = load_v(v), bb = load_v(v + STEM_V);
+                        vi g0 = a > m0, g1 = bb > m1;
+                        m0 = (vf)(((vi)a & g0) | ((vi)m0 & ~g0));
+                        m1 = (vf)(((vi)bb & g1) | ((vi)m1 & ~g1));
+                    }
+                float tmp[WIN_CO];
+                *(vf_unaligned *)tmp = m0;
+                *(vf_unaligned *)(tmp + STEM_V) = m1;
+                memcpy(out + ((b * p + oy) * p + ox) * c, tmp, (size_t)c * sizeof(float));
+            }
+        }
+    }
+}

@@ -72,6 +72,8 @@ def _library() -> ctypes.CDLL | None:
     lib.fc_prelu_maxpool.restype = None
     lib.fc_pnet_stem.argtypes = [_P, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _I64, _P, _I64, _P, _P]
     lib.fc_pnet_stem.restype = None
+    lib.fc_window_stem.argtypes = [_P, _I64, _I64, _P, _P, _P, _I64, _I64, _I64, _P, _P]
+    lib.fc_window_stem.restype = None
     return lib
 
 
@@ -192,3 +194,42 @@ def pnet_stem(planes: Tensor, width: int, row0: int, row1: int, conv: torch.nn.C
                             _ptr(slope), _ptr(row_skip), len(row_skip), _ptr(col_skip), len(col_skip),
                             _ptr(out), _ptr(scratch))
     return out.permute(2, 0, 1)[None]
+
+
+WINDOW_STEM_CHANNELS = 32  # most output channels `window_stem` computes
+
+
+def window_stem_ok(x: Tensor, conv: torch.nn.Module) -> bool:
+    """Whether `window_stem` applies: square float32 channels-last CPU windows ``x (N, 3, S, S)``
+    and a float32 3x3 ``conv`` from 3 to at most 32 channels, with bias."""
+    return (prelu_max_pool_ok(x) and x.shape[1] == 3 and x.shape[2] == x.shape[3] >= 3
+            and isinstance(conv, torch.nn.Conv2d) and conv.weight.shape[1:] == (3, 3, 3)
+            and conv.weight.shape[0] <= WINDOW_STEM_CHANNELS and conv.weight.dtype == torch.float32
+            and conv.bias is not None and tuple(conv.stride) == (1, 1) and tuple(conv.padding) == (0, 0))
+
+
+def pack_window_stem(conv: torch.nn.Conv2d, slope: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``conv``'s weight as ``(27, 32)`` rows ``(ky, kx, ci)``, bias and PReLU slopes ``(32,)``,
+    zero past its output channels: the layout `window_stem` reads."""
+    c = conv.weight.shape[0]
+    weight = torch.zeros((27, WINDOW_STEM_CHANNELS))
+    weight[:, :c] = conv.weight.detach().permute(2, 3, 1, 0).reshape(27, c)
+    bias, slopes = torch.zeros(WINDOW_STEM_CHANNELS), torch.zeros(WINDOW_STEM_CHANNELS)
+    bias[:c] = conv.bias.detach()
+    slopes[:c] = slope.detach().float().expand(c)
+    return weight, bias, slopes
+
+
+def window_stem(x: Tensor, packed: tuple[Tensor, Tensor, Tensor], channels: int, kernel: int,
+                stride: int) -> Tensor:
+    """A 3x3 convolution 3 -> ``channels``, PReLU and ceil-mode ``kernel x kernel / stride`` max
+    pooling of windows ``x (N, 3, S, S)`` channels-last, in one pass per window; ``packed`` from
+    `pack_window_stem`. Returns ``(N, channels, P, P)`` channels-last."""
+    n, _, s, _ = x.shape
+    p = -(-(s - 2 - kernel) // stride) + 1
+    out = torch.empty((n, p, p, channels))
+    scratch = torch.empty((s - 2) * (s - 2) * WINDOW_STEM_CHANNELS)
+    weight, bias, slopes = packed
+    _library().fc_window_stem(_ptr(x), n, s, _ptr(weight), _ptr(bias), _ptr(slopes), channels, kernel, stride,
+                              _ptr(out), _ptr(scratch))
+    return out.permute(0, 3, 1, 2)
