@@ -11,11 +11,18 @@ Calls alternate between the libraries so machine noise hits both alike; the medi
 
     python benchmarks/bench_detect.py [--threads 1 2] [--calls 20] [--data ../shared/data]
     python benchmarks/bench_detect.py --weights mtcnn --fast --threads 1   # fast vs standard path
+    python benchmarks/bench_detect.py --pytorch-only --threads 1          # native kernels vs none
+
+``--pytorch-only`` adds facecascade with its native kernels switched off (``FACECASCADE_NATIVE=0``
+around each of its calls; `facecascade.ops.native`), which is what a machine without a C compiler
+at install time runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import time
 from pathlib import Path
@@ -46,6 +53,33 @@ def time_alternating(fns: dict[str, callable], calls: int, warmup: int) -> dict[
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+@contextlib.contextmanager
+def _native_off():
+    old = os.environ.get("FACECASCADE_NATIVE")
+    os.environ["FACECASCADE_NATIVE"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["FACECASCADE_NATIVE"]
+        else:
+            os.environ["FACECASCADE_NATIVE"] = old
+
+
+class PyTorchOnly:
+    """A `FaceDetector` built and run with the native kernels switched off."""
+
+    def __init__(self, **kwargs):
+        from facecascade import FaceDetector
+
+        with _native_off():
+            self.detector = FaceDetector(**kwargs)
+
+    def detect(self, image):
+        with _native_off():
+            return self.detector.detect(image)
+
+
 def _faces(detector, image) -> int:
     found = detector.detect(image)
     if isinstance(found, tuple):  # facenet-pytorch: (boxes or None, probs)
@@ -62,6 +96,8 @@ def main() -> None:
     parser.add_argument("--weights", default="mtcnn-original",
                         help="facecascade weights (default: the original ones facenet-pytorch also runs)")
     parser.add_argument("--fast", action="store_true", help="also time facecascade's fast path (fast=True)")
+    parser.add_argument("--pytorch-only", action="store_true",
+                        help="also time facecascade with its native kernels switched off")
     args = parser.parse_args()
 
     from facenet_pytorch import MTCNN
@@ -72,9 +108,14 @@ def main() -> None:
                "facecascade": FaceDetector(weights=args.weights, min_face_size=20)}
     if args.fast:
         runners["facecascade fast"] = FaceDetector(weights=args.weights, min_face_size=20, fast=True)
+    if args.pytorch_only:
+        runners["facecascade PyTorch only"] = PyTorchOnly(weights=args.weights, min_face_size=20)
     names = list(runners)
+    from facecascade.ops import native
+
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available; facecascade weights "
-          f"{args.weights!r}; median of {args.calls} interleaved calls")
+          f"{args.weights!r}; native kernels: {native.library_path() if native.enabled() else 'off'}; "
+          f"median of {args.calls} interleaved calls")
     ratios = [f"speed-up {n}" for n in names[1:]] + (["fast / standard"] if args.fast else [])
     print("| image | threads | " + " | ".join(f"{n} ms" for n in names) + " | " + " | ".join(ratios)
           + " | faces (" + " / ".join(names) + ") |")

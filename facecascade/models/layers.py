@@ -150,7 +150,7 @@ def with_fused_layers(net: nn.Module) -> nn.Module:
     """A copy of ``net`` (``net`` itself is untouched) for inference in which, inside its
     ``nn.Sequential`` containers, a leading 3-channel conv + PReLU + pool is one `WindowStem` and
     each other `PReLU` directly followed by a `CeilMaxPool2d` is one `PReLUMaxPool` (replaced
-    layers become ``nn.Identity``, so layer indices and parameter names stay)."""
+    layers become ``nn.Identity``, so layer indices stay)."""
     net = copy.deepcopy(net)
     for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
         _fuse_stem(seq)

@@ -234,7 +234,8 @@ static void stem_row(const float *in, int64_t ps, int64_t rs, int64_t y, int64_t
  * 3), bias, PReLU slope) then 2x2/2 ceil-mode max pooling into out (ph, pw, 10) channels-last,
  * ph = ceil((h - 2) / 2), pw = ceil((w - 2) / 2). Conv1 positions listed in row_skip (n_rows x
  * (row, x0, x1)) and col_skip (n_cols x (col, y0, y1)), in band coordinates, are left out of the
- * pooling (the rows and columns just past pyramid levels of odd size). scratch: 3 * 10 * wpad
+ * pooling (the rows and columns just past pyramid levels of odd size: always the second row or
+ * column of a pooling window, so no window loses all its inputs); entries are clipped to the band. scratch: 3 * 10 * wpad
  * floats, wpad = w - 1 rounded up to 16. */
 __attribute__((optimize("fp-contract=fast")))
 void fc_pnet_stem(const float *in, int64_t h, int64_t w, int64_t ps, int64_t rs,
@@ -251,13 +252,14 @@ void fc_pnet_stem(const float *in, int64_t h, int64_t w, int64_t ps, int64_t rs,
             stem_row(in, ps, rs, y, wpad, weight, bias, slope, rows[r]);
             for (int64_t i = 0; i < n_rows; ++i) {
                 const int64_t *s = row_skip + 3 * i;
+                int64_t x0 = s[1] > 0 ? s[1] : 0, x1 = s[2] < wo ? s[2] : wo;
                 if (s[0] == y)
                     for (int co = 0; co < STEM_CO; ++co)
-                        for (int64_t x = s[1]; x < s[2]; ++x) rows[r][co * wpad + x] = -INFINITY;
+                        for (int64_t x = x0; x < x1; ++x) rows[r][co * wpad + x] = -INFINITY;
             }
             for (int64_t i = 0; i < n_cols; ++i) {
                 const int64_t *s = col_skip + 3 * i;
-                if (s[1] <= y && y < s[2])
+                if (s[1] <= y && y < s[2] && 0 <= s[0] && s[0] < wo)
                     for (int co = 0; co < STEM_CO; ++co) rows[r][co * wpad + s[0]] = -INFINITY;
             }
         }
