@@ -20,6 +20,11 @@ FaceCraft's fast inference (§4.3 and §6.5) is here as two switches (`FAST_PATH
   ``torchvision.ops.roi_align`` call on the already normalised canvas, instead of
   area-resampling them from the image.
 
+On CPU, native kernels (`facecascade.ops.native`, built at install time when a C compiler is
+present) compute the summed-area tables, the canvas (planar), the crops, P-Net's first layer with
+its PReLU and pooling, R-Net's and O-Net's first layers likewise, and PReLU + pooling elsewhere;
+without them the same steps run in PyTorch.
+
 The arithmetic follows Zhang et al.'s reference code (as ported by facenet-pytorch) so that the
 original weights give the original answers: window generation, calibration conventions, squaring,
 crop windows, and the intersection-over-minimum NMS after O-Net. ``precision`` /
@@ -42,7 +47,7 @@ from ..models.layers import with_fused_layers
 from ..models.mtcnn import StageOutput
 from ..models.precision import PRECISIONS, resolve_precision, with_bf16_layers
 from ..models.weights import MTCNNNets
-from ..ops import native
+from ..ops import native, resample
 from ..ops.boxes import crop_windows, nms, square_boxes, top_k_per_group
 from ..ops.coding import apply_offsets, decode_landmarks
 from ..ops.pyramid import CanvasLayout, plan_canvas, reuse_levels
@@ -246,8 +251,9 @@ class MTCNNCascade:
         else:
             canvas = torch.zeros((1, hc, wc, 3), device=self.device)
             level_view = lambda y, x, h, w: canvas[0, y:y + h, x:x + w]  # noqa: E731
+        resize = native.resize_area_into if self._native_stem else resample.resize_area_into
         for i, (y, x), (h, w) in zip(layout.image_index.tolist(), layout.offsets.tolist(), layout.sizes.tolist()):
-            batch.integral.resize_into(i, level_view(y, x, h, w), PIXEL_SCALE, -PIXEL_MEAN * PIXEL_SCALE)
+            resize(batch.integral.tables[i], level_view(y, x, h, w), PIXEL_SCALE, -PIXEL_MEAN * PIXEL_SCALE)
         return canvas if self._native_stem else canvas.permute(0, 3, 1, 2)
 
     def _pooled_stem(self, canvas: Tensor, layout: CanvasLayout, row0: int, row1: int) -> Tensor:

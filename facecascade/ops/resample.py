@@ -73,7 +73,9 @@ def resize_area_into(table: Tensor, out: Tensor, scale: float = 1.0, shift: floa
     channels-last canvas (rows of ``w * C`` contiguous values). Returns ``out``.
 
     Rows first (two gathers of whole table rows), then columns, by ``gather`` with one broadcast
-    index row instead of ``index_select`` along the middle dimension (4x slower).
+    index row instead of ``index_select`` along the middle dimension (4x slower). With the native
+    kernels (`facecascade.ops.native`) one pass instead, same results bit for bit, any ``out``
+    strides.
     """
     if native.resize_area_ok(table, out):
         return native.resize_area_into(table, out, scale, shift)
@@ -102,7 +104,7 @@ def resize_area(image: Tensor, sizes: Sequence[tuple[int, int]], table: Tensor |
 class IntegralImages:
     """Summed-area tables of a batch of ``(H_i, W_i, C)`` uint8 images of any sizes.
 
-    Built once per batch; serves the pyramid (`resize`) and every crop of every stage
+    Built once per batch; serves the pyramid (`resize`, or `tables` with `resize_area_into`) and every crop of every stage
     (`crop_resize`).
     """
 
@@ -135,10 +137,6 @@ class IntegralImages:
     def resize(self, index: int, sizes: Sequence[tuple[int, int]]) -> list[Tensor]:
         """Area-resized copies of image ``index``: float32 ``(h, w, C)`` for each ``(h, w)``."""
         return resize_area(self._images[index], sizes, self.tables[index])
-
-    def resize_into(self, index: int, out: Tensor, scale: float = 1.0, shift: float = 0.0) -> Tensor:
-        """`resize_area_into` for image ``index``: ``scale * area-resized + shift`` into ``out``."""
-        return resize_area_into(self.tables[index], out, scale, shift)
 
     def crop_resize(self, image_index: Tensor, windows: Tensor, size: int, scale: float = 1.0,
                     shift: float = 0.0) -> Tensor:
