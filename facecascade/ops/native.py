@@ -1,11 +1,12 @@
 """The engine's native CPU kernels (``_native.c``), loaded with ctypes, and when they apply.
 
-``pip install`` builds ``_native.c`` into a small shared library next to this file when a C
-compiler is present (``setup.py``; the build is optional). Without it, or with the environment
-variable ``FACECASCADE_NATIVE=0``, every caller runs its PyTorch version instead; the two agree
-bit for bit on the resampling kernels and to float32 rounding of PReLU on pooling
-(``tests/test_native.py``). The kernels only take contiguous CPU tensors; `enabled` and the
-``*_ok`` checks say when a tensor qualifies.
+``pip install`` builds ``_native.c`` into small shared libraries next to this file when a C
+compiler is present (``setup.py``: baseline, AVX2 and AVX-512 builds, of which the loader takes
+the best the CPU runs; the build is optional). Without them, or with the environment variable
+``FACECASCADE_NATIVE=0``, every caller runs its PyTorch version instead; the two agree bit for
+bit on the resampling kernels and to float32 rounding on the fused layers
+(``tests/test_native.py``). The kernels only take CPU tensors in the layouts they document;
+`enabled` and the ``*_ok`` checks say when a tensor qualifies.
 """
 
 from __future__ import annotations
