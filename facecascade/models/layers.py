@@ -107,8 +107,7 @@ class PReLUMaxPool(nn.Module):
         self.prelu, self.pool = prelu, pool
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() == 4 and x.shape[1] % 16 == 0 and min(x.shape[-2:]) >= self.pool.kernel \
-                and native.prelu_max_pool_ok(x):
+        if native.prelu_max_pool_ok(x) and x.shape[1] % 16 == 0 and min(x.shape[-2:]) >= self.pool.kernel:
             return native.prelu_max_pool(x, self.prelu.weight, self.pool.kernel, self.pool.stride)
         return self.pool(self.prelu(x))
 

@@ -172,8 +172,7 @@ static void max_cols(const float *restrict row, int64_t w, int64_t c, int64_t k,
  * so callers can exclude positions by writing NaN there (an all-NaN window gives NaN).
  * scratch: 2 * w * c floats. Rows first (long contiguous loops), then columns. */
 void fc_prelu_maxpool(const float *in, int64_t n, int64_t h, int64_t w, int64_t c,
-                                const float *slope, int64_t k, int64_t s, float *out,
-                                float *scratch) {
+                      const float *slope, int64_t k, int64_t s, float *out, float *scratch) {
     int64_t oh = (h - k + s - 1) / s + 1, ow = (w - k + s - 1) / s + 1, len = w * c;
     float *slope_row = scratch, *row = scratch + len;
     const float *rows[16];
@@ -200,6 +199,18 @@ typedef int32_t vi __attribute__((vector_size(STEM_V * sizeof(float))));
 
 static inline vf load_v(const float *p) { return *(const vf_unaligned *)p; }
 
+/* x > 0 ? x : slope * x per lane, as PyTorch's PReLU. */
+static inline vf prelu_v(vf v, vf slope) {
+    vi pos = v > 0.0f;
+    return (vf)(((vi)v & pos) | ((vi)(v * slope) & ~pos));
+}
+
+/* The larger of a and b per lane (b where they are unordered). */
+static inline vf max_v(vf a, vf b) {
+    vi greater = a > b;
+    return (vf)(((vi)a & greater) | ((vi)b & ~greater));
+}
+
 /* conv1 + PReLU of canvas row y (planar input: plane stride ps, row stride rs) for output
  * columns [0, wpad) into dst[co * wpad + x]; wpad is a multiple of STEM_V, and the input rows
  * must be readable up to column wpad + 1 (the caller pads them). */
@@ -221,11 +232,8 @@ static void stem_row(const float *in, int64_t ps, int64_t rs, int64_t y, int64_t
                 }
             }
         }
-        for (int co = 0; co < STEM_CO; ++co) {
-            vf v = acc[co], neg = v * slope[co];
-            vi pos = v > 0.0f;
-            *(vf_unaligned *)(dst + co * wpad + x) = (vf)(((vi)v & pos) | ((vi)neg & ~pos));
-        }
+        for (int co = 0; co < STEM_CO; ++co)
+            *(vf_unaligned *)(dst + co * wpad + x) = prelu_v(acc[co], (vf){0} + slope[co]);
     }
 }
 
@@ -235,8 +243,8 @@ static void stem_row(const float *in, int64_t ps, int64_t rs, int64_t y, int64_t
  * ph = ceil((h - 2) / 2), pw = ceil((w - 2) / 2). Conv1 positions listed in row_skip (n_rows x
  * (row, x0, x1)) and col_skip (n_cols x (col, y0, y1)), in band coordinates, are left out of the
  * pooling (the rows and columns just past pyramid levels of odd size: always the second row or
- * column of a pooling window, so no window loses all its inputs); entries are clipped to the band. scratch: 3 * 10 * wpad
- * floats, wpad = w - 1 rounded up to 16. */
+ * column of a pooling window, so no window loses all its inputs); entries are clipped to the
+ * band. scratch: 3 * 10 * wpad floats, wpad = w - 1 rounded up to 16. */
 __attribute__((optimize("fp-contract=fast")))
 void fc_pnet_stem(const float *in, int64_t h, int64_t w, int64_t ps, int64_t rs,
                   const float *weight, const float *bias, const float *slope,
@@ -282,11 +290,6 @@ void fc_pnet_stem(const float *in, int64_t h, int64_t w, int64_t ps, int64_t rs,
 /* ---- R-Net's first layer: 3x3 convolution 3 -> c (c <= 32), PReLU, k x k / s ceil max pool --- */
 
 #define WIN_CO 32  /* output channels padded to two vectors */
-
-static inline vf prelu_v(vf v, vf slope) {
-    vi pos = v > 0.0f;
-    return (vf)(((vi)v & pos) | ((vi)(v * slope) & ~pos));
-}
 
 /* J adjacent conv1 outputs (row y, columns x .. x + J - 1) of one s x s x 3 window, PReLU'd, into
  * conv[(y * so + x + j) * WIN_CO ...]. weight: (27, WIN_CO), row (ky * 3 + kx) * 3 + ci. */
@@ -341,10 +344,8 @@ void fc_window_stem(const float *in, int64_t n, int64_t s, const float *weight, 
                 for (int64_t y = y0; y < y1; ++y)
                     for (int64_t x = x0; x < x1; ++x) {
                         const float *v = scratch + (y * so + x) * WIN_CO;
-                        vf a = load_v(v), bb = load_v(v + STEM_V);
-                        vi g0 = a > m0, g1 = bb > m1;
-                        m0 = (vf)(((vi)a & g0) | ((vi)m0 & ~g0));
-                        m1 = (vf)(((vi)bb & g1) | ((vi)m1 & ~g1));
+                        m0 = max_v(load_v(v), m0);
+                        m1 = max_v(load_v(v + STEM_V), m1);
                     }
                 float tmp[WIN_CO];
                 *(vf_unaligned *)tmp = m0;

@@ -145,12 +145,12 @@ def prelu_max_pool_ok(x: Tensor) -> bool:
 def prelu_max_pool(x: Tensor, slope: Tensor, kernel: int, stride: int) -> Tensor:
     """``max_pool2d(prelu(x, slope), kernel, stride, ceil_mode=True)`` in one pass; NaN inputs are
     left out of each maximum. ``x`` ``(N, C, H, W)`` channels-last; result channels-last."""
+    if kernel > 16:
+        raise ValueError(f"prelu_max_pool supports kernels up to 16, got {kernel}")
     n, c, h, w = x.shape
     oh, ow = -(-(h - kernel) // stride) + 1, -(-(w - kernel) // stride) + 1
     out = torch.empty((n, oh, ow, c))
     slope = slope.detach().to(torch.float32).expand(c).contiguous()
-    if kernel > 16:
-        raise ValueError(f"prelu_max_pool supports kernels up to 16, got {kernel}")
     scratch = torch.empty(2 * w * c)
     _library().fc_prelu_maxpool(_ptr(x), n, h, w, c, _ptr(slope), kernel, stride, _ptr(out), _ptr(scratch))
     return out.permute(0, 3, 1, 2)
