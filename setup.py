@@ -32,8 +32,14 @@ class BuildEachApart(build_ext):
 
 
 setup(
-    ext_modules=[Extension(f"facecascade.ops._native{suffix}", ["facecascade/ops/_native.c"],
-                           extra_compile_args=FLAGS + flags, optional=True)
-                 for suffix, flags in VARIANTS.items()],
+    ext_modules=[
+        Extension(
+            f"facecascade.ops._native{suffix}",
+            ["facecascade/ops/_native.c"],
+            extra_compile_args=FLAGS + flags,
+            optional=True,
+        )
+        for suffix, flags in VARIANTS.items()
+    ],
     cmdclass={"build_ext": BuildEachApart},
 )

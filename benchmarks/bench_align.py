@@ -39,22 +39,26 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
 
-    faces = split_faces(read_landmark_faces("mtfl", args.data / "mtfl" / "lfw_5590_landmarks.txt"), "val")[:args.faces]
+    faces = split_faces(read_landmark_faces("mtfl", args.data / "mtfl" / "lfw_5590_landmarks.txt"), "val")[: args.faces]
     images = [load_image(f.image) for f in faces]
     boxes = [Faces(f.box[None], np.ones(1)) for f in faces]
     truth = np.stack([f.points for f in faces])
     norm = normalizers(truth, None, "inter-ocular")
-    modes = {name: FaceAligner(args.weights, steps=steps, batch_size=args.batch_size)
-             for name, steps in (("GEN", 0), ("GEN-LRN-8", 8), ("DCRN", "dynamic"))}
-    print(f"torch {torch.__version__}; {len(faces)} MTFL validation faces, annotated boxes; weights {args.weights}; "
-          f"median of {args.rounds} rounds")
+    modes = {
+        name: FaceAligner(args.weights, steps=steps, batch_size=args.batch_size)
+        for name, steps in (("GEN", 0), ("GEN-LRN-8", 8), ("DCRN", "dynamic"))
+    }
+    print(
+        f"torch {torch.__version__}; {len(faces)} MTFL validation faces, annotated boxes; weights {args.weights}; "
+        f"median of {args.rounds} rounds"
+    )
     print("| threads | mode | ms / face | mean steps | NME % | speed vs GEN-LRN-8 |")
     print("|---|---|---:|---:|---:|---:|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         times: dict[str, list[float]] = {m: [] for m in modes}
         results = {}
-        for round_ in range(args.rounds + 1):            # round 0 warms up
+        for round_ in range(args.rounds + 1):  # round 0 warms up
             for mode, aligner in modes.items():
                 start = time.perf_counter()
                 out = aligner.align_arrays(images, boxes)
@@ -66,8 +70,11 @@ def main() -> None:
             points = np.concatenate([f.landmarks for f in out])
             steps = np.concatenate([f.iterations for f in out]).mean()
             ms = statistics.median(times[mode])
-            print(f"| {threads} | {mode} | {ms:.2f} | {steps:.2f} | {100 * nme(points, truth, norm).mean():.2f} | "
-                  f"{base / ms:.2f}x |", flush=True)
+            print(
+                f"| {threads} | {mode} | {ms:.2f} | {steps:.2f} | {100 * nme(points, truth, norm).mean():.2f} | "
+                f"{base / ms:.2f}x |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from PIL import Image
@@ -44,8 +44,10 @@ def facecascade_run(files: list[Path], analyzer: FaceAnalyzer, crops: bool) -> C
             record.faces.crops(image, size=112)
 
     def run() -> int:
-        return run_files(files, analyzer.analyze_arrays, on_record, batch_size=analyzer.batch_size,
-                         progress=False).analysed
+        return run_files(
+            files, analyzer.analyze_arrays, on_record, batch_size=analyzer.batch_size, progress=False
+        ).analysed
+
     return run
 
 
@@ -59,6 +61,7 @@ def facenet_run(files: list[Path]) -> Callable[[], int]:
             with Image.open(path) as img:
                 mtcnn.detect(img.convert("RGB"))
         return len(files)
+
     return run
 
 
@@ -74,12 +77,15 @@ def main() -> None:
     files = bench_files(args.data, args.mask_images)
     full_parts = {"aligner": next(iter(ALIGNER_WEIGHTS), None), "attributes": next(iter(ATTRIBUTE_WEIGHTS), None)}
     detect_only = FaceAnalyzer(aligner=None, attributes=None, batch_size=args.batch_size)
-    modes = {"facenet-pytorch": facenet_run(files),
-             "facecascade detect": facecascade_run(files, detect_only, crops=False),
-             "facecascade full": facecascade_run(files, FaceAnalyzer(batch_size=args.batch_size, **full_parts),
-                                                 crops=True)}
-    print(f"torch {torch.__version__}; {len(files)} images; full pipeline parts: {full_parts} + 112 px aligned crops; "
-          f"median of {args.rounds} rounds")
+    modes = {
+        "facenet-pytorch": facenet_run(files),
+        "facecascade detect": facecascade_run(files, detect_only, crops=False),
+        "facecascade full": facecascade_run(files, FaceAnalyzer(batch_size=args.batch_size, **full_parts), crops=True),
+    }
+    print(
+        f"torch {torch.__version__}; {len(files)} images; full pipeline parts: {full_parts} + 112 px aligned crops; "
+        f"median of {args.rounds} rounds"
+    )
     print("| threads | " + " | ".join(f"{m} img/s" for m in modes) + " | detect / facenet | full / facenet |")
     print("|---|" + "---|" * (len(modes) + 2))
     for threads in args.threads:
@@ -94,8 +100,12 @@ def main() -> None:
                 rates[mode].append(count / (time.perf_counter() - start))
         med = {m: statistics.median(r) for m, r in rates.items()}
         base = med["facenet-pytorch"]
-        print(f"| {threads} | " + " | ".join(f"{med[m]:.1f}" for m in modes)
-              + f" | {med['facecascade detect'] / base:.2f}x | {med['facecascade full'] / base:.2f}x |", flush=True)
+        print(
+            f"| {threads} | "
+            + " | ".join(f"{med[m]:.1f}" for m in modes)
+            + f" | {med['facecascade detect'] / base:.2f}x | {med['facecascade full'] / base:.2f}x |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

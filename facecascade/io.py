@@ -24,7 +24,8 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, Any]
+# Union: `X | Any` fails at run time on Python 3.10
+ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, Any]  # noqa: UP007
 
 _FLOAT_TOLERANCE = 1e-3  # float images may exceed [0, 1] by rounding noise only
 
@@ -81,8 +82,10 @@ def _float_to_uint8(array: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(f"{what} contains NaN or infinite values")
     lo, hi = float(array.min(initial=0.0)), float(array.max(initial=0.0))
     if lo < -_FLOAT_TOLERANCE or hi > 1.0 + _FLOAT_TOLERANCE:
-        raise ValueError(f"{what} has values in [{lo:.4g}, {hi:.4g}]; float images must be in [0, 1] "
-                         "(pass uint8 for 0..255 pixel values)")
+        raise ValueError(
+            f"{what} has values in [{lo:.4g}, {hi:.4g}]; float images must be in [0, 1] "
+            "(pass uint8 for 0..255 pixel values)"
+        )
     return np.clip(np.round(array * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -149,8 +152,9 @@ def load_image(image: ImageInput, bgr: bool = False) -> np.ndarray:
     raise ValueError(f"unsupported image input {what}: pass a path, PIL.Image, numpy array or torch tensor")
 
 
-def image_files(folder: str | os.PathLike, recursive: bool = True,
-                extensions: frozenset[str] | None = None) -> list[Path]:
+def image_files(
+    folder: str | os.PathLike, recursive: bool = True, extensions: frozenset[str] | None = None
+) -> list[Path]:
     """Files below ``folder`` whose extension is in ``extensions`` (default: `IMAGE_EXTENSIONS`),
     sorted, so a run's order is reproducible."""
     root = Path(folder)

@@ -7,7 +7,6 @@ an interrupted or crashed run leaves the target untouched (or absent) and no tem
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import sys
@@ -68,7 +67,7 @@ class AtomicFile:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        self.file = io.open(fd, "wb") if binary else io.open(fd, "w", encoding="utf-8", newline=newline)
+        self.file = open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline=newline)
 
     def commit(self) -> None:
         """Close and rename into place, with the permissions a plain ``open()`` would give."""
@@ -87,7 +86,7 @@ class AtomicFile:
             Path(self._tmp).unlink(missing_ok=True)
             self._tmp = None
 
-    def __enter__(self) -> "AtomicFile":
+    def __enter__(self) -> AtomicFile:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -154,8 +153,12 @@ class CocoWriter(AtomicFile):
 
     def write(self, record: Record) -> None:
         image_id = len(self._images) + 1
-        entry: dict[str, Any] = {"id": image_id, "file_name": record.source,
-                                 "width": record.width, "height": record.height}
+        entry: dict[str, Any] = {
+            "id": image_id,
+            "file_name": record.source,
+            "width": record.width,
+            "height": record.height,
+        }
         if record.frame is not None:
             entry["frame"] = record.frame
         self._images.append(entry)
@@ -166,9 +169,15 @@ class CocoWriter(AtomicFile):
 
     def _annotation(self, faces: Faces, i: int, image_id: int) -> dict[str, Any]:
         x1, y1, x2, y2 = (float(v) for v in faces.boxes[i])
-        ann: dict[str, Any] = {"id": len(self._annotations) + 1, "image_id": image_id, "category_id": 1,
-                               "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
-                               "iscrowd": 0, "score": float(faces.scores[i])}
+        ann: dict[str, Any] = {
+            "id": len(self._annotations) + 1,
+            "image_id": image_id,
+            "category_id": 1,
+            "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "area": (x2 - x1) * (y2 - y1),
+            "iscrowd": 0,
+            "score": float(faces.scores[i]),
+        }
         if faces.landmarks.shape[1]:
             ann["keypoints"] = [v for x, y in faces.landmarks[i] for v in (float(x), float(y), 2)]
             ann["num_keypoints"] = int(faces.landmarks.shape[1])
@@ -179,10 +188,10 @@ class CocoWriter(AtomicFile):
     def commit(self) -> None:
         category: dict[str, Any] = {"id": 1, "name": "face", "supercategory": "face"}
         if self._keypoints:
-            category["keypoints"] = list(LANDMARK_NAMES_5 if self._keypoints == 5 else
-                                         (f"point{i}" for i in range(self._keypoints)))
+            category["keypoints"] = list(
+                LANDMARK_NAMES_5 if self._keypoints == 5 else (f"point{i}" for i in range(self._keypoints))
+            )
             category["skeleton"] = []
-        json.dump({"images": self._images, "annotations": self._annotations, "categories": [category]},
-                  self.file)
+        json.dump({"images": self._images, "annotations": self._annotations, "categories": [category]}, self.file)
         self.file.write("\n")
         super().commit()

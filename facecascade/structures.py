@@ -13,8 +13,9 @@ Conventions (the same in every docstring of the library):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -71,18 +72,21 @@ class Faces:
             self.attributes = np.zeros((n, len(self.attribute_names)), np.float32)
         attributes = np.asarray(self.attributes, dtype=np.float32)
         if attributes.ndim != 2 or attributes.shape != (n, len(self.attribute_names)):
-            raise ValueError(f"Faces.attributes must have shape ({n}, {len(self.attribute_names)}) "
-                             f"(one column per name), got {attributes.shape}")
+            raise ValueError(
+                f"Faces.attributes must have shape ({n}, {len(self.attribute_names)}) "
+                f"(one column per name), got {attributes.shape}"
+            )
         self.attributes = np.ascontiguousarray(attributes)
 
     @classmethod
-    def empty(cls, num_landmarks: int = 5) -> "Faces":
+    def empty(cls, num_landmarks: int = 5) -> Faces:
         """No faces: arrays of shape (0, 4), (0,), (0, num_landmarks, 2)."""
-        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
-                   np.zeros((0, num_landmarks, 2), np.float32))
+        return cls(
+            np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, num_landmarks, 2), np.float32)
+        )
 
     @classmethod
-    def whole_image(cls, image: np.ndarray) -> "Faces":
+    def whole_image(cls, image: np.ndarray) -> Faces:
         """One face covering all of ``image (H, W, ...)`` (score 1, no landmarks): a photo that
         is already a face crop."""
         h, w = image.shape[:2]
@@ -91,24 +95,29 @@ class Faces:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def __getitem__(self, index: Any) -> "Faces":
+    def __getitem__(self, index: Any) -> Faces:
         """Select faces with an int, slice, index array or boolean mask; always returns `Faces`."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        return Faces(self.boxes[index], self.scores[index], self.landmarks[index],
-                     self.attributes[index], self.attribute_names,
-                     None if self.iterations is None else self.iterations[index])
+        return Faces(
+            self.boxes[index],
+            self.scores[index],
+            self.landmarks[index],
+            self.attributes[index],
+            self.attribute_names,
+            None if self.iterations is None else self.iterations[index],
+        )
 
     def __repr__(self) -> str:
         extra = f", attributes={len(self.attribute_names)}" if self.attribute_names else ""
         return f"Faces(n={len(self)}, landmarks={self.landmarks.shape[1]}{extra})"
 
-    def with_landmarks(self, landmarks: np.ndarray, iterations: np.ndarray | None = None) -> "Faces":
+    def with_landmarks(self, landmarks: np.ndarray, iterations: np.ndarray | None = None) -> Faces:
         """The same faces with other ``(N, K, 2)`` landmarks (e.g. refined by an aligner, which
         also gives the ``(N,)`` iterations it spent)."""
         return Faces(self.boxes, self.scores, landmarks, self.attributes, self.attribute_names, iterations)
 
-    def with_attributes(self, attributes: np.ndarray, names: Sequence[str]) -> "Faces":
+    def with_attributes(self, attributes: np.ndarray, names: Sequence[str]) -> Faces:
         """The same faces with ``(N, A)`` attribute probabilities named by ``names``."""
         return Faces(self.boxes, self.scores, self.landmarks, attributes, names, self.iterations)
 
@@ -143,8 +152,7 @@ class Faces:
         """
         out = []
         for i in range(len(self)):
-            item: dict[str, Any] = {"box": [float(v) for v in self.boxes[i]],
-                                    "score": float(self.scores[i])}
+            item: dict[str, Any] = {"box": [float(v) for v in self.boxes[i]], "score": float(self.scores[i])}
             if self.landmarks.shape[1]:
                 item["landmarks"] = [[float(x), float(y)] for x, y in self.landmarks[i]]
             if self.iterations is not None:

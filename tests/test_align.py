@@ -88,8 +88,8 @@ def test_unaligned_crops_and_faces_without_landmarks(photo_and_faces):
     bare = Faces(faces.boxes, faces.scores).crops(image, size=64)  # no landmarks: box crops
     np.testing.assert_array_equal(plain, bare)
     x1, y1, x2, y2 = faces.boxes[0]
-    cx, cy = int(round((x1 + x2) / 2 - 0.5)), int(round((y1 + y2) / 2 - 0.5))
-    window = image[cy - 1:cy + 2, cx - 1:cx + 2].astype(int)  # the crop's centre samples near here
+    cx, cy = round((x1 + x2) / 2 - 0.5), round((y1 + y2) / 2 - 0.5)
+    window = image[cy - 1 : cy + 2, cx - 1 : cx + 2].astype(int)  # the crop's centre samples near here
     centre = plain[0, 31:33, 31:33].astype(int).mean(axis=(0, 1))
     assert (window.min(axis=(0, 1)) - 2 <= centre).all() and (centre <= window.max(axis=(0, 1)) + 2).all()
     assert Faces.empty().crops(image).shape == (0, 112, 112, 3)

@@ -52,8 +52,23 @@ def _write_video(path, image, frames=5):
 def test_folder_run_reports_each_bad_file_and_writes_the_good_ones(mixed, tmp_path, capsys):
     folder, readable = mixed
     out = tmp_path / "out"
-    code = main(["analyze", str(folder), "--json", str(out / "r.jsonl"), "--csv", str(out / "r.csv"),
-                 "--coco", str(out / "r.json"), "--draw", str(out / "drawn"), "--batch-size", "3", "-q"])
+    code = main(
+        [
+            "analyze",
+            str(folder),
+            "--json",
+            str(out / "r.jsonl"),
+            "--csv",
+            str(out / "r.csv"),
+            "--coco",
+            str(out / "r.json"),
+            "--draw",
+            str(out / "drawn"),
+            "--batch-size",
+            "3",
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     bad = sorted(name for name, ok in readable.items() if not ok)
     good = 2 + sum(readable.values())
@@ -74,7 +89,7 @@ def test_folder_run_reports_each_bad_file_and_writes_the_good_ones(mixed, tmp_pa
     assert len(coco.imgs) == good and len(coco.anns) == len(rows)
     drawn = sorted(p.name for p in (out / "drawn").iterdir())
     assert len(drawn) == good and "animated.png" in drawn and "a.jpg" in drawn
-    assert not [p for p in out.rglob("*.tmp")]
+    assert not list(out.rglob("*.tmp"))
 
 
 def test_good_inputs_exit_zero_and_print_counts(photo_path, capsys):
@@ -122,8 +137,21 @@ def test_crash_mid_run_writes_nothing(mixed, tmp_path, monkeypatch):
     monkeypatch.setattr(module.FaceAnalyzer, "analyze_arrays", flaky)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="out of memory"):
-        main(["analyze", str(folder), "--json", str(out / "r.jsonl"), "--csv", str(out / "r.csv"),
-              "--coco", str(out / "r.json"), "--batch-size", "2", "-q"])
+        main(
+            [
+                "analyze",
+                str(folder),
+                "--json",
+                str(out / "r.jsonl"),
+                "--csv",
+                str(out / "r.csv"),
+                "--coco",
+                str(out / "r.json"),
+                "--batch-size",
+                "2",
+                "-q",
+            ]
+        )
     assert calls["n"] == 2
     assert [p.name for p in out.iterdir()] == []  # no half-written result and no temporary left
 
@@ -161,8 +189,13 @@ def test_drawn_image_keeps_size_and_shows_attributes(photo_path, tmp_path):
     from facecascade.viz import draw_faces, top_attributes
 
     image = load_image(photo_path)
-    faces = Faces(np.array([[100, 50, 200, 160]]), [0.9], np.full((1, 5, 2), 150.0),
-                  np.array([[0.9, 0.2, 0.6, 0.99]]), ("Smiling", "Bald", "Young", "No_Beard"))
+    faces = Faces(
+        np.array([[100, 50, 200, 160]]),
+        [0.9],
+        np.full((1, 5, 2), 150.0),
+        np.array([[0.9, 0.2, 0.6, 0.99]]),
+        ("Smiling", "Bald", "Young", "No_Beard"),
+    )
     assert top_attributes(faces, 0, k=3) == ["No_Beard", "Smiling", "Young"]
     assert top_attributes(faces, 0, k=2) == ["No_Beard", "Smiling"]
     drawn = draw_faces(image, faces)

@@ -70,7 +70,7 @@ def test_parts_run_in_order_and_attributes_reach_the_faces(photo):
     plain = FaceAnalyzer(attributes=None).analyze(photo)
     np.testing.assert_allclose(full.landmarks, plain.landmarks + np.array([1.0, 2.0]), atol=1e-5)
     assert full.attribute_names == ("Red", "Green") and full.attributes.shape == (3, 2)
-    assert ((0 <= full.attributes) & (full.attributes <= 1)).all()
+    assert ((full.attributes >= 0) & (full.attributes <= 1)).all()
     assert set(full.to_dicts()[0]["attributes"]) == {"Red", "Green"}
 
 
@@ -94,7 +94,7 @@ def test_shipped_aligner_refines_the_detector_landmarks(analyzer, photo):
     assert ((refined.iterations >= 1) & (refined.iterations <= 10)).all()
     moved = np.linalg.norm(refined.landmarks - detected.landmarks, axis=2).mean(1)
     eyes = np.linalg.norm(detected.landmarks[:, 1] - detected.landmarks[:, 0], axis=1)
-    assert (moved > 0).all() and (moved < 0.5 * eyes).all()   # refined, but still the same faces' points
+    assert (moved > 0).all() and (moved < 0.5 * eyes).all()  # refined, but still the same faces' points
 
 
 def test_unknown_parts_are_clear_errors():
@@ -124,13 +124,16 @@ def test_deterministic_and_independent_of_batching(photo):
         np.testing.assert_allclose(a.attributes, b.attributes, atol=1e-3)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (torch.full((3, 20, 20), float("nan")), "NaN"),
-    (torch.zeros((3, 20, 20), dtype=torch.int64), "dtype"),
-    (torch.zeros((2, 3, 20, 20, 1)), "must be"),
-    (np.zeros((0, 10, 3), np.uint8), "empty"),
-    (np.zeros((10, 10, 5), np.uint8), "must be"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.full((3, 20, 20), float("nan")), "NaN"),
+        (torch.zeros((3, 20, 20), dtype=torch.int64), "dtype"),
+        (torch.zeros((2, 3, 20, 20, 1)), "must be"),
+        (np.zeros((0, 10, 3), np.uint8), "empty"),
+        (np.zeros((10, 10, 5), np.uint8), "must be"),
+    ],
+)
 def test_bad_tensors_and_arrays_raise_value_error(analyzer, bad, match):
     with pytest.raises(ValueError, match=match):
         analyzer.analyze(bad)
@@ -141,9 +144,11 @@ def test_missing_and_unreadable_paths(analyzer, tmp_path, monkeypatch):
         analyzer.analyze(tmp_path / "nope.jpg")
     path = tmp_path / "locked.jpg"
     path.write_bytes(b"\xff\xd8")
+
     # chmod 000 does not stop the super-user, so the permission error is simulated where Pillow opens the file
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
+
     monkeypatch.setattr("facecascade.io.Image.open", denied)
     with pytest.raises(ValueError, match="permission denied"):
         analyzer.analyze(path)
@@ -163,7 +168,12 @@ def test_every_readable_corpus_file_gives_a_correct_result(analyzer, photo, tmp_
         elif name in ("exif_rotated.jpg", "png_named.jpg", "rgba.png", "cmyk.jpg", "animated.gif", "unreadable.jpg"):
             # same picture in the displayed orientation: the same faces, boxes within a few pixels
             assert len(faces) == len(upright), name
-            by_x = lambda boxes: boxes[np.argsort(boxes[:, 0])]  # scores this close may swap the order
-            np.testing.assert_allclose(by_x(faces.boxes), by_x(upright.boxes), atol=8.0, err_msg=name)  # faces ~100 px; JPEG re-encoding moves boxes a few px
+
+            def by_x(boxes):  # scores this close may swap the order
+                return boxes[np.argsort(boxes[:, 0])]
+
+            np.testing.assert_allclose(
+                by_x(faces.boxes), by_x(upright.boxes), atol=8.0, err_msg=name
+            )  # faces ~100 px; JPEG re-encoding moves boxes a few px
         else:  # grey, 16-bit and palette versions lose colour: faces still found
             assert len(faces) >= 2, name

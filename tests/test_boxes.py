@@ -18,12 +18,17 @@ def _random_boxes(n: int, extent: float = 60.0, max_side: float = 30.0) -> torch
 
 # -- geometry ----------------------------------------------------------------------------------
 
+
 def test_box_iou_hand_computed():
     a = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
-    b = torch.tensor([[5.0, 5.0, 15.0, 15.0],    # inter 5*5 = 25, union 100 + 100 - 25 = 175
-                      [0.0, 0.0, 10.0, 10.0],    # identical
-                      [10.0, 0.0, 20.0, 10.0],   # touching edge
-                      [2.0, 3.0, 6.0, 5.0]])     # inside: 8 / 100
+    b = torch.tensor(
+        [
+            [5.0, 5.0, 15.0, 15.0],  # inter 5*5 = 25, union 100 + 100 - 25 = 175
+            [0.0, 0.0, 10.0, 10.0],  # identical
+            [10.0, 0.0, 20.0, 10.0],  # touching edge
+            [2.0, 3.0, 6.0, 5.0],
+        ]
+    )  # inside: 8 / 100
     iou = box_iou(a, b)
     assert iou.shape == (1, 4)
     torch.testing.assert_close(iou[0], torch.tensor([25 / 175, 1.0, 0.0, 0.08]))
@@ -32,14 +37,16 @@ def test_box_iou_hand_computed():
 
 
 def test_square_boxes_hand_computed():
-    boxes = torch.tensor([[0.0, 0.0, 10.0, 4.0],    # wide: side 10, centre (5, 2)
-                          [2.0, 3.0, 4.0, 9.0],     # tall: side 6, centre (3, 6)
-                          [1.0, 1.0, 5.0, 5.0]])    # already square
+    boxes = torch.tensor(
+        [
+            [0.0, 0.0, 10.0, 4.0],  # wide: side 10, centre (5, 2)
+            [2.0, 3.0, 4.0, 9.0],  # tall: side 6, centre (3, 6)
+            [1.0, 1.0, 5.0, 5.0],
+        ]
+    )  # already square
     before = boxes.clone()
     out = square_boxes(boxes)
-    expected = torch.tensor([[0.0, -3.0, 10.0, 7.0],
-                             [0.0, 3.0, 6.0, 9.0],
-                             [1.0, 1.0, 5.0, 5.0]])
+    expected = torch.tensor([[0.0, -3.0, 10.0, 7.0], [0.0, 3.0, 6.0, 9.0], [1.0, 1.0, 5.0, 5.0]])
     torch.testing.assert_close(out, expected)
     assert torch.equal(boxes, before)  # returns a new tensor
 
@@ -65,18 +72,22 @@ def test_clip_boxes():
 def test_crop_windows_hand_computed():
     # trunc -> [0, 2, 10, 8]; window [max(0-1, 0), max(2-1, 0), min(10, W), min(8, H))
     box = torch.tensor([[0.5, 2.7, 10.2, 8.9]])
-    wide = crop_windows(box, torch.tensor([20]), torch.tensor([8]))    # W = 20, H = 8
+    wide = crop_windows(box, torch.tensor([20]), torch.tensor([8]))  # W = 20, H = 8
     assert wide.dtype == torch.int64
     assert wide.tolist() == [[0, 1, 10, 8]]
-    tall = crop_windows(box, torch.tensor([8]), torch.tensor([20]))    # W = 8, H = 20
+    tall = crop_windows(box, torch.tensor([8]), torch.tensor([20]))  # W = 8, H = 20
     assert tall.tolist() == [[0, 1, 8, 8]]
 
 
 def test_crop_windows_rules():
-    boxes = torch.tensor([[3.9, 5.2, 12.99, 14.0],    # trunc [3, 5, 12, 14] -> [2, 4, 12, 14)
-                          [-3.7, -0.5, 4.2, 5.9],     # trunc [-3, 0, 4, 5] -> [0, 0, 4, 5)
-                          [90.0, 1.0, 150.5, 70.2],   # clipped at W = 100, H = 60
-                          [10.0, 10.0, 20.0, 20.0]])  # in a second, small image 15 x 12 (W x H)
+    boxes = torch.tensor(
+        [
+            [3.9, 5.2, 12.99, 14.0],  # trunc [3, 5, 12, 14] -> [2, 4, 12, 14)
+            [-3.7, -0.5, 4.2, 5.9],  # trunc [-3, 0, 4, 5] -> [0, 0, 4, 5)
+            [90.0, 1.0, 150.5, 70.2],  # clipped at W = 100, H = 60
+            [10.0, 10.0, 20.0, 20.0],
+        ]
+    )  # in a second, small image 15 x 12 (W x H)
     widths = torch.tensor([100, 100, 100, 15])
     heights = torch.tensor([60, 60, 60, 12])
     out = crop_windows(boxes, widths, heights)
@@ -85,14 +96,13 @@ def test_crop_windows_rules():
 
 # -- coding ------------------------------------------------------------------------------------
 
+
 def test_apply_offsets_hand_computed():
     boxes = torch.tensor([[10.0, 20.0, 30.0, 60.0]])
     offsets = torch.tensor([[0.1, -0.1, 0.2, 0.05]])
     # exclusive: w = 20, h = 40; inclusive: w = 21, h = 41
-    torch.testing.assert_close(apply_offsets(boxes, offsets, inclusive=False),
-                               torch.tensor([[12.0, 16.0, 34.0, 62.0]]))
-    torch.testing.assert_close(apply_offsets(boxes, offsets, inclusive=True),
-                               torch.tensor([[12.1, 15.9, 34.2, 62.05]]))
+    torch.testing.assert_close(apply_offsets(boxes, offsets, inclusive=False), torch.tensor([[12.0, 16.0, 34.0, 62.0]]))
+    torch.testing.assert_close(apply_offsets(boxes, offsets, inclusive=True), torch.tensor([[12.1, 15.9, 34.2, 62.05]]))
 
 
 @pytest.mark.parametrize("inclusive", [True, False])
@@ -102,8 +112,7 @@ def test_offsets_round_trip(inclusive):
     offsets = encode_offsets(boxes, targets, inclusive)
     assert torch.allclose(apply_offsets(boxes, offsets, inclusive), targets, atol=1e-9)
     raw = torch.randn(100, 4, dtype=torch.float64) * 0.3
-    assert torch.allclose(encode_offsets(boxes, apply_offsets(boxes, raw, inclusive), inclusive), raw,
-                          atol=1e-9)
+    assert torch.allclose(encode_offsets(boxes, apply_offsets(boxes, raw, inclusive), inclusive), raw, atol=1e-9)
     # float32 as the cascade uses it
     b32, t32 = boxes.float(), targets.float()
     assert torch.allclose(apply_offsets(b32, encode_offsets(b32, t32, inclusive), inclusive), t32, atol=1e-4)
@@ -117,7 +126,7 @@ def test_inclusive_flag_changes_result():
 
 
 def test_decode_landmarks_hand_computed():
-    boxes = torch.tensor([[10.0, 20.0, 29.0, 59.0]])     # inclusive size 20 x 40
+    boxes = torch.tensor([[10.0, 20.0, 29.0, 59.0]])  # inclusive size 20 x 40
     rel = torch.tensor([[[0.5, 0.25], [0.0, 0.0], [1.0, 1.0]]])
     out = decode_landmarks(boxes, rel)
     # x = x1 - 1 + rx * 20, y = y1 - 1 + ry * 40
@@ -135,6 +144,7 @@ def test_landmarks_round_trip():
 
 
 # -- NMS ---------------------------------------------------------------------------------------
+
 
 def _overlap(a: list[float], b: list[float], mode: str) -> float:
     extra = 1.0 if mode == "min" else 0.0
@@ -173,7 +183,7 @@ def test_nms_matches_brute_force(mode, threshold, seed, monkeypatch):
     assert bool((clustered[:, 2:] > clustered[:, :2]).all())
     boxes = torch.cat([clustered, _random_boxes(40, extent=60.0, max_side=25.0)])
     n = len(boxes)
-    scores = torch.randperm(n).float() / n + torch.rand(n) * 1e-3   # distinct
+    scores = torch.randperm(n).float() / n + torch.rand(n) * 1e-3  # distinct
     groups = torch.randint(0, 3, (n,))
     keep = nms(boxes, scores, threshold, groups=groups, mode=mode)
     assert keep.dtype == torch.int64
@@ -198,8 +208,8 @@ def test_nms_min_uses_inclusive_pixels():
     # (continuous areas would give 4 / 9 = 0.444)
     boxes = torch.tensor([[0.0, 0.0, 9.0, 9.0], [5.0, 0.0, 14.0, 9.0]])
     scores = torch.tensor([0.6, 0.9])
-    assert nms(boxes, scores, 0.5, mode="min").tolist() == [1, 0]   # 0.5 is not > 0.5
-    assert nms(boxes, scores, 0.47, mode="min").tolist() == [1]     # 0.5 > 0.47 > 0.444
+    assert nms(boxes, scores, 0.5, mode="min").tolist() == [1, 0]  # 0.5 is not > 0.5
+    assert nms(boxes, scores, 0.47, mode="min").tolist() == [1]  # 0.5 > 0.47 > 0.444
     # touching at one pixel column x = 9: inclusive intersection 1 x 10
     touch = torch.tensor([[0.0, 0.0, 9.0, 9.0], [9.0, 0.0, 18.0, 9.0]])
     assert nms(touch, scores, 0.09, mode="min").tolist() == [1]
@@ -207,7 +217,7 @@ def test_nms_min_uses_inclusive_pixels():
 
 
 def test_nms_union_threshold_is_strict():
-    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 20.0]])   # IoU exactly 0.5
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 20.0]])  # IoU exactly 0.5
     scores = torch.tensor([0.2, 0.7])
     assert nms(boxes, scores, 0.5).tolist() == [1, 0]
     assert nms(boxes, scores, 0.49).tolist() == [1]
@@ -235,11 +245,11 @@ def test_nms_bad_mode():
 
 
 def test_top_k_per_group_keeps_rank_order_and_each_groups_best():
-    ranked = torch.tensor([5, 2, 7, 0, 3, 6, 1, 4])           # indices, best first
-    groups = torch.tensor([0, 1, 0, 1, 1, 0, 2, 0])            # group of box i
+    ranked = torch.tensor([5, 2, 7, 0, 3, 6, 1, 4])  # indices, best first
+    groups = torch.tensor([0, 1, 0, 1, 1, 0, 2, 0])  # group of box i
     # in rank order the groups are 5:0 2:0 7:0 0:0 3:1 6:2 1:1 4:1
     assert top_k_per_group(ranked, groups, 2).tolist() == [5, 2, 3, 6, 1]
     assert top_k_per_group(ranked, groups, 1).tolist() == [5, 3, 6]
-    assert top_k_per_group(ranked, groups, 0).tolist() == ranked.tolist()     # 0: no cap
+    assert top_k_per_group(ranked, groups, 0).tolist() == ranked.tolist()  # 0: no cap
     assert top_k_per_group(ranked, groups, 8).tolist() == ranked.tolist()
     assert top_k_per_group(torch.zeros(0, dtype=torch.long), groups, 3).tolist() == []

@@ -20,7 +20,13 @@ from facecascade.models.rcnn_weights import load_rcnn, save_rcnn
 from facecascade.ops.coding import decode_deltas, encode_deltas
 from facecascade.train.rcnn import RCNNTrainConfig, phases, train_rcnn
 
-SMALL = dict(min_size=96, max_size=128, widths=(8, 16, 16, 32), fpn_channels=16, anchor_sizes=(8, 16, 32, 64, 128))
+SMALL = {
+    "min_size": 96,
+    "max_size": 128,
+    "widths": (8, 16, 16, 32),
+    "fpn_channels": 16,
+    "anchor_sizes": (8, 16, 32, 64, 128),
+}
 
 
 def _small(mode: str = "cascade", classes: int = 1) -> CascadeRCNN:
@@ -29,9 +35,10 @@ def _small(mode: str = "cascade", classes: int = 1) -> CascadeRCNN:
 
 # -- box deltas --------------------------------------------------------------------------------
 
+
 def test_deltas_hand_computed_and_round_trip():
     boxes = torch.tensor([[0.0, 0.0, 10.0, 20.0]])
-    target = torch.tensor([[1.0, 2.0, 11.0, 42.0]])     # centre +1 / +12, width x1, height x2
+    target = torch.tensor([[1.0, 2.0, 11.0, 42.0]])  # centre +1 / +12, width x1, height x2
     deltas = encode_deltas(boxes, target, (0.1, 0.1, 0.2, 0.2))
     torch.testing.assert_close(deltas, torch.tensor([[1.0, 6.0, 0.0, float(np.log(2.0)) / 0.2]]))
     torch.testing.assert_close(decode_deltas(boxes, deltas, (0.1, 0.1, 0.2, 0.2)), target)
@@ -47,6 +54,7 @@ def test_deltas_hand_computed_and_round_trip():
 
 # -- matching at each stage's IoU ----------------------------------------------------------------
 
+
 def _box_at_iou(iou: float) -> list[float]:
     """A 100 x 100 box shifted right so that its IoU with [0, 0, 100, 100] is ``iou``."""
     d = 100 * (1 - iou) / (1 + iou)
@@ -56,8 +64,9 @@ def _box_at_iou(iou: float) -> list[float]:
 def test_match_labels_per_threshold():
     gt = torch.tensor([[0.0, 0.0, 100.0, 100.0], [300.0, 300.0, 350.0, 350.0]])
     labels = torch.tensor([3, 1])
-    boxes = torch.tensor([_box_at_iou(0.75), _box_at_iou(0.65), _box_at_iou(0.55), _box_at_iou(0.3),
-                          [300.0, 300.0, 350.0, 350.0]])
+    boxes = torch.tensor(
+        [_box_at_iou(0.75), _box_at_iou(0.65), _box_at_iou(0.55), _box_at_iou(0.3), [300.0, 300.0, 350.0, 350.0]]
+    )
     got, matched = match_labels(boxes, gt, labels, (0.5, 0.6, 0.7))
     assert got.tolist() == [[3, 3, 3, 0, 1], [3, 3, 0, 0, 1], [3, 0, 0, 0, 1]]
     assert matched[[0, 1, 2, 4]].tolist() == [0, 0, 0, 1]
@@ -66,6 +75,7 @@ def test_match_labels_per_threshold():
 
 
 # -- resampling and the ensemble ---------------------------------------------------------------
+
 
 def _fixed_heads(probs: list[float], deltas: list[list[float]]) -> CascadeRoIHeads:
     """Cascade heads whose stage t always says face with probability ``probs[t]`` and regresses
@@ -105,8 +115,9 @@ def test_training_stage_gets_previous_stage_boxes():
     for t in (1, 2):
         before, after = seen[t - 1], seen[t]
         gt_row = (before == targets[0]["boxes"]).all(1)
-        moved = decode_deltas(before[~gt_row], torch.tensor([deltas[t - 1]]).expand(int((~gt_row).sum()), 4),
-                              CASCADE[t - 1].std).clamp(0, 128)
+        moved = decode_deltas(
+            before[~gt_row], torch.tensor([deltas[t - 1]]).expand(int((~gt_row).sum()), 4), CASCADE[t - 1].std
+        ).clamp(0, 128)
         # stage t + 1 sees stage t's regressed boxes (sampled, ground-truth copies dropped) plus the
         # ground truth added again
         expected = torch.cat([moved, targets[0]["boxes"]])
@@ -120,15 +131,17 @@ def test_inference_scores_are_the_stage_average_on_the_last_boxes():
     proposals = [torch.tensor([[10.0, 10.0, 50.0, 50.0]])]
     with torch.no_grad():
         out = heads(features, proposals, [(128, 128)])[0]
-    torch.testing.assert_close(out["scores"], torch.tensor([0.6]))     # (0.9 + 0.6 + 0.3) / 3
-    assert len(seen) == 3                                               # one RoIAlign per stage
+    torch.testing.assert_close(out["scores"], torch.tensor([0.6]))  # (0.9 + 0.6 + 0.3) / 3
+    assert len(seen) == 3  # one RoIAlign per stage
     roi_features = torch.randn(5, 4 * 49)
     by_hand = torch.stack([torch.softmax(h(roi_features)[0][0], -1) for h in heads.heads]).mean(0)
     torch.testing.assert_close(heads.ensemble_probabilities(roi_features), by_hand)
 
 
-@pytest.mark.parametrize("mode, heads, classifiers, steps", [
-    ("cascade", 3, 1, 3), ("baseline", 1, 1, 1), ("iterative", 1, 1, 3), ("integral", 1, 3, 1)])
+@pytest.mark.parametrize(
+    "mode, heads, classifiers, steps",
+    [("cascade", 3, 1, 3), ("baseline", 1, 1, 1), ("iterative", 1, 1, 3), ("integral", 1, 3, 1)],
+)
 def test_table1_modes_are_configurations(mode, heads, classifiers, steps):
     model = _small(mode).eval()
     assert len(model.roi_heads.heads) == heads
@@ -156,6 +169,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 # -- training -----------------------------------------------------------------------------------
 
+
 def _squares(write_image, n: int = 4) -> list[FaceRecord]:
     """Images with a bright square (class 1) and a dark disc-ish square (class 2) on noise."""
     rng = np.random.default_rng(0)
@@ -163,19 +177,19 @@ def _squares(write_image, n: int = 4) -> list[FaceRecord]:
     for i in range(n):
         image = rng.integers(90, 140, (96, 128, 3), dtype=np.uint8)
         x, y = rng.integers(5, 60), rng.integers(5, 40)
-        image[y:y + 30, x:x + 30] = 250
+        image[y : y + 30, x : x + 30] = 250
         image[60:90, 90:120] = 10
         path = write_image(f"sq{i}.png", image)
-        records.append(FaceRecord(path, np.array([[x, y, x + 30, y + 30], [90, 60, 120, 90]], np.float32),
-                                  labels=np.array([1, 2])))
+        records.append(
+            FaceRecord(path, np.array([[x, y, x + 30, y + 30], [90, 60, 120, 90]], np.float32), labels=np.array([1, 2]))
+        )
     return records
 
 
 def test_a_few_training_steps_lower_the_loss(write_image, tmp_path):
     records = _squares(write_image)
     model = _small("cascade", classes=2)
-    cfg = RCNNTrainConfig(iterations=40, batch_size=2, lr=0.01, warmup=5, checkpoint_every=40, log_every=1,
-                          flip=False)
+    cfg = RCNNTrainConfig(iterations=40, batch_size=2, lr=0.01, warmup=5, checkpoint_every=40, log_every=1, flip=False)
     train_rcnn(model, records, cfg, tmp_path / "run", quiet=True)
     rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
     totals = [float(r.split(",")[3]) for r in rows[1:]]
@@ -185,20 +199,21 @@ def test_a_few_training_steps_lower_the_loss(write_image, tmp_path):
 
 def test_training_resumes_and_separate_rpn_freezes_the_backbone(write_image, tmp_path):
     records = _squares(write_image, 2)
-    cfg = RCNNTrainConfig(iterations=4, batch_size=1, lr=0.01, warmup=1, checkpoint_every=1, log_every=1,
-                          rpn="separate")
+    cfg = RCNNTrainConfig(
+        iterations=4, batch_size=1, lr=0.01, warmup=1, checkpoint_every=1, log_every=1, rpn="separate"
+    )
     assert phases(cfg) == [("rpn", 0, 2), ("heads", 2, 4)]
     model = _small("baseline", classes=2)
     assert not set(map(id, model.trainable_parameters("heads"))) & set(map(id, model.backbone.parameters()))
-    train_rcnn(model, records, cfg, tmp_path / "run", quiet=True, steps=2)    # interrupted after 2
+    train_rcnn(model, records, cfg, tmp_path / "run", quiet=True, steps=2)  # interrupted after 2
     backbone = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     heads = {k: v.clone() for k, v in model.roi_heads.state_dict().items()}
     resumed = _small("baseline", classes=2)
-    train_rcnn(resumed, records, cfg, tmp_path / "run", quiet=True)     # continues at step 2
+    train_rcnn(resumed, records, cfg, tmp_path / "run", quiet=True)  # continues at step 2
     steps = [r.split(",")[:2] for r in (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]]
     assert steps == [["rpn", "1"], ["rpn", "2"], ["heads", "3"], ["heads", "4"]]
     for k, v in resumed.backbone.state_dict().items():
-        assert torch.equal(v, backbone[k]), k                          # frozen in the heads phase
+        assert torch.equal(v, backbone[k]), k  # frozen in the heads phase
     assert any(not torch.equal(v, heads[k]) for k, v in resumed.roi_heads.state_dict().items())
     with pytest.raises(ValueError, match="class 2"):
         train_rcnn(_small("baseline"), records, cfg, tmp_path / "other", quiet=True)
@@ -218,16 +233,18 @@ def test_heads_phase_sends_no_gradient_to_backbone_or_rpn():
 
 # -- COCO AP and the generic multi-class path --------------------------------------------------------
 
+
 def test_coco_ap_hand_computed():
-    records = [FaceRecord("a.jpg", np.array([[0, 0, 100, 100], [200, 0, 240, 40]], np.float32),
-                          ignore=np.array([False, True]))]
+    records = [
+        FaceRecord("a.jpg", np.array([[0, 0, 100, 100], [200, 0, 240, 40]], np.float32), ignore=np.array([False, True]))
+    ]
     perfect = coco_ap(records, [{"boxes": np.array([[0, 0, 100, 100]]), "scores": np.array([0.9])}])
     assert perfect["AP"] == pytest.approx(1.0) and perfect["AP90"] == pytest.approx(1.0)
     shifted = [{"boxes": np.array([_box_at_iou(0.67), [200, 0, 240, 40]]), "scores": np.array([0.9, 0.8])}]
-    got = coco_ap(records, shifted)           # the second detection sits on an ignored region
+    got = coco_ap(records, shifted)  # the second detection sits on an ignored region
     assert got["AP50"] == pytest.approx(1.0) and got["AP60"] == pytest.approx(1.0)
     assert got["AP70"] == 0.0 and got["AP75"] == 0.0
-    assert got["AP"] == pytest.approx(0.4)    # IoU 0.67 passes 0.5, 0.55, 0.6, 0.65
+    assert got["AP"] == pytest.approx(0.4)  # IoU 0.67 passes 0.5, 0.55, 0.6, 0.65
     empty = coco_ap(records, [{"boxes": np.zeros((0, 4)), "scores": np.zeros(0)}])
     assert empty["AP"] == 0.0
     with pytest.raises(ValueError):
@@ -236,22 +253,31 @@ def test_coco_ap_hand_computed():
 
 def test_coco_multiclass_records_train_and_detect(write_image, tmp_path):
     squares = _squares(write_image, 2)
-    coco = {"images": [{"id": i, "file_name": r.image.name} for i, r in enumerate(squares)],
-            "categories": [{"id": 7, "name": "bright"}, {"id": 3, "name": "dark"}],
-            "annotations": [{"id": 10 * i + k, "image_id": i, "category_id": (7, 3)[k],
-                             "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]}
-                            for i, r in enumerate(squares) for k, b in enumerate(r.boxes)]}
+    coco = {
+        "images": [{"id": i, "file_name": r.image.name} for i, r in enumerate(squares)],
+        "categories": [{"id": 7, "name": "bright"}, {"id": 3, "name": "dark"}],
+        "annotations": [
+            {
+                "id": 10 * i + k,
+                "image_id": i,
+                "category_id": (7, 3)[k],
+                "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+            }
+            for i, r in enumerate(squares)
+            for k, b in enumerate(r.boxes)
+        ],
+    }
     path = tmp_path / "instances.json"
     path.write_text(json.dumps(coco))
     records = read_coco(path, squares[0].image.parent)
-    assert [r.labels.tolist() for r in records] == [[2, 1], [2, 1]]     # ids 3 -> 1, 7 -> 2
+    assert [r.labels.tolist() for r in records] == [[2, 1], [2, 1]]  # ids 3 -> 1, 7 -> 2
     model = _small("cascade", classes=2)
     train_rcnn(model, records, RCNNTrainConfig(iterations=2, batch_size=1, warmup=1), tmp_path / "run", quiet=True)
     with torch.no_grad():
         out = model.eval()([torch.rand(3, 96, 128)])
     assert out[0]["labels"].numel() == 0 or set(out[0]["labels"].tolist()) <= {1, 2}
     assert isinstance(model.roi_heads.heads[0].classifiers[0], nn.Linear)
-    assert model.roi_heads.heads[0].classifiers[0].out_features == 3    # background + 2 classes
+    assert model.roi_heads.heads[0].classifiers[0].out_features == 3  # background + 2 classes
 
 
 def test_face_detector_runs_two_stage_checkpoints(tmp_path):
@@ -271,7 +297,7 @@ def test_face_detector_runs_two_stage_checkpoints(tmp_path):
     with pytest.raises(ValueError, match="fast"):
         FaceDetector(weights=path, fast=True)
     with pytest.raises(AttributeError, match="two-stage"):
-        detector.config
+        _ = detector.config
 
 
 def test_shipped_two_stage_weights_find_the_three_faces():

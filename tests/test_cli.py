@@ -100,7 +100,11 @@ def test_json_is_not_written_half_way_on_failure(folder, tmp_path):
 
 
 def test_console_script_entry_point(folder):
-    proc = subprocess.run([sys.executable, "-m", "facecascade.cli", "detect", str(folder / "a.jpg"), "-q",
-                           "--json", "-"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "facecascade.cli", "detect", str(folder / "a.jpg"), "-q", "--json", "-"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["a.jpg"]) == 3

@@ -8,14 +8,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facecascade.data import (CELEBA_ATTRIBUTES, read_caltech_points, read_celeba, read_dataset, read_imglab,
-                              select_split)
+from facecascade.data import (
+    CELEBA_ATTRIBUTES,
+    read_caltech_points,
+    read_celeba,
+    read_dataset,
+    read_imglab,
+    select_split,
+)
 
 from .shared_data import require
 
 
 def _size(path: Path) -> tuple[int, int]:
-    with Image.open(path) as img:   # reads the header only
+    with Image.open(path) as img:  # reads the header only
         return img.size
 
 
@@ -47,7 +53,7 @@ def test_caltech_web_faces():
     for name in sorted(points)[::150]:
         width, height = _size(images / name)
         assert max(width, height) <= 640
-        assert _inside(points[name], width, height)   # one face of pic03967.jpg is 0.4 px beyond the border
+        assert _inside(points[name], width, height)  # one face of pic03967.jpg is 0.4 px beyond the border
     # the first eye is the image-left one
     left_first = np.mean([(p[:, 0, 0] < p[:, 1, 0]).mean() for p in points.values()])
     assert left_first > 0.99
@@ -70,7 +76,7 @@ def test_dlib_imglab():
     for r in predicted:
         lo, hi = r.boxes[:, None, :2] - 5, r.boxes[:, None, 2:] + 5
         assert ((r.landmarks >= lo) & (r.landmarks <= hi)).all()
-        assert (r.landmarks[:, 0, 0] < r.landmarks[:, 1, 0]).all()   # image-left eye first
+        assert (r.landmarks[:, 0, 0] < r.landmarks[:, 1, 0]).all()  # image-left eye first
 
 
 def test_celeba_half_size_copy():
@@ -105,4 +111,4 @@ def test_mtfl_lfw_part():
     landmarks = np.concatenate([r.landmarks for r in records])
     assert _inside(landmarks, 80, 80, slack=0)
     assert (landmarks[:, 0, 0] < landmarks[:, 1, 0]).all() and (landmarks[:, 3, 0] < landmarks[:, 4, 0]).all()
-    assert (landmarks[:, 2, 1] > landmarks[:, :2, 1].max(1)).mean() > 0.99   # the nose below the eyes
+    assert (landmarks[:, 2, 1] > landmarks[:, :2, 1].max(1)).mean() > 0.99  # the nose below the eyes

@@ -45,7 +45,7 @@ def test_every_input_type_gives_the_same_faces(detector, photo):
     _same(detector.detect(str(path)), reference)
     _same(detector.detect(path), reference)
     _same(detector.detect(Image.fromarray(photo)), reference)
-    _same(detector.detect(torch.from_numpy(photo).permute(2, 0, 1)), reference)            # CHW uint8
+    _same(detector.detect(torch.from_numpy(photo).permute(2, 0, 1)), reference)  # CHW uint8
     _same(detector.detect(torch.from_numpy(photo).permute(2, 0, 1).float() / 255), reference, atol=0.5)
     _same(detector.detect(photo[..., ::-1].copy(), bgr=True), reference)
 
@@ -83,8 +83,17 @@ def test_min_face_size_and_thresholds_change_the_search(photo):
     assert len(big_only.detect(photo)) == 0  # the three faces are ~100 px
 
 
-@pytest.mark.parametrize("kwargs", [dict(min_face_size=0), dict(scale_factor=1.2), dict(thresholds=(0.6, 0.7)),
-                                    dict(thresholds=(0.6, 0.7, 1.5)), dict(batch_size=0), dict(weights="mtcnn2")])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"min_face_size": 0},
+        {"scale_factor": 1.2},
+        {"thresholds": (0.6, 0.7)},
+        {"thresholds": (0.6, 0.7, 1.5)},
+        {"batch_size": 0},
+        {"weights": "mtcnn2"},
+    ],
+)
 def test_bad_settings_raise_value_error(kwargs):
     with pytest.raises(ValueError):
         FaceDetector(**kwargs)

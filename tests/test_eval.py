@@ -8,8 +8,14 @@ import pytest
 
 from facecascade.data import FaceRecord
 from facecascade.eval.matching import DROPPED, box_iou, match_detections
-from facecascade.eval.metrics import (DetectionReport, average_precision, discrete_roc, evaluate_detections,
-                                      precision_recall, tp_rate_at_fp)
+from facecascade.eval.metrics import (
+    DetectionReport,
+    average_precision,
+    discrete_roc,
+    evaluate_detections,
+    precision_recall,
+    tp_rate_at_fp,
+)
 from facecascade.structures import Faces
 
 A = [0, 0, 10, 10]
@@ -21,6 +27,7 @@ def _record(boxes, ignore=None, name="img.jpg"):
 
 
 # --- matching -----------------------------------------------------------------------------------
+
 
 def test_box_iou_hand_values():
     iou = box_iou(np.array([A, [1, 0, 11, 10]]), np.array([A, B, [0, 0, 10, 20]]))
@@ -61,8 +68,9 @@ def test_best_face_taken_is_a_false_positive_even_if_another_face_overlaps_enoug
 
 
 def test_ignored_faces_drop_their_detections_and_duplicates():
-    m = match_detections([A, [1, 0, 11, 10], B, [50, 50, 60, 60]], [0.9, 0.8, 0.7, 0.6], [A, B],
-                         gt_ignore=[True, False])
+    m = match_detections(
+        [A, [1, 0, 11, 10], B, [50, 50, 60, 60]], [0.9, 0.8, 0.7, 0.6], [A, B], gt_ignore=[True, False]
+    )
     assert m.labels.tolist() == [DROPPED, DROPPED, 1, 0]
     assert (m.num_gt, m.num_ignored) == (1, 1)
 
@@ -78,7 +86,7 @@ def test_min_size_ignores_low_faces():
 
 def test_iou_threshold_is_inclusive():
     det = [A]
-    half = [0, 0, 10, 20]   # IoU 100 / 200 = 0.5
+    half = [0, 0, 10, 20]  # IoU 100 / 200 = 0.5
     third = [0, 0, 10, 30]  # IoU 100 / 300 = 0.33
     assert match_detections(det, [1.0], [half], iou_threshold=0.5).labels.tolist() == [1]
     assert match_detections(det, [1.0], [third], iou_threshold=0.5).labels.tolist() == [0]
@@ -112,6 +120,7 @@ def test_random_matching_invariants(rng):
 
 # --- precision, recall, AP ----------------------------------------------------------------------
 
+
 def test_average_precision_all_point_interpolation_where_precision_rises_again():
     # Ranked detections T F F T T, 4 faces (one never found):
     #   precision 1, 1/2, 1/3, 2/4, 3/5    recall 1/4, 1/4, 1/4, 2/4, 3/4
@@ -136,8 +145,8 @@ def _dataset_with_ranking():
     records = [_record([A, B], name="one.jpg"), _record([A, B], name="two.jpg")]
     far = [70, 70, 80, 80]
     predictions = [
-        (np.array([A, far, B], np.float32), np.array([0.9, 0.8, 0.6])),   # T (0.9), F (0.8), T (0.6)
-        (np.array([far, A], np.float32), np.array([0.7, 0.5])),           # F (0.7), T (0.5); B missed
+        (np.array([A, far, B], np.float32), np.array([0.9, 0.8, 0.6])),  # T (0.9), F (0.8), T (0.6)
+        (np.array([far, A], np.float32), np.array([0.7, 0.5])),  # F (0.7), T (0.5); B missed
     ]
     return predictions, records
 
@@ -239,6 +248,7 @@ def test_to_dict_schema_and_subsampled_curve(rng):
 
 # --- discrete ROC -------------------------------------------------------------------------------
 
+
 def test_discrete_roc_hand_case():
     # Ranked: 0.9 T, 0.8 F, 0.8 T, 0.7 F, 0.6 T over 4 faces. Thresholds 0.9, 0.8, 0.7, 0.6 give
     # (FP, TP) = (0, 1), (1, 2), (2, 2), (2, 3): the tie at 0.8 enters as one point.
@@ -257,6 +267,7 @@ def test_discrete_roc_hand_case():
 
 
 # --- plots --------------------------------------------------------------------------------------
+
 
 def test_plots_write_png(tmp_path):
     from facecascade.eval.plots import plot_pr_curves, plot_roc

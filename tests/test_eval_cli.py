@@ -28,8 +28,16 @@ def _voc_set(root, broken: bool):
         xml = (src / "annotations" / f"{NAMES[0]}.xml").read_text().replace(f"{NAMES[0]}.jpg", "broken.jpg")
         (root / "annotations" / "broken.xml").write_text(xml)
         (root / "images" / "broken.jpg").write_text("not a jpeg")
-    return ["eval", "detection", "--format", "voc", "--annotations", str(root / "annotations"),
-            "--images", str(root / "images")]
+    return [
+        "eval",
+        "detection",
+        "--format",
+        "voc",
+        "--annotations",
+        str(root / "annotations"),
+        "--images",
+        str(root / "images"),
+    ]
 
 
 def _rows(out):
@@ -42,11 +50,12 @@ def test_voc_run_with_corrupt_image(tmp_path, capsys, monkeypatch):
 
     calls = []
     original = FaceDetector.detect_arrays
-    monkeypatch.setattr(FaceDetector, "detect_arrays", lambda self, arrays: calls.append(len(arrays))
-                        or original(self, arrays))
+    monkeypatch.setattr(
+        FaceDetector, "detect_arrays", lambda self, arrays: calls.append(len(arrays)) or original(self, arrays)
+    )
     args = _voc_set(tmp_path / "set", broken=True)
     out_json, out_png = tmp_path / "out" / "report.json", tmp_path / "out" / "pr.png"
-    code = main(args + ["--json", str(out_json), "--plot", str(out_png), "-q"])
+    code = main([*args, "--json", str(out_json), "--plot", str(out_png), "-q"])
     captured = capsys.readouterr()
     assert code == 1
     error_lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
@@ -75,16 +84,23 @@ def test_two_weights_give_two_rows(tmp_path, capsys):
     checkpoint = tmp_path / "copy.pt"
     save_mtcnn(checkpoint, load_mtcnn("mtcnn-original"))
     args = _voc_set(tmp_path / "set", broken=False)
-    code = main(args + ["--weights", "mtcnn-original", str(checkpoint), "--min-face", "30", "--min-size", "25",
-                        "--json", str(tmp_path / "r.json"), "-q"])
+    code = main(
+        [
+            *args,
+            *("--weights", "mtcnn-original", str(checkpoint), "--min-face", "30", "--min-size", "25"),
+            *("--json", str(tmp_path / "r.json"), "-q"),
+        ]
+    )
     assert code == 0
     _, rows = _rows(capsys.readouterr().out)
     assert [row[0] for row in rows] == ["mtcnn-original", str(checkpoint)]
     assert rows[0][1:] == rows[1][1:]  # the same cascade under two names scores the same
     report = json.loads((tmp_path / "r.json").read_text())
     faces = sum(len(r) for r in read_voc(tmp_path / "set" / "annotations", tmp_path / "set" / "images"))
-    low = sum(int(((r.boxes[:, 3] - r.boxes[:, 1]) < 25).sum())
-              for r in read_voc(tmp_path / "set" / "annotations", tmp_path / "set" / "images"))
+    low = sum(
+        int(((r.boxes[:, 3] - r.boxes[:, 1]) < 25).sum())
+        for r in read_voc(tmp_path / "set" / "annotations", tmp_path / "set" / "images")
+    )
     for result in report["results"].values():
         assert result["num_ignored"] == low and result["num_gt"] == faces - low
 
@@ -94,11 +110,14 @@ def test_fddb_table_and_roc_plot(tmp_path, capsys, monkeypatch):
 
     args = _voc_set(tmp_path / "set", broken=False)
     records = read_voc(tmp_path / "set" / "annotations", tmp_path / "set" / "images")
-    monkeypatch.setattr(eval_cli, "read_records", lambda fmt, annotations, images: [
-        FaceRecord(r.image, r.boxes, source="fddb") for r in records])
+    monkeypatch.setattr(
+        eval_cli,
+        "read_records",
+        lambda fmt, annotations, images: [FaceRecord(r.image, r.boxes, source="fddb") for r in records],
+    )
     args[args.index("voc")] = "fddb"
     plot = tmp_path / "curves.png"
-    assert main(args + ["--plot", str(plot), "--limit", "2", "-q"]) == 0
+    assert main([*args, "--plot", str(plot), "--limit", "2", "-q"]) == 0
     header, rows = _rows(capsys.readouterr().out)
     assert header == HEADER[:-1] + "| TPR@100FP | TPR@500FP | TPR@1000FP |"
     assert rows[0][1:3] == ["2", str(len(records[0]) + len(records[1]))]
@@ -108,19 +127,19 @@ def test_fddb_table_and_roc_plot(tmp_path, capsys, monkeypatch):
 
 def test_bad_arguments_exit_2(tmp_path, capsys):
     args = _voc_set(tmp_path / "set", broken=False)
-    assert main(args + ["--weights", "no-such-weights", "-q"]) == 2
+    assert main([*args, "--weights", "no-such-weights", "-q"]) == 2
     assert "no-such-weights" in capsys.readouterr().err
     missing = ["eval", "detection", "--format", "voc", "--annotations", str(tmp_path / "nowhere"), "-q"]
     assert main(missing) == 2
     assert "nowhere" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        main(args + ["--val-fraction", "1.5"])
+        main([*args, "--val-fraction", "1.5"])
     assert exc.value.code == 2
 
 
 def test_empty_split_is_an_error(tmp_path, capsys):
     args = _voc_set(tmp_path / "set", broken=False)
-    assert main(args + ["--split", "val", "--val-fraction", "0", "-q"]) == 1
+    assert main([*args, "--split", "val", "--val-fraction", "0", "-q"]) == 1
     assert "no annotated images" in capsys.readouterr().err
 
 
@@ -131,7 +150,7 @@ def test_val_split_is_the_hash_split(tmp_path, capsys):
     records = read_voc(tmp_path / "set" / "annotations", tmp_path / "set" / "images")
     val = select_split(records, "val", 0.7)
     assert 0 < len(val) < len(records)  # the hash split puts 2 of the 3 photos in val
-    assert main(args + ["--split", "val", "--val-fraction", "0.7", "-q", "--min-face", "40"]) == 0
+    assert main([*args, "--split", "val", "--val-fraction", "0.7", "-q", "--min-face", "40"]) == 0
     _, rows = _rows(capsys.readouterr().out)
     assert rows[0][1:3] == [str(len(val)), str(sum(len(r) for r in val))]
     assert np.isfinite(float(rows[0][3]))
@@ -146,7 +165,7 @@ def test_coco_ap_and_a_two_stage_checkpoint(tmp_path, capsys):
     rcnn = tmp_path / "rcnn.pt"
     save_rcnn(rcnn, CascadeRCNN(RCNNConfig(min_size=96, max_size=128, widths=(8, 16, 16, 32), fpn_channels=16)))
     args = _voc_set(tmp_path / "set", broken=False)
-    code = main(args + ["--weights", "mtcnn", str(rcnn), "--coco", "--json", str(tmp_path / "r.json"), "-q"])
+    code = main([*args, "--weights", "mtcnn", str(rcnn), "--coco", "--json", str(tmp_path / "r.json"), "-q"])
     assert code == 0
     assert "| weights | COCO AP | COCO AP50 | COCO AP60 |" in capsys.readouterr().out
     results = json.loads((tmp_path / "r.json").read_text())["results"]

@@ -22,9 +22,9 @@ def _brute_force_block_maxima(maps: list[np.ndarray], threshold: float, k: int) 
     for lid, m in enumerate(maps):
         for r0 in range(0, m.shape[0], k):
             for c0 in range(0, m.shape[1], k):
-                block = m[r0:r0 + k, c0:c0 + k]
+                block = m[r0 : r0 + k, c0 : c0 + k]
                 best, where = -1.0, None
-                for r in range(block.shape[0]):          # row-major: the first of equal scores wins
+                for r in range(block.shape[0]):  # row-major: the first of equal scores wins
                     for c in range(block.shape[1]):
                         if block[r, c] >= threshold and block[r, c] > best:
                             best, where = block[r, c], (lid, r0 + r, c0 + c)
@@ -37,8 +37,9 @@ def _brute_force_block_maxima(maps: list[np.ndarray], threshold: float, k: int) 
 def test_block_maxima_matches_a_brute_force_reference(k):
     rng = np.random.default_rng(k)
     maps = [rng.random((h, w)).round(2) for h, w in ((9, 13), (5, 4), (1, 1), (6, 7))]  # rounded: ties
-    cells = [(l, r, c) for l, m in enumerate(maps) for r in range(m.shape[0]) for c in range(m.shape[1])
-             if m[r, c] >= 0.5]
+    cells = [
+        (l, r, c) for l, m in enumerate(maps) for r in range(m.shape[0]) for c in range(m.shape[1]) if m[r, c] >= 0.5
+    ]
     level, rows, cols = (torch.tensor(v) for v in zip(*cells))
     scores = torch.tensor([maps[l][r, c] for l, r, c in cells])
     kept = block_maxima(level, rows, cols, scores, k)
@@ -64,7 +65,7 @@ def test_reuse_levels_picks_the_level_twice_the_stage_input_and_maps_the_window(
     layout = plan_canvas(sizes, 20.0, 0.709)
     windows = torch.tensor([[100, 120, 300, 320], [10, 10, 40, 40]])
     rois, usable = reuse_levels(windows, torch.zeros(2, dtype=torch.long), layout, sizes, 24)
-    assert usable.tolist() == [True, False]        # a 30-pixel window is never 1.5 x 24 on a level
+    assert usable.tolist() == [True, False]  # a 30-pixel window is never 1.5 x 24 on a level
     # by hand: the level where 200 px * scale is closest to 48 px (log scale)
     sy = layout.sizes[:, 0] / 480.0
     sx = layout.sizes[:, 1] / 640.0
@@ -84,8 +85,11 @@ def test_reuse_levels_stays_within_each_windows_own_image():
     assert usable.all()
     for roi, image in zip(rois, (0, 1)):
         x, y = float(roi[0]), float(roi[1])
-        inside = [lid for lid, ((h, w), (oy, ox)) in enumerate(zip(layout.sizes, layout.offsets))
-                  if ox <= x < ox + w and oy <= y < oy + h]
+        inside = [
+            lid
+            for lid, ((h, w), (oy, ox)) in enumerate(zip(layout.sizes, layout.offsets))
+            if ox <= x < ox + w and oy <= y < oy + h
+        ]
         assert inside and all(layout.image_index[lid] == image for lid in inside)
 
 
@@ -100,7 +104,7 @@ def test_reused_crops_match_area_crops_of_the_image_on_smooth_images():
     image = np.stack([xx * 0.5, yy * 0.6, (xx + yy) * 0.3], -1).clip(0, 255).astype(np.uint8)
     cascade = _random_cascade(MTCNNConfig(patch_reuse=True))
     batch = cascade.prepare([image])
-    cascade.propose(batch)                            # builds and keeps the pyramid canvas
+    cascade.propose(batch)  # builds and keeps the pyramid canvas
     assert batch.canvas is not None
     windows = torch.tensor([[50, 60, 250, 260], [200, 100, 330, 230], [5, 5, 25, 25]])
     index = torch.zeros(3, dtype=torch.long)
@@ -110,8 +114,8 @@ def test_reused_crops_match_area_crops_of_the_image_on_smooth_images():
     reused = cascade._reused_crops(batch, cands, windows, 24)
     exact = normalize_pixels(batch.integral.crop_resize(index, windows, 24)).permute(0, 3, 1, 2)
     assert reused.shape == exact.shape == (3, 3, 24, 24)
-    assert float((reused - exact).abs().max()) < 0.03     # < 4 grey levels on a smooth ramp
-    assert torch.equal(reused[2], exact[2])               # too small for any level: the image crop
+    assert float((reused - exact).abs().max()) < 0.03  # < 4 grey levels on a smooth ramp
+    assert torch.equal(reused[2], exact[2])  # too small for any level: the image crop
 
 
 def test_fast_path_settings_are_validated():
@@ -149,9 +153,14 @@ def _brute_force_local_peaks(cells: list[tuple[int, int, int]], scores: list[flo
     r = k // 2
     kept = set()
     for i, (l, y, x) in enumerate(cells):
-        beaten = any(lj == l and abs(yj - y) <= r and abs(xj - x) <= r and j != i
-                     and (scores[j] > scores[i] or (scores[j] == scores[i] and j < i))
-                     for j, (lj, yj, xj) in enumerate(cells))
+        beaten = any(
+            lj == l
+            and abs(yj - y) <= r
+            and abs(xj - x) <= r
+            and j != i
+            and (scores[j] > scores[i] or (scores[j] == scores[i] and j < i))
+            for j, (lj, yj, xj) in enumerate(cells)
+        )
         if not beaten:
             kept.add(i)
     return kept
@@ -161,8 +170,9 @@ def _brute_force_local_peaks(cells: list[tuple[int, int, int]], scores: list[flo
 def test_local_peaks_matches_a_brute_force_reference(k):
     rng = np.random.default_rng(10 + k)
     maps = [rng.random((h, w)).round(2) for h, w in ((9, 13), (5, 4), (1, 1), (6, 7))]
-    cells = [(l, r, c) for l, m in enumerate(maps) for r in range(m.shape[0]) for c in range(m.shape[1])
-             if m[r, c] >= 0.4]
+    cells = [
+        (l, r, c) for l, m in enumerate(maps) for r in range(m.shape[0]) for c in range(m.shape[1]) if m[r, c] >= 0.4
+    ]
     scores = [float(maps[l][r, c]) for l, r, c in cells]
     level, rows, cols = (torch.tensor(v) for v in zip(*cells))
     kept = local_peaks(level, rows, cols, torch.tensor(scores), k)

@@ -26,16 +26,18 @@ def _check(out: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def _blocks(h: int = 32, w: int = 48) -> np.ndarray:
     """Flat 16x16 colour blocks: JPEG reproduces them within a few levels."""
-    colours = np.array([[200, 30, 60], [20, 180, 90], [40, 60, 220], [250, 250, 250],
-                        [0, 0, 0], [128, 128, 0]], np.uint8)
+    colours = np.array(
+        [[200, 30, 60], [20, 180, 90], [40, 60, 220], [250, 250, 250], [0, 0, 0], [128, 128, 0]], np.uint8
+    )
     out = np.zeros((h, w, 3), np.uint8)
     for by in range(h // 16):
         for bx in range(w // 16):
-            out[by * 16:(by + 1) * 16, bx * 16:(bx + 1) * 16] = colours[(by * (w // 16) + bx) % len(colours)]
+            out[by * 16 : (by + 1) * 16, bx * 16 : (bx + 1) * 16] = colours[(by * (w // 16) + bx) % len(colours)]
     return out
 
 
 # -- files -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("as_str", [True, False])
 def test_png_rgb_is_exact(write_image, rgb_array, as_str):
@@ -107,8 +109,8 @@ def test_16bit_png_is_scaled_by_257(write_image, rng):
 
 
 def test_cmyk_jpeg(write_image):
-    img = Image.new("CMYK", (16, 16), (0, 0, 0, 0))      # white
-    img.paste((255, 0, 0, 0), (0, 0, 8, 16))              # full cyan on the left half
+    img = Image.new("CMYK", (16, 16), (0, 0, 0, 0))  # white
+    img.paste((255, 0, 0, 0), (0, 0, 8, 16))  # full cyan on the left half
     path = write_image("cmyk.jpg", img, quality=100)
     with Image.open(path) as check:
         assert check.mode == "CMYK"
@@ -127,13 +129,13 @@ def test_animated_gif_gives_first_frame(write_image):
 
 
 def test_exif_orientation_is_applied(write_image):
-    stored = np.zeros((20, 40, 3), np.uint8)   # 40 wide, 20 tall as stored
-    stored[:6, :6] = (255, 0, 0)                # red marker in the stored top-left corner
+    stored = np.zeros((20, 40, 3), np.uint8)  # 40 wide, 20 tall as stored
+    stored[:6, :6] = (255, 0, 0)  # red marker in the stored top-left corner
     img = Image.fromarray(stored)
     exif = img.getexif()
-    exif[0x0112] = 6                            # "rotate 90 degrees clockwise to display"
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
     path = write_image("rot.jpg", img, exif=exif, quality=95)
-    out = _check(load_image(path), 40, 20)      # displayed: 20 wide, 40 tall
+    out = _check(load_image(path), 40, 20)  # displayed: 20 wide, 40 tall
     # rotating clockwise moves the stored top-left corner to the displayed top-right corner
     assert out[1, -2, 0] > 200 and out[1, -2, 1:].max() < 50
     assert out[1, 1].max() < 50 and out[-2, -2].max() < 50 and out[-2, 1].max() < 50
@@ -155,6 +157,7 @@ def test_one_pixel_image(write_image):
 
 # -- bad files ---------------------------------------------------------------------------------
 
+
 def _jpeg_bytes(tmp_path: Path, rng: np.random.Generator) -> bytes:
     path = tmp_path / "source.jpg"
     Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path, quality=90)
@@ -168,7 +171,7 @@ def test_undecodable_files_raise_value_error_naming_path(tmp_path, rng, kind):
         path.write_bytes(b"")
     elif kind == "truncated":
         data = _jpeg_bytes(tmp_path, rng)
-        path.write_bytes(data[:len(data) // 2])
+        path.write_bytes(data[: len(data) // 2])
     else:
         path.write_text("this is not an image\n")
     with pytest.raises(ValueError) as info:
@@ -179,10 +182,9 @@ def test_undecodable_files_raise_value_error_naming_path(tmp_path, rng, kind):
 def test_truncated_pil_image_raises_value_error(tmp_path, rng):
     data = _jpeg_bytes(tmp_path, rng)
     path = tmp_path / "trunc.jpg"
-    path.write_bytes(data[:len(data) // 2])
-    with Image.open(path) as img:  # opening is lazy; decoding fails
-        with pytest.raises(ValueError):
-            load_image(img)
+    path.write_bytes(data[: len(data) // 2])
+    with Image.open(path) as img, pytest.raises(ValueError):  # opening is lazy; decoding fails
+        load_image(img)
 
 
 def test_folder_raises_value_error(tmp_path):
@@ -212,7 +214,7 @@ def test_unreadable_file(write_image, rgb_array):
         except PermissionError:
             readable = False
         assert readable == os.access(path, os.R_OK)
-        if readable:   # root: permissions are not enforced, so the image must load correctly
+        if readable:  # root: permissions are not enforced, so the image must load correctly
             np.testing.assert_array_equal(_check(load_image(path), 12, 17), rgb_array)
         else:
             with pytest.raises(ValueError) as info:
@@ -224,10 +226,11 @@ def test_unreadable_file(write_image, rgb_array):
 
 # -- PIL images --------------------------------------------------------------------------------
 
+
 def test_pil_modes(rgb_array):
     rgb = Image.fromarray(rgb_array)
     np.testing.assert_array_equal(load_image(rgb), rgb_array)
-    np.testing.assert_array_equal(load_image(rgb, bgr=True), rgb_array)   # bgr ignored for PIL
+    np.testing.assert_array_equal(load_image(rgb, bgr=True), rgb_array)  # bgr ignored for PIL
     gray = np.asarray(rgb.convert("L"))
     for mode in ("L", "LA"):
         out = _check(load_image(rgb.convert(mode)), 12, 17)
@@ -262,6 +265,7 @@ def test_pil_32bit_integer_mode():
 
 
 # -- numpy arrays ------------------------------------------------------------------------------
+
 
 def test_uint8_hwc_unchanged(rgb_array):
     out = _check(load_image(rgb_array), 12, 17)
@@ -360,6 +364,7 @@ def test_bgr_array_is_reversed(rgb_array):
 
 # -- torch tensors -----------------------------------------------------------------------------
 
+
 def test_tensor_chw_uint8(rgb_array):
     t = torch.from_numpy(rgb_array).permute(2, 0, 1)
     np.testing.assert_array_equal(_check(load_image(t), 12, 17), rgb_array)
@@ -372,16 +377,16 @@ def test_tensor_chw_float(rgb_array):
 
 
 def test_tensor_hwc_and_gray(rgb_array):
-    t = torch.from_numpy(rgb_array)                      # (12, 17, 3): unambiguous HWC
+    t = torch.from_numpy(rgb_array)  # (12, 17, 3): unambiguous HWC
     np.testing.assert_array_equal(_check(load_image(t), 12, 17), rgb_array)
     gray = torch.from_numpy(rgb_array[..., 0].copy())
-    for g in (gray, gray[None]):                         # (H, W) and (1, H, W)
+    for g in (gray, gray[None]):  # (H, W) and (1, H, W)
         out = _check(load_image(g), 12, 17)
         np.testing.assert_array_equal(out[..., 2], rgb_array[..., 0])
 
 
 def test_tensor_ambiguous_layout_is_chw():
-    chw = torch.arange(3 * 5 * 3, dtype=torch.uint8).reshape(3, 5, 3)   # (C=3, H=5, W=3)
+    chw = torch.arange(3 * 5 * 3, dtype=torch.uint8).reshape(3, 5, 3)  # (C=3, H=5, W=3)
     out = _check(load_image(chw), 5, 3)
     np.testing.assert_array_equal(out, chw.permute(1, 2, 0).numpy())
 
@@ -411,6 +416,7 @@ def test_tensor_bad_values_raise():
 
 # -- image_files -------------------------------------------------------------------------------
 
+
 def test_image_files_recursive_sorted(tmp_path, write_image):
     tiny = np.zeros((2, 2, 3), np.uint8)
     for name in ("b.jpg", "a.PNG", "sub/c.webp", "sub/deeper/d.JPEG", "z/e.bmp", "sub/f.gif"):
@@ -419,7 +425,7 @@ def test_image_files_recursive_sorted(tmp_path, write_image):
     (tmp_path / "a.jpg.bak").write_text("x")
     (tmp_path / "sub" / "model.pt").write_bytes(b"x")
     (tmp_path / "noext").write_bytes(b"x")
-    (tmp_path / "folder.jpg").mkdir()                    # a folder is not an image file
+    (tmp_path / "folder.jpg").mkdir()  # a folder is not an image file
     found = image_files(tmp_path)
     rel = [p.relative_to(tmp_path).as_posix() for p in found]
     assert rel == ["a.PNG", "b.jpg", "sub/c.webp", "sub/deeper/d.JPEG", "sub/f.gif", "z/e.bmp"]

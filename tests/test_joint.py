@@ -11,8 +11,16 @@ from facecascade.models import ONet, PNet, RNet
 from facecascade.models.joint import JointCascade
 from facecascade.models.weights import load_mtcnn, save_mtcnn
 from facecascade.ops.coding import encode_landmarks, encode_offsets
-from facecascade.train.joint import (JointConfig, JointTask, RegressionScale, gate_masks, joint_loss,
-                                     make_optimizer, pnet_box_targets, pnet_landmark_targets)
+from facecascade.train.joint import (
+    JointConfig,
+    JointTask,
+    RegressionScale,
+    gate_masks,
+    joint_loss,
+    make_optimizer,
+    pnet_box_targets,
+    pnet_landmark_targets,
+)
 from facecascade.train.losses import SampleKind
 from facecascade.train.samples import SampleArrays, pnet_reference_boxes
 from facecascade.train.trainer import TrainConfig, fit
@@ -99,7 +107,7 @@ def test_the_x24_loss_sees_exactly_the_windows_passing_x12():
     gate = float(p12.median())
     cfg = JointConfig(gates=(gate, 0.0), branch_weights=(0.0, 1.0, 0.0))
     parts = joint_loss(out, batch, cfg, RegressionScale.identity(), keep=1.0)
-    grad, = torch.autograd.grad(parts.total, out.x24.logits)
+    (grad,) = torch.autograd.grad(parts.total, out.x24.logits)
     outside = p12 <= gate
     assert 0 < int(outside.sum()) < len(outside)
     assert float(grad[outside].abs().sum()) == 0.0
@@ -115,8 +123,13 @@ def test_joint_training_shares_gradients_and_separate_training_does_not(share):
         _randomise_context(net)
     batch = _batch()
     out = net(batch[0])
-    loss = joint_loss(out, batch, JointConfig(gates=(0.0, 0.0), branch_weights=(0.0, 0.0, 1.0), share=share),
-                      RegressionScale.identity(), keep=1.0)
+    loss = joint_loss(
+        out,
+        batch,
+        JointConfig(gates=(0.0, 0.0), branch_weights=(0.0, 0.0, 1.0), share=share),
+        RegressionScale.identity(),
+        keep=1.0,
+    )
     loss.total.backward()
     trunk_grad = net.pnet.stem[0].weight.grad
     reached = trunk_grad is not None and float(trunk_grad.abs().sum()) > 0
@@ -146,29 +159,34 @@ def test_regression_scale_equalises_coordinate_variance_at_the_same_rms():
     w = RegressionScale.fit(samples).weight
     std = torch.from_numpy(boxes[100:]).double().std(0)
     scaled = (torch.from_numpy(boxes[100:]).double() * w.double()).std(0)
-    assert torch.allclose(scaled, scaled.mean().expand(4), rtol=1e-4)          # unit variance up to one factor
+    assert torch.allclose(scaled, scaled.mean().expand(4), rtol=1e-4)  # unit variance up to one factor
     assert abs(float(scaled.pow(2).mean().sqrt()) - float(std.pow(2).mean().sqrt())) < 1e-4  # same RMS
     assert torch.equal(RegressionScale.identity().weight, torch.ones(4))
 
 
 def _toy_windows(n: int, rng: np.random.Generator) -> SampleArrays:
     """48x48 windows: faces are bright discs, non-faces noise (an easy problem to learn)."""
-    kinds = rng.choice([SampleKind.NEGATIVE, SampleKind.POSITIVE, SampleKind.PART, SampleKind.LANDMARK], n).astype(np.int8)
+    kinds = rng.choice([SampleKind.NEGATIVE, SampleKind.POSITIVE, SampleKind.PART, SampleKind.LANDMARK], n).astype(
+        np.int8
+    )
     yy, xx = np.mgrid[:48, :48]
-    disc = ((yy - 24) ** 2 + (xx - 24) ** 2 < 15 ** 2)[..., None]
+    disc = ((yy - 24) ** 2 + (xx - 24) ** 2 < 15**2)[..., None]
     images = rng.integers(0, 120, (n, 48, 48, 3)).astype(np.uint8)
     face = kinds != SampleKind.NEGATIVE
     images[face] = np.where(disc, 230, images[face]).astype(np.uint8)
     boxes = np.where(face[:, None], rng.normal(0, 0.05, (n, 4)), 0).astype(np.float32)
-    points = np.where((kinds == SampleKind.LANDMARK)[:, None, None], 0.5, 0).astype(np.float32) * np.ones((n, 5, 2), np.float32)
+    points = np.where((kinds == SampleKind.LANDMARK)[:, None, None], 0.5, 0).astype(np.float32) * np.ones(
+        (n, 5, 2), np.float32
+    )
     return SampleArrays(images, kinds, boxes, points)
 
 
 def test_a_few_joint_training_steps_lower_the_loss(tmp_path):
     rng = np.random.default_rng(0)
     samples = _toy_windows(512, rng)
-    cfg = JointConfig(train=TrainConfig(epochs=4, batch_size=64, lr=0.01, weight_decay=5e-4, samples_per_epoch=1024,
-                                        seed=0))
+    cfg = JointConfig(
+        train=TrainConfig(epochs=4, batch_size=64, lr=0.01, weight_decay=5e-4, samples_per_epoch=1024, seed=0)
+    )
     net = _cascade()
     task = JointTask(cfg, RegressionScale.fit(samples), torch.device("cpu"))
     before = task.evaluate(net, samples, 0)
@@ -231,8 +249,21 @@ def test_train_joint_cli_runs_on_real_data_and_resumes(tmp_path):
     from .shared_data import require
 
     data = require("face_mask").parent
-    args = ["train", "joint", "--data", str(data), "--limit", "2", "--epochs", "1", "--samples-per-epoch", "128",
-            "--tuning-images", "1", "-q"]
+    args = [
+        "train",
+        "joint",
+        "--data",
+        str(data),
+        "--limit",
+        "2",
+        "--epochs",
+        "1",
+        "--samples-per-epoch",
+        "128",
+        "--tuning-images",
+        "1",
+        "-q",
+    ]
     assert main([*args, "--out", str(tmp_path / "joint")]) == 0
     counts = (tmp_path / "joint" / "samples" / "joint" / "train" / "counts.json").read_text()
     assert '"negative"' in counts and '"landmark"' in counts
@@ -240,10 +271,10 @@ def test_train_joint_cli_runs_on_real_data_and_resumes(tmp_path):
     joint = FaceDetector(weights=tmp_path / "joint" / "mtcnn-joint.pt")
     assert type(joint.cascade.nets.onet).__name__ == "StageOf48"
     assert joint.detect(np.zeros((64, 64, 3), np.uint8)).boxes.shape == (0, 4)
-    assert main([*args, "--out", str(tmp_path / "joint")]) == 0    # resumes: nothing more to train
+    assert main([*args, "--out", str(tmp_path / "joint")]) == 0  # resumes: nothing more to train
     assert (tmp_path / "joint" / "joint" / "log.csv").read_text().count(",val,") == 1
     assert main([*args, "--out", str(tmp_path / "sep"), "--separate", "--reuse", str(tmp_path / "joint")]) == 0
-    assert not (tmp_path / "sep" / "samples").exists()              # the joint run's samples were reused
+    assert not (tmp_path / "sep" / "samples").exists()  # the joint run's samples were reused
     assert type(load_mtcnn(tmp_path / "sep" / "mtcnn-separate.pt").onet) is ONet
     assert main(["train", "joint", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
     assert main([*args, "--out", str(tmp_path / "y"), "--init", "mtcnn-joint"]) == 1  # not plain stages
@@ -252,8 +283,9 @@ def test_train_joint_cli_runs_on_real_data_and_resumes(tmp_path):
 def test_without_the_landmark_task_no_branch_learns_landmarks():
     net = _cascade()
     batch = _batch()
-    loss = joint_loss(net(batch[0]), batch, JointConfig(gates=(0.0, 0.0), landmarks=False),
-                      RegressionScale.identity(), keep=1.0)
+    loss = joint_loss(
+        net(batch[0]), batch, JointConfig(gates=(0.0, 0.0), landmarks=False), RegressionScale.identity(), keep=1.0
+    )
     loss.total.backward()
     for stage in (net.pnet, net.rnet, net.onet):
         assert stage.landmarks.weight.grad is None or float(stage.landmarks.weight.grad.abs().sum()) == 0.0

@@ -14,8 +14,9 @@ from facecascade.ops.align import box_transforms, warp_batch, warp_crops
 from facecascade.train.mcfa import MCFATrainConfig, attribute_loss, mcfa_loss, subnet_loss, train_batch
 from facecascade.train.mcfa_data import FaceSet, face_batch
 
-SMALL = MCFAConfig(s_widths=(4, 8, 8), s_feature=16, m_widths=(4, 8, 8, 8), l_widths=(4, 8, 8, 8, 8), fc=16,
-                   head=16, num_attributes=6)
+SMALL = MCFAConfig(
+    s_widths=(4, 8, 8), s_feature=16, m_widths=(4, 8, 8, 8), l_widths=(4, 8, 8, 8, 8), fc=16, head=16, num_attributes=6
+)
 
 
 @pytest.fixture()
@@ -79,9 +80,11 @@ def test_each_sample_type_feeds_only_its_losses(net):
     out = net(x)[2]
     full = subnet_loss(out, is_face, boxes, points, labels, MCFATrainConfig())
     # changing what the net says for non-faces about boxes, landmarks and attributes changes nothing
-    altered = out._replace(box=torch.cat([out.box[:4], out.box[4:] + 5]),
-                           landmarks=torch.cat([out.landmarks[:4], out.landmarks[4:] - 3]),
-                           attributes=torch.cat([out.attributes[:4], -out.attributes[4:]]))
+    altered = out._replace(
+        box=torch.cat([out.box[:4], out.box[4:] + 5]),
+        landmarks=torch.cat([out.landmarks[:4], out.landmarks[4:] - 3]),
+        attributes=torch.cat([out.attributes[:4], -out.attributes[4:]]),
+    )
     again = subnet_loss(altered, is_face, boxes, points, labels, MCFATrainConfig())
     torch.testing.assert_close(again.total, full.total)
     fac = subnet_loss(out, is_face, boxes, points, labels, MCFATrainConfig(tasks=("fac",)))._asdict()
@@ -107,7 +110,7 @@ def test_attribute_metrics_by_hand():
 
 def test_crop_targets_and_mirror():
     faces = _faces()
-    x, boxes, points, labels = face_batch(faces, np.arange(4), 96)
+    x, boxes, _points, _labels = face_batch(faces, np.arange(4), 96)
     assert x.shape == (4, 3, 96, 96)
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
     torch.testing.assert_close(centre, torch.full((4, 2), 47.5 / 96))  # the box is centred in its crop
@@ -183,8 +186,22 @@ def test_eval_attributes_cli_on_real_celeba(net, tmp_path, capsys):
     save_mcfa(path, MCFANet().eval(), {})  # an untrained full-size net: the table, not the numbers
     data = require("celeba")
     for crop in ("box", "whole", "detect"):
-        code = main(["eval", "attributes", "--data", str(data), "--weights", str(path), "--limit", "12",
-                     "--crop", crop, "--json", str(tmp_path / f"{crop}.json")])
+        code = main(
+            [
+                "eval",
+                "attributes",
+                "--data",
+                str(data),
+                "--weights",
+                str(path),
+                "--limit",
+                "12",
+                "--crop",
+                crop,
+                "--json",
+                str(tmp_path / f"{crop}.json"),
+            ]
+        )
         assert code == 0
         report = json.loads((tmp_path / f"{crop}.json").read_text())
         assert report["faces"] == 12 and report["crop"] == crop

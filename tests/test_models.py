@@ -12,8 +12,8 @@ from facecascade.models import NAMED_WEIGHTS, MTCNNNets, ONet, PNet, RNet, Stage
 from facecascade.models.layers import CeilMaxPool2d, PReLU
 from facecascade.models.weights import convert_facenet_state
 
-
 # -- CeilMaxPool2d -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 2)])
 @pytest.mark.parametrize("h, w", [(3, 3), (4, 4), (5, 8), (8, 5), (10, 11), (22, 22), (23, 46), (9, 21)])
@@ -22,7 +22,7 @@ def test_ceil_max_pool_equals_max_pool(kernel, stride, h, w):
     ref = nn.MaxPool2d(kernel, stride, ceil_mode=True)(x)
     out = CeilMaxPool2d(kernel, stride)(x)
     assert torch.equal(out, ref)
-    cl = x.contiguous(memory_format=torch.channels_last)   # the layout the cascade runs in
+    cl = x.contiguous(memory_format=torch.channels_last)  # the layout the cascade runs in
     assert torch.equal(CeilMaxPool2d(kernel, stride)(cl), ref)
 
 
@@ -59,6 +59,7 @@ def test_ceil_max_pool_rejects_kernel_below_stride():
 
 # -- PReLU ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("channels, params", [(10, 10), (3, 1), (28, 28), (32, 32)])
 @pytest.mark.parametrize("n, h, w", [(1, 37, 21), (3, 5, 4)])
 def test_prelu_fast_path_equals_prelu(channels, params, n, h, w):
@@ -84,11 +85,12 @@ def test_prelu_keeps_gradients_in_training():
 
 # -- shapes and gradients ----------------------------------------------------------------------
 
+
 @torch.no_grad()
 def test_pnet_shapes():
     out = PNet()(torch.randn(3, 3, 30, 41))
     assert isinstance(out, StageOutput)
-    assert out.logits.shape == (3, 2, 10, 16)     # ceil(28 / 2) - 4, ceil(39 / 2) - 4
+    assert out.logits.shape == (3, 2, 10, 16)  # ceil(28 / 2) - 4, ceil(39 / 2) - 4
     assert out.offsets.shape == (3, 4, 10, 16)
     assert out.landmarks is None
     assert PNet.window == 12 and PNet.stride == 2
@@ -105,7 +107,7 @@ def test_pnet_helpers_equal_heads():
         channels_last = pnet.face_margin(feats.contiguous(memory_format=torch.channels_last))  # the mv path
         torch.testing.assert_close(channels_last, margin, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(torch.sigmoid(margin), out.logits.softmax(1)[:, 1], atol=1e-6, rtol=1e-5)
-        cells = feats[1, :, 3, 4:7].T   # (3, 32)
+        cells = feats[1, :, 3, 4:7].T  # (3, 32)
         torch.testing.assert_close(pnet.cell_offsets(cells), out.offsets[1, :, 3, 4:7].T, atol=1e-5, rtol=1e-5)
 
 
@@ -126,8 +128,9 @@ def test_batch_of_one_and_zero():
     assert RNet()(torch.randn(0, 3, 24, 24)).logits.shape == (0, 2)
 
 
-@pytest.mark.parametrize("net, shape", [(PNet, (2, 3, 18, 24)), (PNet, (2, 3, 17, 23)),
-                                        (RNet, (3, 3, 24, 24)), (ONet, (3, 3, 48, 48))])
+@pytest.mark.parametrize(
+    "net, shape", [(PNet, (2, 3, 18, 24)), (PNet, (2, 3, 17, 23)), (RNet, (3, 3, 24, 24)), (ONet, (3, 3, 48, 48))]
+)
 def test_every_parameter_gets_a_gradient(net, shape):
     model = net()
     out = model(torch.randn(shape))
@@ -141,10 +144,12 @@ def test_every_parameter_gets_a_gradient(net, shape):
 
 # -- weights -----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def facenet():
     """facenet-pytorch carries the original weights; a missing package fails these tests."""
     import facenet_pytorch
+
     return facenet_pytorch
 
 
@@ -189,7 +194,7 @@ def test_original_onet_equals_facenet(original, facenet):
     ref_offsets, ref_points, ref_probs = ref(x)
     out = original.onet(x)
     _assert_same_stage(out, ref_probs, ref_offsets)
-    assert ref_points.shape == (16, 10)                     # x1..x5, y1..y5
+    assert ref_points.shape == (16, 10)  # x1..x5, y1..y5
     torch.testing.assert_close(out.landmarks.transpose(1, 2).reshape(16, 10), ref_points, atol=1e-5, rtol=0)
     torch.testing.assert_close(out.landmarks[:, :, 0], ref_points[:, :5], atol=1e-5, rtol=0)
 
@@ -208,8 +213,7 @@ def test_original_channels_last_inference_equals_facenet(original, facenet, stag
     torch.testing.assert_close(out.logits.softmax(1), ref_out[-1], atol=1e-5, rtol=0)
     torch.testing.assert_close(out.offsets, ref_out[0], atol=1e-5, rtol=0)
     if stage == "onet":
-        torch.testing.assert_close(out.landmarks.transpose(1, 2).reshape(len(x), 10), ref_out[1],
-                                   atol=1e-5, rtol=0)
+        torch.testing.assert_close(out.landmarks.transpose(1, 2).reshape(len(x), 10), ref_out[1], atol=1e-5, rtol=0)
 
 
 def test_convert_facenet_state_rejects_unknown_keys(facenet):
@@ -279,8 +283,9 @@ def test_missing_checkpoint(tmp_path):
         assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("content", ["tensor", "dict_without_nets", "list", "junk_bytes", "pickled_module",
-                                     "wrong_state_dicts"])
+@pytest.mark.parametrize(
+    "content", ["tensor", "dict_without_nets", "list", "junk_bytes", "pickled_module", "wrong_state_dicts"]
+)
 def test_checkpoint_holding_something_else(tmp_path, content):
     path = tmp_path / f"{content}.pt"
     if content == "tensor":
@@ -291,9 +296,9 @@ def test_checkpoint_holding_something_else(tmp_path, content):
         torch.save([PNet().state_dict()], path)
     elif content == "junk_bytes":
         path.write_bytes(b"this is not a checkpoint")
-    elif content == "pickled_module":   # a common mistake: torch.save(model) instead of a state dict
+    elif content == "pickled_module":  # a common mistake: torch.save(model) instead of a state dict
         torch.save(PNet(), path)
-    else:                               # the three nets' state dicts in the wrong slots
+    else:  # the three nets' state dicts in the wrong slots
         torch.save({"pnet": ONet().state_dict(), "rnet": RNet().state_dict(), "onet": PNet().state_dict()}, path)
     with pytest.raises(ValueError) as info:
         load_mtcnn(path)

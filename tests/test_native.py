@@ -22,17 +22,20 @@ from .shared_data import require
 
 pytestmark = pytest.mark.skipif(
     not native.enabled() and os.environ.get("FACECASCADE_REQUIRE_NATIVE") != "1",
-    reason="native kernels not built (no C compiler when installing)")
+    reason="native kernels not built (no C compiler when installing)",
+)
 
 
 @pytest.fixture
 def torch_only(monkeypatch):
     """Run the PyTorch versions inside the test (``FACECASCADE_NATIVE=0``)."""
+
     def switch(on: bool) -> None:
         if on:
             monkeypatch.delenv("FACECASCADE_NATIVE", raising=False)
         else:
             monkeypatch.setenv("FACECASCADE_NATIVE", "0")
+
     return switch
 
 
@@ -66,12 +69,12 @@ def test_resize_matches_torch_path_in_both_layouts(torch_only):
         torch_only(False)
         expected = resample.resize_area_into(table, torch.empty((oh, ow, 3)), scale, shift)
         torch_only(True)
-        canvas = torch.zeros((oh + 5, ow + 7, 3))               # channels-last, padded rows
-        got = resample.resize_area_into(table, canvas[2:2 + oh, 3:3 + ow], scale, shift)
-        planes = torch.zeros((3, oh + 4, ow + 9))                 # planar
-        native.resize_area_into(table, planes[:, 1:1 + oh, 2:2 + ow].permute(1, 2, 0), scale, shift)
+        canvas = torch.zeros((oh + 5, ow + 7, 3))  # channels-last, padded rows
+        got = resample.resize_area_into(table, canvas[2 : 2 + oh, 3 : 3 + ow], scale, shift)
+        planes = torch.zeros((3, oh + 4, ow + 9))  # planar
+        native.resize_area_into(table, planes[:, 1 : 1 + oh, 2 : 2 + ow].permute(1, 2, 0), scale, shift)
         assert torch.equal(got, expected)
-        assert torch.equal(planes[:, 1:1 + oh, 2:2 + ow].permute(1, 2, 0), expected)
+        assert torch.equal(planes[:, 1 : 1 + oh, 2 : 2 + ow].permute(1, 2, 0), expected)
         assert canvas[:2].abs().sum() == 0 and planes[:, :1].abs().sum() == 0  # nothing written outside
 
 
@@ -87,8 +90,10 @@ def test_crops_match_torch_path(torch_only):
         assert torch.equal(got, expected)
 
 
-@pytest.mark.parametrize("channels,kernel,stride,size", [(10, 2, 2, (23, 22)), (28, 3, 2, (22, 22)),
-                                                         (64, 2, 2, (9, 8)), (32, 3, 2, (46, 45))])
+@pytest.mark.parametrize(
+    "channels,kernel,stride,size",
+    [(10, 2, 2, (23, 22)), (28, 3, 2, (22, 22)), (64, 2, 2, (9, 8)), (32, 3, 2, (46, 45))],
+)
 def test_prelu_max_pool_matches_layers(channels, kernel, stride, size):
     x = torch.randn(3, channels, *size).contiguous(memory_format=torch.channels_last)
     prelu = PReLU(channels)
@@ -128,11 +133,17 @@ def test_pnet_stem_matches_torch_path(height, width):
     rows, cols = [(3, 4, 30), (2 * ((height - 3) // 2) - 1, 0, 7)], [(5, 0, 9), (width - 3 - width % 2, 2, height + 5)]
     with torch.no_grad():
         expected = _torch_stem(planes[None, :, :, :width], conv, slope, rows, cols)
-        got = native.pnet_stem(planes, width, 0, height, conv, slope,
-                               torch.tensor(rows), torch.tensor(cols))
-        band = native.pnet_stem(planes, width, 2, height, conv, slope,       # a band from row 2
-                                torch.tensor(rows) - torch.tensor([2, 0, 0]),
-                                torch.tensor(cols) - torch.tensor([0, 2, 2]))
+        got = native.pnet_stem(planes, width, 0, height, conv, slope, torch.tensor(rows), torch.tensor(cols))
+        band = native.pnet_stem(
+            planes,
+            width,
+            2,
+            height,
+            conv,
+            slope,  # a band from row 2
+            torch.tensor(rows) - torch.tensor([2, 0, 0]),
+            torch.tensor(cols) - torch.tensor([0, 2, 2]),
+        )
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(band, expected[:, :, 1:], rtol=1e-5, atol=1e-5)
 

@@ -16,21 +16,23 @@ def _faces(n=2, attributes=True):
     boxes = np.array([[10, 20, 50, 70], [100, 40, 130, 80]], np.float32)[:n]
     landmarks = np.arange(n * 10, dtype=np.float32).reshape(n, 5, 2)
     names = ("Smiling", "Eyeglasses") if attributes else ()
-    probs = np.array([[0.9, 0.1], [0.2, 0.7]], np.float32)[:n, :len(names)]
+    probs = np.array([[0.9, 0.1], [0.2, 0.7]], np.float32)[:n, : len(names)]
     return Faces(boxes, np.array([0.99, 0.8], np.float32)[:n], landmarks, probs, names)
 
 
-RECORDS = [Record("a.jpg", None, 640, 480, _faces()), Record("empty.png", None, 10, 10, _faces(0)),
-           Record("clip.mp4", 7, 320, 240, _faces(1))]
+RECORDS = [
+    Record("a.jpg", None, 640, 480, _faces()),
+    Record("empty.png", None, 10, 10, _faces(0)),
+    Record("clip.mp4", 7, 320, 240, _faces(1)),
+]
 
 
 def test_atomic_text_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with AtomicFile(target) as out:
-            out.file.write("half")
-            raise RuntimeError("crash mid-run")
+    with pytest.raises(RuntimeError), AtomicFile(target) as out:
+        out.file.write("half")
+        raise RuntimeError("crash mid-run")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
     write_json_atomic(target, {"a": 1})
@@ -50,11 +52,13 @@ def test_json_lines(tmp_path):
             w.write(r)
     lines = [json.loads(line) for line in (tmp_path / "sub" / "o.jsonl").read_text().splitlines()]
     assert [set(line) for line in lines] == [{"file", "width", "height", "faces"}] * 2 + [
-        {"file", "frame", "width", "height", "faces"}]
+        {"file", "frame", "width", "height", "faces"}
+    ]
     assert lines[2]["frame"] == 7 and lines[1]["faces"] == []
     face = lines[0]["faces"][1]
     assert face["box"] == [100.0, 40.0, 130.0, 80.0] and face["attributes"] == pytest.approx(
-        {"Smiling": 0.2, "Eyeglasses": 0.7})
+        {"Smiling": 0.2, "Eyeglasses": 0.7}
+    )
     assert face["landmarks"][0] == [10.0, 11.0]
 
 
@@ -95,8 +99,7 @@ def test_coco_loads_with_pycocotools(tmp_path):
 
 
 def test_coco_crash_leaves_no_file(tmp_path):
-    with pytest.raises(KeyboardInterrupt):
-        with CocoWriter(tmp_path / "coco.json") as w:
-            w.write(RECORDS[0])
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), CocoWriter(tmp_path / "coco.json") as w:
+        w.write(RECORDS[0])
+        raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []

@@ -33,8 +33,10 @@ def test_matches_facenet_pytorch_on_real_photos():
         image = Image.open(path).convert("RGB")
         parity.add(*facenet_faces(reference, image), ours.detect(image))
     ref_total, rate, extra = parity.reference_faces, parity.rate, parity.extra
-    print(f"reference faces {ref_total}, matched {parity.matched} ({rate:.2%}), extra {extra}, "
-          f"mean landmark difference {parity.landmark_difference:.4f} px")
+    print(
+        f"reference faces {ref_total}, matched {parity.matched} ({rate:.2%}), extra {extra}, "
+        f"mean landmark difference {parity.landmark_difference:.4f} px"
+    )
     assert ref_total > 700
     assert rate >= 0.98, f"only {rate:.2%} of the reference's faces matched at IoU >= 0.9"
     assert parity.landmark_difference <= 1.5

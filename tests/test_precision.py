@@ -15,16 +15,16 @@ from .shared_data import require
 
 @pytest.fixture(scope="module")
 def photo():
-    return load_image(require("dlib_faces/bald_guys.jpg"))   # a crowd: many faces, many windows
+    return load_image(require("dlib_faces/bald_guys.jpg"))  # a crowd: many faces, many windows
 
 
 def test_bf16_copy_wraps_trunk_layers_and_leaves_the_original():
     pnet = PNet().eval()
     copy = with_bf16_layers(pnet)
-    assert pnet.stem[0].weight.dtype == torch.float32                 # the original is untouched
+    assert pnet.stem[0].weight.dtype == torch.float32  # the original is untouched
     assert isinstance(copy.stem[0], BF16Compute) and copy.stem[0].layer.weight.dtype == torch.bfloat16
-    assert sum(isinstance(m, BF16Compute) for m in copy.modules()) == 3   # conv1-3, not the heads
-    assert copy.cls.weight.dtype == torch.float32                     # read directly by face_margin
+    assert sum(isinstance(m, BF16Compute) for m in copy.modules()) == 3  # conv1-3, not the heads
+    assert copy.cls.weight.dtype == torch.float32  # read directly by face_margin
 
 
 @torch.no_grad()
@@ -36,7 +36,7 @@ def test_bf16_onet_is_close_to_float32():
     assert out.logits.dtype == torch.float32
     for a, b in ((ref.logits, out.logits), (ref.offsets, out.offsets), (ref.landmarks, out.landmarks)):
         scale = a.abs().max()
-        assert 0 < (a - b).abs().max() <= 0.05 * scale                # rounded, and only slightly
+        assert 0 < (a - b).abs().max() <= 0.05 * scale  # rounded, and only slightly
 
 
 def test_resolve_precision():

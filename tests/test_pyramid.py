@@ -10,11 +10,10 @@ import torch
 
 from facecascade.detect.mtcnn import _mask_pool_edges
 from facecascade.models import PNet
-from facecascade.ops.pyramid import (CanvasLayout, level_size, pack_levels, plan_canvas, pnet_output_size,
-                                     pyramid_scales)
-
+from facecascade.ops.pyramid import CanvasLayout, level_size, pack_levels, plan_canvas, pnet_output_size, pyramid_scales
 
 # -- scales and sizes --------------------------------------------------------------------------
+
 
 def test_pyramid_scales_hand_computed():
     scales = pyramid_scales(480, 640, 20, 0.709)
@@ -22,10 +21,10 @@ def test_pyramid_scales_hand_computed():
     # 288, 204.19, 144.77, 102.64, 72.77, 51.60, 36.58, 25.94, 18.39, 13.04 | 9.24 < 12 stops
     assert len(scales) == 10
     assert scales[0] == pytest.approx(0.6)
-    assert 480 * 0.6 * 0.709 ** 9 == pytest.approx(13.04, abs=0.01)
-    assert 480 * 0.6 * 0.709 ** 10 == pytest.approx(9.24, abs=0.01)
+    assert pytest.approx(13.04, abs=0.01) == 480 * 0.6 * 0.709**9
+    assert pytest.approx(9.24, abs=0.01) == 480 * 0.6 * 0.709**10
     for k, s in enumerate(scales):
-        assert s == pytest.approx(0.6 * 0.709 ** k, rel=1e-12)
+        assert s == pytest.approx(0.6 * 0.709**k, rel=1e-12)
     assert scales[1] == pytest.approx(0.4254)
     assert scales[-1] == pytest.approx(0.6 * 0.045271, rel=1e-4)
 
@@ -48,17 +47,17 @@ def test_pyramid_scales_bad_arguments(min_face, factor):
 
 
 def test_level_size_hand_computed():
-    assert level_size(480, 640, 0.6) == (289, 385)          # 288 + 1, 384 + 1
+    assert level_size(480, 640, 0.6) == (289, 385)  # 288 + 1, 384 + 1
     assert level_size(480, 640, 0.6 * 0.709) == (205, 273)  # int(204.19 + 1), int(272.26 + 1)
     assert level_size(37, 53, 1.0) == (38, 54)
-    assert level_size(30, 31, 0.5) == (16, 16)              # int(16.0), int(16.5)
+    assert level_size(30, 31, 0.5) == (16, 16)  # int(16.0), int(16.5)
     for h, w, s in [(480, 640, 0.3), (123, 77, 0.4254), (1000, 999, 0.0123)]:
         assert level_size(h, w, s) == (int(h * s + 1), int(w * s + 1))
 
 
 def test_pnet_output_size_formula():
     assert pnet_output_size(12) == 1
-    assert pnet_output_size(13) == 2    # ceil(11 / 2) - 4
+    assert pnet_output_size(13) == 2  # ceil(11 / 2) - 4
     assert pnet_output_size(14) == 2
     assert pnet_output_size(15) == 3
     assert pnet_output_size(289) == 140  # ceil(287 / 2) - 4
@@ -79,6 +78,7 @@ def test_pnet_output_size_matches_real_pnet():
 
 
 # -- packing -----------------------------------------------------------------------------------
+
 
 def _check_packing(sizes, offsets, canvas):
     sizes = np.asarray(sizes).reshape(-1, 2)
@@ -122,13 +122,12 @@ def test_pack_levels_single_and_empty():
 def test_pack_levels_gap(gap):
     sizes = [(20, 21), (20, 20), (15, 13), (12, 12)]
     offsets, canvas = pack_levels(sizes, gap=gap)
-    _check_packing(sizes, offsets, canvas)   # offsets even even for an odd gap (rounded up)
+    _check_packing(sizes, offsets, canvas)  # offsets even even for an odd gap (rounded up)
     for i in range(len(sizes)):
         for j in range(i + 1, len(sizes)):
             (yi, xi), (hi, wi) = offsets[i], sizes[i]
             (yj, xj), (hj, wj) = offsets[j], sizes[j]
-            separated = (yi + hi + gap <= yj or yj + hj + gap <= yi or
-                         xi + wi + gap <= xj or xj + wj + gap <= xi)
+            separated = yi + hi + gap <= yj or yj + hj + gap <= yi or xi + wi + gap <= xj or xj + wj + gap <= xi
             assert separated
 
 
@@ -139,8 +138,9 @@ def test_plan_canvas_two_images():
     n1 = len(pyramid_scales(61, 203, 20.0, 0.709))
     assert layout.num_levels == n0 + n1
     assert layout.image_index.tolist() == [0] * n0 + [1] * n1
-    np.testing.assert_allclose(layout.scales, pyramid_scales(120, 90, 20.0, 0.709) +
-                               pyramid_scales(61, 203, 20.0, 0.709))
+    np.testing.assert_allclose(
+        layout.scales, pyramid_scales(120, 90, 20.0, 0.709) + pyramid_scales(61, 203, 20.0, 0.709)
+    )
     for (h, w), i, s in zip(layout.sizes.tolist(), layout.image_index, layout.scales):
         assert (h, w) == level_size(*((120, 90), (61, 203))[i], s)
     _check_packing(layout.sizes, layout.offsets, layout.canvas_size)
@@ -159,7 +159,7 @@ def test_cell_level_map():
     assert cmap.shape == (pnet_output_size(layout.canvas_size[0]), pnet_output_size(layout.canvas_size[1]))
     for lid, ((h, w), (y, x)) in enumerate(zip(layout.sizes, layout.offsets)):
         cells = cmap == lid
-        assert cells.sum() == pnet_output_size(h) * pnet_output_size(w)   # nothing overwritten
+        assert cells.sum() == pnet_output_size(h) * pnet_output_size(w)  # nothing overwritten
         rows, cols = np.nonzero(cells)
         assert rows.min() == y // 2 and cols.min() == x // 2
         assert rows.max() == y // 2 + pnet_output_size(h) - 1
@@ -168,8 +168,13 @@ def test_cell_level_map():
 
 
 def test_pool_edges_hand_computed():
-    layout = CanvasLayout(np.zeros(3, np.int64), np.ones(3), np.array([[13, 15], [14, 16], [12, 13]]),
-                          np.array([[0, 0], [0, 16], [14, 0]]), (26, 32))
+    layout = CanvasLayout(
+        np.zeros(3, np.int64),
+        np.ones(3),
+        np.array([[13, 15], [14, 16], [12, 13]]),
+        np.array([[0, 0], [0, 16], [14, 0]]),
+        (26, 32),
+    )
     rows, cols = layout.pool_edges
     # odd h = 13 at y = 0: conv1 row 11 over columns [0, 14); odd w = 15: conv1 column 13 over rows [0, 12)
     # level 2 (12, 13) at (14, 0): even height, odd width -> column 11 over rows [14, 25)
@@ -179,8 +184,8 @@ def test_pool_edges_hand_computed():
 
 # -- the key property: one canvas = every level alone ------------------------------------------
 
-def _canvas_matches_levels(layout: CanvasLayout, background: str, mask: bool = True,
-                           channels_last: bool = False):
+
+def _canvas_matches_levels(layout: CanvasLayout, background: str, mask: bool = True, channels_last: bool = False):
     """Per level: (canvas response, response of the level alone)."""
     pnet = PNet().eval()
     fast = PNet().eval()
@@ -195,7 +200,7 @@ def _canvas_matches_levels(layout: CanvasLayout, background: str, mask: bool = T
     levels = []
     for (h, w), (y, x) in zip(layout.sizes.tolist(), layout.offsets.tolist()):
         level = torch.rand(1, 3, h, w) * 2 - 1
-        canvas[:, :, y:y + h, x:x + w] = level
+        canvas[:, :, y : y + h, x : x + w] = level
         levels.append(level)
     if channels_last:
         canvas = canvas.contiguous(memory_format=torch.channels_last)
@@ -208,7 +213,7 @@ def _canvas_matches_levels(layout: CanvasLayout, background: str, mask: bool = T
         pairs = []
         for level, (h, w), (y, x) in zip(levels, layout.sizes.tolist(), layout.offsets.tolist()):
             alone = pnet.trunk(level)
-            on_canvas = feats[:, :, y // 2: y // 2 + pnet_output_size(h), x // 2: x // 2 + pnet_output_size(w)]
+            on_canvas = feats[:, :, y // 2 : y // 2 + pnet_output_size(h), x // 2 : x // 2 + pnet_output_size(w)]
             pairs.append((on_canvas, alone))
     return pairs
 

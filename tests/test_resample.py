@@ -19,12 +19,15 @@ def _area(image_hwc: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return F.interpolate(x, size=(h, w), mode="area")[0].permute(1, 2, 0).float()
 
 
-@pytest.mark.parametrize("src, sizes", [
-    ((37, 53), [(37, 53), (26, 38), (19, 27), (12, 12), (1, 1), (5, 53)]),   # identity and downsampling
-    ((10, 7), [(23, 16), (10, 21), (11, 7), (40, 3)]),                      # upsampling, mixed
-    ((1, 1), [(1, 1), (4, 6)]),                                             # one pixel
-    ((64, 64), [(63, 63), (33, 31), (2, 3)]),                               # non-integer ratios
-])
+@pytest.mark.parametrize(
+    "src, sizes",
+    [
+        ((37, 53), [(37, 53), (26, 38), (19, 27), (12, 12), (1, 1), (5, 53)]),  # identity and downsampling
+        ((10, 7), [(23, 16), (10, 21), (11, 7), (40, 3)]),  # upsampling, mixed
+        ((1, 1), [(1, 1), (4, 6)]),  # one pixel
+        ((64, 64), [(63, 63), (33, 31), (2, 3)]),  # non-integer ratios
+    ],
+)
 def test_resize_area_matches_interpolate(src, sizes):
     image = _image(*src)
     outs = resize_area(image, sizes)
@@ -66,20 +69,22 @@ def _crop_reference(image: torch.Tensor, window: list[int], size: int) -> torch.
 
 @pytest.mark.parametrize("size", [12, 24, 48])
 def test_crop_resize_matches_interpolate(size):
-    images = [_image(40, 57), _image(23, 18)]        # two images of different sizes in one batch
+    images = [_image(40, 57), _image(23, 18)]  # two images of different sizes in one batch
     integral = IntegralImages.build(images)
-    windows = torch.tensor([
-        [0, 0, 57, 40],      # whole image 0
-        [3, 5, 30, 33],      # inner, downsampled for size 12/24, upsampled for 48
-        [50, 30, 57, 40],    # touching right and bottom borders
-        [0, 0, 1, 1],        # one pixel, top-left corner
-        [56, 39, 57, 40],    # one pixel, bottom-right corner
-        [10, 0, 11, 40],     # one column
-        [0, 0, 18, 23],      # whole image 1
-        [17, 22, 18, 23],    # one pixel, bottom-right of image 1
-        [2, 7, 15, 23],      # touching the bottom of image 1
-        [0, 3, 18, 4],       # one row of image 1
-    ])
+    windows = torch.tensor(
+        [
+            [0, 0, 57, 40],  # whole image 0
+            [3, 5, 30, 33],  # inner, downsampled for size 12/24, upsampled for 48
+            [50, 30, 57, 40],  # touching right and bottom borders
+            [0, 0, 1, 1],  # one pixel, top-left corner
+            [56, 39, 57, 40],  # one pixel, bottom-right corner
+            [10, 0, 11, 40],  # one column
+            [0, 0, 18, 23],  # whole image 1
+            [17, 22, 18, 23],  # one pixel, bottom-right of image 1
+            [2, 7, 15, 23],  # touching the bottom of image 1
+            [0, 3, 18, 4],  # one row of image 1
+        ]
+    )
     image_index = torch.tensor([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
     out = integral.crop_resize(image_index, windows, size)
     assert out.dtype == torch.float32

@@ -38,7 +38,7 @@ def test_shapes_dtypes_and_values_are_converted():
 
 def test_non_contiguous_inputs_become_contiguous():
     boxes = np.asfortranarray(np.arange(8, dtype=np.float32).reshape(2, 4))
-    scores = np.arange(4, dtype=np.float32)[::2]                     # strided view
+    scores = np.arange(4, dtype=np.float32)[::2]  # strided view
     landmarks = np.arange(40, dtype=np.float32).reshape(2, 2, 5, 2)[:, 0]  # non-contiguous slice
     assert not boxes.flags["C_CONTIGUOUS"] and not landmarks.flags["C_CONTIGUOUS"]
     f = Faces(boxes, scores, landmarks)
@@ -143,16 +143,19 @@ def test_getitem_keeps_k_zero():
     assert "landmarks" not in f[0].to_dicts()[0]
 
 
-@pytest.mark.parametrize("boxes, scores, landmarks", [
-    (np.zeros((3, 4)), np.zeros(2), None),              # fewer scores than boxes
-    (np.zeros((2, 4)), np.zeros(3), None),              # more scores than boxes
-    (np.zeros((2, 4)), np.zeros(2), np.zeros((3, 5, 2))),  # landmarks for 3 faces
-    (np.zeros((2, 4)), np.zeros(2), np.zeros((2, 5, 3))),  # not (x, y)
-    (np.zeros((2, 4)), np.zeros(2), np.zeros((2, 10))),     # flat landmarks
-    (np.zeros((2, 5)), np.zeros(2), None),              # 5 box coordinates
-    (np.zeros((2, 2, 4)), np.zeros(2), None),           # 3-D boxes
-    (np.zeros(4), np.zeros(1), None),                   # 1-D box
-])
+@pytest.mark.parametrize(
+    "boxes, scores, landmarks",
+    [
+        (np.zeros((3, 4)), np.zeros(2), None),  # fewer scores than boxes
+        (np.zeros((2, 4)), np.zeros(3), None),  # more scores than boxes
+        (np.zeros((2, 4)), np.zeros(2), np.zeros((3, 5, 2))),  # landmarks for 3 faces
+        (np.zeros((2, 4)), np.zeros(2), np.zeros((2, 5, 3))),  # not (x, y)
+        (np.zeros((2, 4)), np.zeros(2), np.zeros((2, 10))),  # flat landmarks
+        (np.zeros((2, 5)), np.zeros(2), None),  # 5 box coordinates
+        (np.zeros((2, 2, 4)), np.zeros(2), None),  # 3-D boxes
+        (np.zeros(4), np.zeros(1), None),  # 1-D box
+    ],
+)
 def test_mismatched_shapes_raise(boxes, scores, landmarks):
     with pytest.raises(ValueError):
         Faces(boxes, scores, landmarks)
@@ -166,7 +169,7 @@ def test_iterations_follow_the_faces_and_are_checked():
     faces = Faces(np.array([[0, 0, 10, 10], [5, 5, 20, 20]]), [0.9, 0.8], iterations=[2, 3])
     assert faces[1].iterations.tolist() == [3] and faces[[1, 0]].iterations.tolist() == [3, 2]
     assert faces.with_attributes(np.zeros((2, 1)), ["a"]).iterations.tolist() == [2, 3]
-    assert faces.with_landmarks(np.zeros((2, 5, 2))).iterations is None        # new landmarks, no steps
+    assert faces.with_landmarks(np.zeros((2, 5, 2))).iterations is None  # new landmarks, no steps
     assert [d["iterations"] for d in faces.to_dicts()] == [2, 3]
     assert "iterations" not in Faces(faces.boxes, faces.scores).to_dicts()[0]
     with pytest.raises(ValueError, match="iterations"):

@@ -12,10 +12,21 @@ import torch.nn.functional as F
 from facecascade.data import FaceRecord
 from facecascade.models import ONet, PNet, RNet
 from facecascade.train.generate import SamplingConfig, around_faces, pnet_samples, window_samples
-from facecascade.train.losses import (SampleKind, TaskWeights, euclidean_loss, hard_sample_classification_loss,
-                                      mtcnn_loss)
-from facecascade.train.samples import (SampleArrays, label_windows, load_samples, mirror_record,
-                                       pnet_reference_boxes, save_samples)
+from facecascade.train.losses import (
+    SampleKind,
+    TaskWeights,
+    euclidean_loss,
+    hard_sample_classification_loss,
+    mtcnn_loss,
+)
+from facecascade.train.samples import (
+    SampleArrays,
+    label_windows,
+    load_samples,
+    mirror_record,
+    pnet_reference_boxes,
+    save_samples,
+)
 from facecascade.train.trainer import TrainConfig, epoch_indices, train_stage
 
 NEG, POS, PART, LM = (int(k) for k in SampleKind)
@@ -23,17 +34,19 @@ NEG, POS, PART, LM = (int(k) for k in SampleKind)
 
 # -- losses -----------------------------------------------------------------------------------------
 
+
 def test_hard_sample_loss_keeps_the_largest_losses():
     logits = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 3.0], [1.0, 0.0]])
     labels = torch.tensor([1, 1, 1, 0])
-    ce = [math.log(2), math.log(1 + math.e ** 2), math.log(1 + math.e ** -3), math.log(1 + math.e ** -1)]
+    ce = [math.log(2), math.log(1 + math.e**2), math.log(1 + math.e**-3), math.log(1 + math.e**-1)]
     # keep 0.5 of 4 -> the 2 largest: sample 1 (2.127) and sample 0 (0.693)
     expected = (ce[1] + ce[0]) / 2
     assert hard_sample_classification_loss(logits, labels, keep=0.5).item() == pytest.approx(expected, rel=1e-6)
     assert hard_sample_classification_loss(logits, labels, keep=1.0).item() == pytest.approx(sum(ce) / 4, rel=1e-6)
     # 70 % of 4 -> ceil(2.8) = 3 samples
     assert hard_sample_classification_loss(logits, labels, keep=0.7).item() == pytest.approx(
-        (ce[1] + ce[0] + ce[3]) / 3, rel=1e-6)
+        (ce[1] + ce[0] + ce[3]) / 3, rel=1e-6
+    )
 
 
 def test_hard_sample_loss_gradient_only_from_hard_samples():
@@ -61,12 +74,13 @@ def test_euclidean_loss_hand_computed():
 def test_mtcnn_loss_each_task_sees_only_its_samples():
     kinds = torch.tensor([NEG, POS, PART, LM])
     logits = torch.tensor([[3.0, 0.0], [0.0, 3.0], [9.0, -9.0], [9.0, -9.0]])  # part/landmark logits: ignored
-    offsets = torch.tensor([[7.0] * 4, [0.1] * 4, [0.2] * 4, [7.0] * 4])      # neg/landmark offsets: ignored
+    offsets = torch.tensor([[7.0] * 4, [0.1] * 4, [0.2] * 4, [7.0] * 4])  # neg/landmark offsets: ignored
     targets = torch.zeros((4, 4))
     points = torch.zeros((4, 5, 2))
     points[0] = 9.0  # a negative's landmark output: ignored
-    parts = mtcnn_loss(logits, offsets, points, kinds, targets, torch.zeros((4, 5, 2)),
-                       TaskWeights(1.0, 0.5, 1.0), keep=1.0)
+    parts = mtcnn_loss(
+        logits, offsets, points, kinds, targets, torch.zeros((4, 5, 2)), TaskWeights(1.0, 0.5, 1.0), keep=1.0
+    )
     det = F.cross_entropy(logits[:2], torch.tensor([0, 1])).item()
     box = (4 * 0.01 + 4 * 0.04) / 2
     assert parts.det.item() == pytest.approx(det, rel=1e-6)
@@ -77,16 +91,19 @@ def test_mtcnn_loss_each_task_sees_only_its_samples():
 
 # -- labelling and geometry ---------------------------------------------------------------------------
 
+
 def test_label_windows_iou_buckets_and_ignored_faces():
     faces = torch.tensor([[0.0, 0.0, 10.0, 10.0], [100.0, 100.0, 110.0, 110.0]])
     ignore = torch.tensor([False, True])
-    boxes = torch.tensor([
-        [0.0, 0.0, 10.0, 10.0],     # IoU 1 -> positive
-        [0.0, 0.0, 10.0, 5.0],      # IoU 0.5 -> part
-        [0.0, 0.0, 10.0, 3.5],      # IoU 0.35 -> dropped (between 0.3 and 0.4)
-        [50.0, 50.0, 60.0, 60.0],   # IoU 0 -> negative
-        [100.0, 100.0, 110.0, 106.0],  # IoU 0.6 with an ignored face -> dropped, not negative
-    ])
+    boxes = torch.tensor(
+        [
+            [0.0, 0.0, 10.0, 10.0],  # IoU 1 -> positive
+            [0.0, 0.0, 10.0, 5.0],  # IoU 0.5 -> part
+            [0.0, 0.0, 10.0, 3.5],  # IoU 0.35 -> dropped (between 0.3 and 0.4)
+            [50.0, 50.0, 60.0, 60.0],  # IoU 0 -> negative
+            [100.0, 100.0, 110.0, 106.0],  # IoU 0.6 with an ignored face -> dropped, not negative
+        ]
+    )
     kinds, best = label_windows(boxes, faces, ignore)
     assert kinds.tolist() == [POS, PART, -1, NEG, -1]
     assert best[:2].tolist() == [0, 0]
@@ -95,7 +112,7 @@ def test_label_windows_iou_buckets_and_ignored_faces():
 
 
 def test_pnet_reference_box_is_the_inference_box():
-    windows = torch.tensor([[24, 36, 48, 60]])   # S = 24 -> scale 0.5
+    windows = torch.tensor([[24, 36, 48, 60]])  # S = 24 -> scale 0.5
     assert pnet_reference_boxes(windows).tolist() == [[26.0, 38.0, 48.0, 60.0]]
 
 
@@ -106,7 +123,7 @@ def test_mirror_record_swaps_sides_and_round_trips():
     flipped_image, flipped = mirror_record(image, record)
     assert np.array_equal(flipped_image[:, 0], image[:, -1])
     assert flipped.boxes.tolist() == [[3.0, 0.0, 9.0, 4.0]]
-    assert flipped.landmarks[0, 0].tolist() == [9 - 6.0, 1.0]   # new left eye = old right eye, mirrored
+    assert flipped.landmarks[0, 0].tolist() == [9 - 6.0, 1.0]  # new left eye = old right eye, mirrored
     assert flipped.landmarks[0, 3].tolist() == [9 - 5.0, 3.0]
     back_image, back = mirror_record(flipped_image, flipped)
     assert np.array_equal(back_image, image)
@@ -170,6 +187,7 @@ def test_samples_round_trip_through_npy(tmp_path):
 
 # -- the loop -----------------------------------------------------------------------------------------
 
+
 def test_epoch_indices_follow_the_ratio():
     kinds = np.array([NEG] * 100 + [POS] * 10 + [PART] * 50 + [LM] * 5, np.int8)
     idx = epoch_indices(kinds, (3, 1, 1, 2), 700, np.random.default_rng(0))
@@ -215,12 +233,14 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     train_stage(PNet(landmarks=5), samples, None, cfg, tmp_path, quiet=True)
     first = torch.load(tmp_path / "last.pt", weights_only=True)
     assert first["epoch"] == 1
-    resumed = train_stage(PNet(landmarks=5), samples, None, TrainConfig(**{**cfg.__dict__, "epochs": 2}), tmp_path,
-                          quiet=True)
+    resumed = train_stage(
+        PNet(landmarks=5), samples, None, TrainConfig(**{**cfg.__dict__, "epochs": 2}), tmp_path, quiet=True
+    )
     assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 2
     # a run asked for no more epochs than done loads the checkpoint and trains nothing
-    again = train_stage(PNet(landmarks=5), samples, None, TrainConfig(**{**cfg.__dict__, "epochs": 2}), tmp_path,
-                        quiet=True)
+    again = train_stage(
+        PNet(landmarks=5), samples, None, TrainConfig(**{**cfg.__dict__, "epochs": 2}), tmp_path, quiet=True
+    )
     for a, b in zip(resumed.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -234,8 +254,23 @@ def test_train_cli_runs_the_whole_recipe_on_real_data(tmp_path):
     from .shared_data import require
 
     data = require("face_mask").parent
-    args = ["train", "mtcnn", "--data", str(data), "--out", str(tmp_path), "--limit", "3", "--epochs", "1",
-            "--samples-per-epoch", "256", "--tuning-images", "1", "-q"]
+    args = [
+        "train",
+        "mtcnn",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path),
+        "--limit",
+        "3",
+        "--epochs",
+        "1",
+        "--samples-per-epoch",
+        "256",
+        "--tuning-images",
+        "1",
+        "-q",
+    ]
     assert main(args) == 0
     for stage in ("pnet", "rnet", "onet"):
         counts = (tmp_path / "samples" / stage / "train" / "counts.json").read_text()

@@ -12,8 +12,16 @@ from facecascade import Faces
 from facecascade.data import FaceRecord
 from facecascade.train.losses import SampleKind
 from facecascade.train.samples import label_windows
-from facecascade.train.unlabeled import (MAX_IOU, MIN_SCORE, SEARCH_THRESHOLDS, cached_unlabeled, find_unlabeled,
-                                         mark_unlabeled, unlabeled_boxes, with_ignored)
+from facecascade.train.unlabeled import (
+    MAX_IOU,
+    MIN_SCORE,
+    SEARCH_THRESHOLDS,
+    cached_unlabeled,
+    find_unlabeled,
+    mark_unlabeled,
+    unlabeled_boxes,
+    with_ignored,
+)
 
 
 def _record(path="a.jpg", landmarks=False) -> FaceRecord:
@@ -22,12 +30,16 @@ def _record(path="a.jpg", landmarks=False) -> FaceRecord:
 
 
 def test_unlabeled_boxes_keep_confident_detections_away_from_annotations():
-    detections = np.array([[0, 0, 10, 10],     # the annotated face
-                           [20, 20, 30, 30],   # elsewhere, confident: unlabelled
-                           [40, 40, 50, 50],   # elsewhere, not confident
-                           [5, 0, 15, 10],     # IoU 50 / 150 = 0.333 with the face: same face
-                           [7, 0, 17, 10]],    # IoU 30 / 170 = 0.176: another face
-                          np.float32)
+    detections = np.array(
+        [
+            [0, 0, 10, 10],  # the annotated face
+            [20, 20, 30, 30],  # elsewhere, confident: unlabelled
+            [40, 40, 50, 50],  # elsewhere, not confident
+            [5, 0, 15, 10],  # IoU 50 / 150 = 0.333 with the face: same face
+            [7, 0, 17, 10],
+        ],  # IoU 30 / 170 = 0.176: another face
+        np.float32,
+    )
     scores = np.array([0.99, 0.9, MIN_SCORE - 0.01, 0.9, MIN_SCORE])
     found = unlabeled_boxes(_record(), detections, scores)
     np.testing.assert_array_equal(found, detections[[1, 4]])
@@ -96,8 +108,13 @@ def test_cached_unlabeled_reads_a_matching_cache_and_redoes_a_stale_one(tmp_path
     cache = tmp_path / "unlabeled.json"
     weights = tmp_path / "r1.pt"
     shutil.copyfile(PACKAGED / "mtcnn.pt", weights)
-    key = {"sha256": weights_fingerprint("mtcnn"), "thresholds": list(SEARCH_THRESHOLDS), "min_score": MIN_SCORE,
-           "max_iou": MAX_IOU, "images": 1}
+    key = {
+        "sha256": weights_fingerprint("mtcnn"),
+        "thresholds": list(SEARCH_THRESHOLDS),
+        "min_score": MIN_SCORE,
+        "max_iou": MAX_IOU,
+        "images": 1,
+    }
     cache.write_text(json.dumps({"key": key, "boxes": {"x": [[1, 2, 3, 4]]}}))
     assert cached_unlabeled(records, str(weights), cache, quiet=True) == {"x": [[1, 2, 3, 4]]}
     weights.write_bytes(b"other weights")  # replaced under the same path: stale, so it detects again
@@ -125,11 +142,11 @@ def test_the_recipe_samples_with_unlabelled_faces_ignored_on_detection_images_on
     for before, after in zip(plain, marked):
         extra = len(after) - len(before)
         assert extra == len(cached["boxes"].get(str(before.image), []))
-        assert after.ignore[len(before):].all() and not after.ignore[:len(before)].any()
+        assert after.ignore[len(before) :].all() and not after.ignore[: len(before)].any()
         assert extra == 0 or before.landmarks is None
         added += extra
     assert added == sum(len(b) for b in cached["boxes"].values())
-    cached["boxes"] = {str(plain[0].image): [[1.0, 2.0, 30.0, 40.0]]}   # a second call reads the cache
+    cached["boxes"] = {str(plain[0].image): [[1.0, 2.0, 30.0, 40.0]]}  # a second call reads the cache
     (tmp_path / "unlabeled_train.json").write_text(json.dumps(cached))
     again = sampled_records(recipe, "train")
     np.testing.assert_array_equal(again[0].boxes[-1], [1, 2, 30, 40])
@@ -146,8 +163,11 @@ def test_a_higher_min_score_flags_a_subset_and_keys_the_cache(tmp_path):
     data = require("face_mask").parent
     loose = Recipe(data=data, out=tmp_path / "loose", limit=6, ignore_unlabeled="mtcnn-original", ignore_min_score=0.3)
     strict = replace(loose, out=tmp_path / "strict", ignore_min_score=0.99)
-    flagged = {name: json.loads((r.out / "unlabeled_train.json").read_text())
-               for name, r in (("loose", loose), ("strict", strict)) if sampled_records(r, "train")}
+    flagged = {
+        name: json.loads((r.out / "unlabeled_train.json").read_text())
+        for name, r in (("loose", loose), ("strict", strict))
+        if sampled_records(r, "train")
+    }
     assert flagged["loose"]["key"]["min_score"] == 0.3 and flagged["strict"]["key"]["min_score"] == 0.99
     loose_boxes = {(k, tuple(b)) for k, v in flagged["loose"]["boxes"].items() for b in v}
     strict_boxes = {(k, tuple(b)) for k, v in flagged["strict"]["boxes"].items() for b in v}
@@ -161,8 +181,21 @@ def test_train_cli_rejects_unloadable_ignore_weights_before_any_work(tmp_path, c
 
     data = require("face_mask").parent
     for weights in ("no-such-weights", str(tmp_path / "missing.pt")):
-        code = main(["train", "mtcnn", "--data", str(data), "--out", str(tmp_path / "run"), "--limit", "1",
-                     "--ignore-unlabeled", weights, "-q"])
+        code = main(
+            [
+                "train",
+                "mtcnn",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "run"),
+                "--limit",
+                "1",
+                "--ignore-unlabeled",
+                weights,
+                "-q",
+            ]
+        )
         assert code == 2
         assert "--ignore-unlabeled" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

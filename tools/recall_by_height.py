@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--max-height", type=float, default=30.0)
     args = parser.parse_args()
     root = args.data / "caltech_webfaces"
-    records = select_split(read_caltech(root / "WebFaces_GroundThruth.txt", root / "images"), "val")[:args.images]
+    records = select_split(read_caltech(root / "WebFaces_GroundThruth.txt", root / "images"), "val")[: args.images]
     images = [load_image(r.image) for r in records]
     for weights in args.weights:
         cascade = FaceDetector(weights=weights).cascade
@@ -59,11 +59,15 @@ def main() -> None:
             band_total += int(band.sum())
             for k, cands in enumerate((after_p, after_r, after_o)):
                 stage_hits[k] += covered(gt[torch.from_numpy(band)], cands.boxes).sum()
-        by_height = ", ".join(f"{EDGES[i]:g}-{EDGES[i + 1]:g} px {hits[i] / max(totals[i], 1):.2f} ({int(totals[i])})"
-                              for i in range(len(totals)))
+        by_height = ", ".join(
+            f"{EDGES[i]:g}-{EDGES[i + 1]:g} px {hits[i] / max(totals[i], 1):.2f} ({int(totals[i])})"
+            for i in range(len(totals))
+        )
         print(f"{weights}: recall by height: {by_height}")
-        print(f"{weights}: {band_total} faces of {args.min_height:g}-{args.max_height:g} px covered after "
-              f"P/R/O-Net: " + " / ".join(f"{h / max(band_total, 1):.2f}" for h in stage_hits))
+        print(
+            f"{weights}: {band_total} faces of {args.min_height:g}-{args.max_height:g} px covered after "
+            f"P/R/O-Net: " + " / ".join(f"{h / max(band_total, 1):.2f}" for h in stage_hits)
+        )
 
 
 if __name__ == "__main__":

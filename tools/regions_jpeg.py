@@ -23,15 +23,24 @@ def pack(source: str, target: str, quality: int = 95, every: int = 1) -> None:
         Image.fromarray(region).save(buffer, "JPEG", quality=quality)
         blobs.append(np.frombuffer(buffer.getvalue(), np.uint8))
     offsets = np.cumsum([0] + [len(b) for b in blobs])
-    np.savez(target, jpeg=np.concatenate(blobs), offsets=offsets, points=data["points"][::every],
-             names=data["names"][::every])
+    np.savez(
+        target,
+        jpeg=np.concatenate(blobs),
+        offsets=offsets,
+        points=data["points"][::every],
+        names=data["names"][::every],
+    )
 
 
 def unpack(source: str, target: str) -> None:
     data = np.load(source)
     jpeg, offsets = data["jpeg"], data["offsets"]
-    regions = np.stack([np.asarray(Image.open(io.BytesIO(jpeg[a:b].tobytes())).convert("RGB"))
-                        for a, b in zip(offsets[:-1], offsets[1:])])
+    regions = np.stack(
+        [
+            np.asarray(Image.open(io.BytesIO(jpeg[a:b].tobytes())).convert("RGB"))
+            for a, b in zip(offsets[:-1], offsets[1:])
+        ]
+    )
     np.savez(target, regions=regions, points=data["points"], names=data["names"])
 
 

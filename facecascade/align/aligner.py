@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -35,16 +35,24 @@ class FaceAligner:
         >>> faces.landmarks, faces.iterations          # (N, K, 2) pixels, (N,) steps used
     """
 
-    def __init__(self, weights: str | os.PathLike = "dcrn", device: str | torch.device = "cpu",
-                 steps: int | str = "auto", batch_size: int = 128):
+    def __init__(
+        self,
+        weights: str | os.PathLike = "dcrn",
+        device: str | torch.device = "cpu",
+        steps: int | str = "auto",
+        batch_size: int = 128,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
         model, self.meta = load_dcrn(weights)
         self.model = model.to(self.device)
         self.cfg = model.cfg
-        self.steps, self.batch_size = _steps(self.meta.get("steps", "dynamic") if steps == "auto" else steps), batch_size
-        self.use_gen = self.meta.get("start", "gen") == "gen"   # LRN-m baselines start at the mean shape
+        self.steps, self.batch_size = (
+            _steps(self.meta.get("steps", "dynamic") if steps == "auto" else steps),
+            batch_size,
+        )
+        self.use_gen = self.meta.get("start", "gen") == "gen"  # LRN-m baselines start at the mean shape
 
     def __repr__(self) -> str:
         mode = "dynamic" if self.steps is None else f"steps={self.steps}"
@@ -63,12 +71,14 @@ class FaceAligner:
         size = self.cfg.crop_size
         transforms = [box_transforms(f.boxes, size, self.cfg.crop_margin) for f in faces]
         crops = [warp_crops(a, t, size) for a, t in zip(images, transforms)]
-        points, iterations = self._points(np.concatenate(crops)) if crops else (np.zeros((0, self.cfg.num_points, 2)), np.zeros(0))
+        points, iterations = (
+            self._points(np.concatenate(crops)) if crops else (np.zeros((0, self.cfg.num_points, 2)), np.zeros(0))
+        )
         out, start = [], 0
         for f, t in zip(faces, transforms):
             n = len(f)
-            image_px = transform_points(invert_transforms(t), from_crop_units(points[start:start + n], size))
-            out.append(f.with_landmarks(image_px.astype(np.float32), iterations[start:start + n]))
+            image_px = transform_points(invert_transforms(t), from_crop_units(points[start : start + n], size))
+            out.append(f.with_landmarks(image_px.astype(np.float32), iterations[start : start + n]))
             start += n
         return out
 
@@ -77,7 +87,7 @@ class FaceAligner:
         """``((N, K, 2) crop units, (N,) iterations)`` for ``(N, S, S, 3)`` uint8 crops."""
         points, iterations = [], []
         for i in range(0, len(crops), self.batch_size):
-            x = torch.from_numpy(crops[i:i + self.batch_size]).to(self.device).permute(0, 3, 1, 2)
+            x = torch.from_numpy(crops[i : i + self.batch_size]).to(self.device).permute(0, 3, 1, 2)
             p, it = self.model(normalize_crops(x), self.steps, self.use_gen)
             points.append(p.cpu().numpy()), iterations.append(it.cpu().numpy())
         if not points:

@@ -75,6 +75,7 @@ def detect_and_match(faces: list[LandmarkFace], detector, quiet: bool = True) ->
             errors.append(f"{image}: {exc}")
             readable[index] = False
             continue
-        boxes[index], landmarks[index] = matched_detections([faces[i] for i in index],
-                                                            detector.detect_arrays([array])[0])
+        boxes[index], landmarks[index] = matched_detections(
+            [faces[i] for i in index], detector.detect_arrays([array])[0]
+        )
     return Matches(boxes, ~np.isnan(boxes).any(1), landmarks, readable), errors

@@ -18,7 +18,8 @@ kept unless refined landmarks are asked for).
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -57,8 +58,9 @@ ALIGNER_WEIGHTS: tuple[str, ...] = ("dcrn",)
 ATTRIBUTE_WEIGHTS: tuple[str, ...] = ("mcfa",)
 
 
-def _part(spec: Any, role: str, protocol: type, known: tuple[str, ...],
-          build: Callable[[str, str], Any], device: str) -> Any:
+def _part(
+    spec: Any, role: str, protocol: type, known: tuple[str, ...], build: Callable[[str, str], Any], device: str
+) -> Any:
     """``None`` (part off), a built object that follows ``protocol``, or what ``build`` makes of
     a name in ``known`` or a checkpoint path."""
     if spec is None or spec is False or spec == "none":
@@ -68,8 +70,10 @@ def _part(spec: Any, role: str, protocol: type, known: tuple[str, ...],
             return build(spec, device)
         raise ValueError(f"unknown {role} {spec!r}; named weights available: {sorted(known) or 'none yet'}")
     if not isinstance(spec, protocol):
-        raise ValueError(f"{role} must be None, a name, or an object with "
-                         f"{', '.join(m for m in vars(protocol) if not m.startswith('_'))}; got {type(spec).__name__}")
+        raise ValueError(
+            f"{role} must be None, a name, or an object with "
+            f"{', '.join(m for m in vars(protocol) if not m.startswith('_'))}; got {type(spec).__name__}"
+        )
     return spec
 
 
@@ -95,28 +99,45 @@ class FaceAnalyzer:
         >>> faces.boxes, faces.landmarks, faces.crops("photo.jpg", size=112).shape
     """
 
-    def __init__(self, detector: str | os.PathLike | FaceDetector | None = DEFAULT_WEIGHTS,
-                 aligner: Any = None, attributes: Any = "mcfa", device: str = "cpu",
-                 min_face_size: float = 20.0, thresholds: Sequence[float] | None = None,
-                 fast: bool = False, batch_size: int = 8):
+    def __init__(
+        self,
+        detector: str | os.PathLike | FaceDetector | None = DEFAULT_WEIGHTS,
+        aligner: Any = None,
+        attributes: Any = "mcfa",
+        device: str = "cpu",
+        min_face_size: float = 20.0,
+        thresholds: Sequence[float] | None = None,
+        fast: bool = False,
+        batch_size: int = 8,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(detector, (str, os.PathLike)) and detector != "none":
-            detector = FaceDetector(weights=detector, device=device, min_face_size=min_face_size,
-                                    thresholds=thresholds, fast=fast, batch_size=batch_size)
+            detector = FaceDetector(
+                weights=detector,
+                device=device,
+                min_face_size=min_face_size,
+                thresholds=thresholds,
+                fast=fast,
+                batch_size=batch_size,
+            )
         elif detector == "none":
             detector = None
         elif detector is not None and not isinstance(detector, FaceDetector):
             raise ValueError(f"detector must be a weights name, a FaceDetector or None; got {type(detector).__name__}")
         self.detector: FaceDetector | None = detector
         self.aligner = _part(aligner, "aligner", Aligner, ALIGNER_WEIGHTS, _face_aligner, device)
-        self.attributes = _part(attributes, "attributes", AttributeModel, ATTRIBUTE_WEIGHTS, _attribute_classifier,
-                                device)
+        self.attributes = _part(
+            attributes, "attributes", AttributeModel, ATTRIBUTE_WEIGHTS, _attribute_classifier, device
+        )
         self.batch_size = batch_size
 
     def __repr__(self) -> str:
-        parts = [f"detector={self.detector!r}", f"aligner={type(self.aligner).__name__ if self.aligner else None}",
-                 f"attributes={type(self.attributes).__name__ if self.attributes else None}"]
+        parts = [
+            f"detector={self.detector!r}",
+            f"aligner={type(self.aligner).__name__ if self.aligner else None}",
+            f"attributes={type(self.attributes).__name__ if self.attributes else None}",
+        ]
         return f"FaceAnalyzer({', '.join(parts)})"
 
     def analyze(self, images: ImageInput | Sequence[ImageInput], bgr: bool = False) -> Faces | list[Faces]:
@@ -135,7 +156,7 @@ class FaceAnalyzer:
         """`analyze` for RGB ``uint8 (H, W, 3)`` arrays that are already loaded, in batches."""
         out: list[Faces] = []
         for start in range(0, len(arrays), self.batch_size):
-            out.extend(self._analyze_batch(arrays[start:start + self.batch_size]))
+            out.extend(self._analyze_batch(arrays[start : start + self.batch_size]))
         return out
 
     def _analyze_batch(self, arrays: list[np.ndarray]) -> list[Faces]:
@@ -143,8 +164,9 @@ class FaceAnalyzer:
         # the image itself, not the margin it adds around a detector's box)
         faces = None if self.detector is None else self.detector.detect_arrays(arrays)
         if self.aligner is not None:
-            faces = self.aligner.align_arrays(arrays, faces if faces is not None else
-                                              [Faces.whole_image(a) for a in arrays])
+            faces = self.aligner.align_arrays(
+                arrays, faces if faces is not None else [Faces.whole_image(a) for a in arrays]
+            )
         if self.attributes is not None:
             faces = self.attributes.predict_arrays(arrays, faces)
         return faces if faces is not None else [Faces.whole_image(a) for a in arrays]

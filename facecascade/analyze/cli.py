@@ -70,9 +70,16 @@ def _writers(args: argparse.Namespace, stack: contextlib.ExitStack) -> list:
 def _build_analyzer(args: argparse.Namespace):
     from .analyzer import FaceAnalyzer
 
-    return FaceAnalyzer(detector=args.detector, aligner=args.aligner, attributes=args.attributes,
-                        device=args.device, min_face_size=args.min_face, thresholds=args.thresholds,
-                        fast=args.fast, batch_size=args.batch_size)
+    return FaceAnalyzer(
+        detector=args.detector,
+        aligner=args.aligner,
+        attributes=args.attributes,
+        device=args.device,
+        min_face_size=args.min_face,
+        thresholds=args.thresholds,
+        fast=args.fast,
+        batch_size=args.batch_size,
+    )
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -101,34 +108,56 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 n = len(record.faces)
                 tqdm.write(f"{where}: {n} face{'s' if n != 1 else ''}", file=sys.stdout)
 
-        summary = run_files(files, analyzer.analyze_arrays, on_record, batch_size=args.batch_size,
-                            video=args.video, every=args.every, progress=not args.quiet)
+        summary = run_files(
+            files,
+            analyzer.analyze_arrays,
+            on_record,
+            batch_size=args.batch_size,
+            video=args.video,
+            every=args.every,
+            progress=not args.quiet,
+        )
     return summary.exit_code()
 
 
 def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="faces, landmarks and attributes in images, folders and videos",
-                       description="Faces, landmarks (refined when an aligner is set) and attributes in images, "
-                                   "folders (recursive) and video files (frame by frame).")
+    p = sub.add_parser(
+        "analyze",
+        help="faces, landmarks and attributes in images, folders and videos",
+        description="Faces, landmarks (refined when an aligner is set) and attributes in images, "
+        "folders (recursive) and video files (frame by frame).",
+    )
     p.add_argument("inputs", nargs="+", metavar="PATH")
     p.add_argument("--json", metavar="OUT.jsonl", help='JSON lines, one object per image/frame ("-": stdout)')
     p.add_argument("--csv", metavar="OUT.csv", help="one row per face")
     p.add_argument("--coco", metavar="OUT.json", help="COCO-format images, annotations (with scores) and categories")
     p.add_argument("--draw", metavar="DIR", help="save images with boxes, landmarks and top attributes drawn")
-    p.add_argument("--video", action="store_true",
-                   help="read named files of any non-image extension as videos, and include videos found "
-                        "in folders (named .mp4/.mov/.avi/.mkv/... files are always read as videos)")
+    p.add_argument(
+        "--video",
+        action="store_true",
+        help="read named files of any non-image extension as videos, and include videos found "
+        "in folders (named .mp4/.mov/.avi/.mkv/... files are always read as videos)",
+    )
     p.add_argument("--every", type=positive_int, default=1, metavar="N", help="analyse one video frame in N")
-    p.add_argument("--detector", default=DEFAULT_WEIGHTS,
-                   help=f"detector weights (mtcnn, mtcnn-joint, mtcnn-original, a checkpoint path) or 'none': "
-                        f"each image is one face crop (default: {DEFAULT_WEIGHTS})")
-    p.add_argument("--aligner", default=None,
-                   help="refine the landmarks with aligner weights: dcrn or a checkpoint (default: off)")
-    p.add_argument("--attributes", default="mcfa",
-                   help="attribute weights (mcfa, an MCFA checkpoint path) or 'none' (default: mcfa)")
+    p.add_argument(
+        "--detector",
+        default=DEFAULT_WEIGHTS,
+        help=f"detector weights (mtcnn, mtcnn-joint, mtcnn-original, a checkpoint path) or 'none': "
+        f"each image is one face crop (default: {DEFAULT_WEIGHTS})",
+    )
+    p.add_argument(
+        "--aligner", default=None, help="refine the landmarks with aligner weights: dcrn or a checkpoint (default: off)"
+    )
+    p.add_argument(
+        "--attributes",
+        default="mcfa",
+        help="attribute weights (mcfa, an MCFA checkpoint path) or 'none' (default: mcfa)",
+    )
     p.add_argument("--min-face", type=float, default=20.0, help="smallest face side in pixels (default 20)")
-    p.add_argument("--thresholds", type=stage_thresholds, default=None, help="detector stage thresholds, e.g. 0.6,0.7,0.7")
-    p.add_argument("--fast", action="store_true", help="the detector's fast path (README, \"Fast path\")")
+    p.add_argument(
+        "--thresholds", type=stage_thresholds, default=None, help="detector stage thresholds, e.g. 0.6,0.7,0.7"
+    )
+    p.add_argument("--fast", action="store_true", help='the detector\'s fast path (README, "Fast path")')
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--batch-size", type=positive_int, default=8, help="images per batch (default 8)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's)")

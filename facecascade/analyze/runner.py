@@ -4,9 +4,9 @@ report each unreadable input on one line, count."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -46,13 +46,17 @@ class RunSummary:
     def exit_code(self) -> int:
         """1 after any failure or when there was nothing to analyse, else 0 (printing why)."""
         if self.failed:
-            print(f"{len(self.failed)} of {self.files} input(s) failed; {self.analysed} image(s)/frame(s) analysed",
-                  file=sys.stderr)
+            print(
+                f"{len(self.failed)} of {self.files} input(s) failed; {self.analysed} image(s)/frame(s) analysed",
+                file=sys.stderr,
+            )
             return 1
         if self.files == 0:
-            print("error: no image files found in the given paths (extensions: "
-                  f"{', '.join(sorted(IMAGE_EXTENSIONS))}; videos: {', '.join(sorted(VIDEO_EXTENSIONS))})",
-                  file=sys.stderr)
+            print(
+                "error: no image files found in the given paths (extensions: "
+                f"{', '.join(sorted(IMAGE_EXTENSIONS))}; videos: {', '.join(sorted(VIDEO_EXTENSIONS))})",
+                file=sys.stderr,
+            )
             return 1
         if self.analysed == 0:
             print("error: nothing analysed: the inputs held no frames", file=sys.stderr)
@@ -60,17 +64,28 @@ class RunSummary:
         return 0
 
 
-def run_files(files: Sequence[Path], analyze: Callable[[list[np.ndarray]], list[Faces]],
-              on_record: Callable[[Record, np.ndarray], None], batch_size: int = 8, video: bool = False,
-              every: int = 1, progress: bool = True) -> RunSummary:
+def run_files(
+    files: Sequence[Path],
+    analyze: Callable[[list[np.ndarray]], list[Faces]],
+    on_record: Callable[[Record, np.ndarray], None],
+    batch_size: int = 8,
+    video: bool = False,
+    every: int = 1,
+    progress: bool = True,
+) -> RunSummary:
     """Analyse ``files`` (images, and videos frame by frame) in batches; ``on_record(record, image)``
     gets each result in input order. Decoding runs a batch or two ahead in a background thread."""
     from tqdm import tqdm
 
     videos = video or any(is_video(f) for f in files)
     summary = RunSummary(len(files))
-    bar = tqdm(total=None if videos else len(files), unit="img", file=sys.stderr, dynamic_ncols=True,
-               disable=not progress or (len(files) < 2 and not videos))
+    bar = tqdm(
+        total=None if videos else len(files),
+        unit="img",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=not progress or (len(files) < 2 and not videos),
+    )
 
     def report(item: Item) -> None:
         summary.failed.append(item.source)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ class AttributeClassifier:
         self.device = resolve_device(device)
         net, self.meta = load_mcfa(weights)
         self.net = net.to(self.device)
-        self.names = tuple(self.meta.get("attributes") or CELEBA_ATTRIBUTES[:net.cfg.num_attributes])
+        self.names = tuple(self.meta.get("attributes") or CELEBA_ATTRIBUTES[: net.cfg.num_attributes])
         self.size = net.cfg.sizes[2]
         self.batch_size = batch_size
 
@@ -62,7 +62,7 @@ class AttributeClassifier:
         probabilities = self._probabilities(np.concatenate(crops)) if crops else np.zeros((0, len(self.names)))
         out, start = [], 0
         for f in faces:
-            out.append(f.with_attributes(probabilities[start:start + len(f)], self.names))
+            out.append(f.with_attributes(probabilities[start : start + len(f)], self.names))
             start += len(f)
         return out
 
@@ -71,6 +71,6 @@ class AttributeClassifier:
         """``(N, d)`` attribute probabilities of L_Net for ``(N, S, S, 3)`` uint8 crops."""
         parts = []
         for i in range(0, len(crops), self.batch_size):
-            x = torch.from_numpy(crops[i:i + self.batch_size]).to(self.device).permute(0, 3, 1, 2).float()
+            x = torch.from_numpy(crops[i : i + self.batch_size]).to(self.device).permute(0, 3, 1, 2).float()
             parts.append(torch.sigmoid(self.net(normalize_pixels(x))[-1].attributes).cpu())
         return torch.cat(parts).numpy() if parts else np.zeros((0, len(self.names)), np.float32)

@@ -6,8 +6,19 @@ from .records import NUM_LANDMARKS, FaceRecord
 from .split import select_split, split_records
 from .voc import read_voc, read_voc_file
 
-__all__ = ["BoxFromPoints", "CALTECH_BOXES", "FaceRecord", "NUM_LANDMARKS", "fit_box_transform", "read_caltech",
-           "read_caltech_points", "read_voc", "read_voc_file", "select_split", "split_records"]
+__all__ = [
+    "CALTECH_BOXES",
+    "NUM_LANDMARKS",
+    "BoxFromPoints",
+    "FaceRecord",
+    "fit_box_transform",
+    "read_caltech",
+    "read_caltech_points",
+    "read_voc",
+    "read_voc_file",
+    "select_split",
+    "split_records",
+]
 
 from .celeba import CELEBA_ATTRIBUTES, read_celeba, read_celeba_attributes, read_celeba_landmarks
 from .coco import read_coco
@@ -17,6 +28,22 @@ from .imglab import ibug68_to_5, read_imglab
 from .mtfl import read_mtfl, read_mtfl_points
 from .wider import read_wider, read_wider_boxes
 
-__all__ += ["CELEBA_ATTRIBUTES", "FORMATS", "default_images", "ellipse_boxes", "ibug68_to_5", "read_celeba", "read_celeba_attributes",
-            "read_celeba_landmarks", "read_coco", "read_dataset", "read_fddb", "read_fddb_ellipses", "read_imglab",
-            "read_mtfl", "read_mtfl_points", "read_wider", "read_wider_boxes"]
+__all__ += [
+    "CELEBA_ATTRIBUTES",
+    "FORMATS",
+    "default_images",
+    "ellipse_boxes",
+    "ibug68_to_5",
+    "read_celeba",
+    "read_celeba_attributes",
+    "read_celeba_landmarks",
+    "read_coco",
+    "read_dataset",
+    "read_fddb",
+    "read_fddb_ellipses",
+    "read_imglab",
+    "read_mtfl",
+    "read_mtfl_points",
+    "read_wider",
+    "read_wider_boxes",
+]

@@ -49,8 +49,9 @@ def _geometry(left_eye, right_eye, mouth) -> tuple[np.ndarray, np.ndarray, np.nd
     return eyes, np.linalg.norm(mouth - eyes, axis=1), np.linalg.norm(right_eye - left_eye, axis=1)
 
 
-def fit_box_transform(left_eye: np.ndarray, right_eye: np.ndarray, mouth: np.ndarray,
-                      boxes: np.ndarray) -> tuple[BoxFromPoints, dict[str, float]]:
+def fit_box_transform(
+    left_eye: np.ndarray, right_eye: np.ndarray, mouth: np.ndarray, boxes: np.ndarray
+) -> tuple[BoxFromPoints, dict[str, float]]:
     """Least-squares coefficients mapping points ``(N, 2)`` to reference ``boxes (N, 4)``.
 
     Returns the transform and fit statistics: the median IoU of derived vs reference boxes and the
@@ -69,8 +70,12 @@ def fit_box_transform(left_eye: np.ndarray, right_eye: np.ndarray, mouth: np.nda
     (h_mouth, h_eyes), *_ = np.linalg.lstsq(size, boxes[:, 3] - boxes[:, 1], rcond=None)
     transform = BoxFromPoints(shift, float(w_mouth), float(w_eyes), float(h_mouth), float(h_eyes))
     iou = _paired_iou(transform(left_eye, right_eye, mouth), boxes)
-    stats = {"faces": float(len(boxes)), "median_iou": float(np.median(iou)),
-             "iou>=0.5": float(np.mean(iou >= 0.5)), "iou>=0.7": float(np.mean(iou >= 0.7))}
+    stats = {
+        "faces": float(len(boxes)),
+        "median_iou": float(np.median(iou)),
+        "iou>=0.5": float(np.mean(iou >= 0.5)),
+        "iou>=0.7": float(np.mean(iou >= 0.7)),
+    }
     return transform, stats
 
 

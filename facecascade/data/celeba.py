@@ -28,12 +28,46 @@ CELEBA_SIZE = (178, 218)  # width, height of the aligned images the landmarks re
 # The 40 attribute names in the order of the official list_attr_celeba.txt header; records'
 # ``attributes`` columns follow this order whatever the order of the file's columns.
 CELEBA_ATTRIBUTES = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby",
-    "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male",
-    "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose",
-    "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair",
-    "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Attractive",
+    "Bags_Under_Eyes",
+    "Bald",
+    "Bangs",
+    "Big_Lips",
+    "Big_Nose",
+    "Black_Hair",
+    "Blond_Hair",
+    "Blurry",
+    "Brown_Hair",
+    "Bushy_Eyebrows",
+    "Chubby",
+    "Double_Chin",
+    "Eyeglasses",
+    "Goatee",
+    "Gray_Hair",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "Male",
+    "Mouth_Slightly_Open",
+    "Mustache",
+    "Narrow_Eyes",
+    "No_Beard",
+    "Oval_Face",
+    "Pale_Skin",
+    "Pointy_Nose",
+    "Receding_Hairline",
+    "Rosy_Cheeks",
+    "Sideburns",
+    "Smiling",
+    "Straight_Hair",
+    "Wavy_Hair",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Wearing_Lipstick",
+    "Wearing_Necklace",
+    "Wearing_Necktie",
+    "Young",
 )
 
 # Header names of the 5 points, in FaceRecord order (CelebA's "left" eye is the image-left one).
@@ -64,8 +98,9 @@ def _read_table(path: Path) -> tuple[list[str], list[tuple[int, str, list[str]]]
     for number, line in lines[1:]:
         fields = [v.strip() for v in line.split(sep)]
         if len(fields) != len(columns) + 1:
-            raise ValueError(f"{path}:{number}: expected an image name and {len(columns)} values, "
-                             f"got {len(fields)} fields")
+            raise ValueError(
+                f"{path}:{number}: expected an image name and {len(columns)} values, got {len(fields)} fields"
+            )
         rows.append((number, fields[0], fields[1:]))
     if count is not None and count != len(rows):
         raise ValueError(f"{path}: the first line says {count} images but the file lists {len(rows)}")
@@ -80,8 +115,9 @@ def read_celeba_landmarks(path: Path) -> dict[str, np.ndarray]:
     try:
         order = [columns.index(f"{p}_{axis}") for p in CELEBA_POINTS for axis in "xy"]
     except ValueError:
-        raise ValueError(f"{path}: header {columns} lacks some of "
-                         f"{[f'{p}_{a}' for p in CELEBA_POINTS for a in 'xy']}") from None
+        raise ValueError(
+            f"{path}: header {columns} lacks some of {[f'{p}_{a}' for p in CELEBA_POINTS for a in 'xy']}"
+        ) from None
     points = {}
     for number, name, values in rows:
         try:
@@ -124,8 +160,11 @@ def _images_dir(root: Path, first: str) -> Path:
     """The folder holding ``first``: ``img_align_celeba`` (also under ``Img/`` or nested twice, as in
     the Kaggle copy), any other ``img_align_celeba*`` folder, or ``root`` itself; failing that, the
     first of those folders that exists."""
-    candidates = [root / "img_align_celeba", root / "img_align_celeba" / "img_align_celeba",
-                  root / "Img" / "img_align_celeba"]
+    candidates = [
+        root / "img_align_celeba",
+        root / "img_align_celeba" / "img_align_celeba",
+        root / "Img" / "img_align_celeba",
+    ]
     for parent in (root, root / "Img"):
         if parent.is_dir():
             candidates += sorted(p for p in parent.glob("img_align_celeba*") if p.is_dir())
@@ -147,14 +186,20 @@ def _measure_scale(image: Path) -> float:
         width, height = img.size
     scale = width / CELEBA_SIZE[0]
     if abs(height - CELEBA_SIZE[1] * scale) > 1.0:
-        raise ValueError(f"{image}: {width} x {height} is not a scaled 178 x 218 aligned CelebA image; "
-                         "pass scale explicitly")
+        raise ValueError(
+            f"{image}: {width} x {height} is not a scaled 178 x 218 aligned CelebA image; pass scale explicitly"
+        )
     return scale
 
 
-def read_celeba(root: Path, landmarks_file: Path | None = None, attributes_file: Path | None = None,
-                images_dir: Path | None = None, scale: float | None = None,
-                box_transform: BoxFromPoints | None = None) -> list[FaceRecord]:
+def read_celeba(
+    root: Path,
+    landmarks_file: Path | None = None,
+    attributes_file: Path | None = None,
+    images_dir: Path | None = None,
+    scale: float | None = None,
+    box_transform: BoxFromPoints | None = None,
+) -> list[FaceRecord]:
     """One record (one face) per image of the landmarks list, in file order.
 
     Args:
@@ -191,6 +236,7 @@ def read_celeba(root: Path, landmarks_file: Path | None = None, attributes_file:
         scale = _measure_scale(images_dir / names[0])
     if box_transform is None:
         from . import caltech
+
         box_transform = caltech.CALTECH_BOXES
     landmarks = np.stack([points[n] for n in names]) * np.float32(scale)
     boxes = box_transform.from_landmarks(landmarks)
@@ -201,6 +247,7 @@ def read_celeba(root: Path, landmarks_file: Path | None = None, attributes_file:
             if name not in attributes:
                 raise ValueError(f"{attributes_file}: no attributes for image {name}")
             row = attributes[name][None]
-        records.append(FaceRecord(images_dir / name, boxes[i:i + 1], landmarks[i:i + 1], attributes=row,
-                                  source="celeba"))
+        records.append(
+            FaceRecord(images_dir / name, boxes[i : i + 1], landmarks[i : i + 1], attributes=row, source="celeba")
+        )
     return records

@@ -13,8 +13,8 @@ annotation has 5 keypoints, records have ``landmarks=None`` (e.g. COCO person ke
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -52,8 +52,10 @@ def _category_ids(data: dict, categories: Iterable[str | int] | None, json_file:
         except (TypeError, ValueError):
             category_id = None
         if category_id not in known:
-            raise ValueError(f"{json_file}: no category {category!r}; it has "
-                             f"{', '.join(f'{n!r} (id {i})' for n, i in by_name.items())}")
+            raise ValueError(
+                f"{json_file}: no category {category!r}; it has "
+                f"{', '.join(f'{n!r} (id {i})' for n, i in by_name.items())}"
+            )
         ids.add(category_id)
     return ids
 
@@ -75,8 +77,10 @@ def _keypoints(annotation: dict, where: str) -> np.ndarray | None:
 def category_classes(data: dict) -> dict[int, int]:
     """COCO category id -> 1-based contiguous class (the categories sorted by id); detectors
     predict these classes."""
-    ids = sorted({c["id"] for c in data.get("categories", []) if isinstance(c.get("id"), int)}
-                 | {a["category_id"] for a in data.get("annotations", []) if isinstance(a.get("category_id"), int)})
+    ids = sorted(
+        {c["id"] for c in data.get("categories", []) if isinstance(c.get("id"), int)}
+        | {a["category_id"] for a in data.get("annotations", []) if isinstance(a.get("category_id"), int)}
+    )
     return {category: k for k, category in enumerate(ids, 1)}
 
 
@@ -105,8 +109,9 @@ def read_coco(json_file: Path, images_dir: Path, categories: Iterable[str | int]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: bbox must be 4 numbers [x, y, w, h]") from exc
         ignore = bool(annotation.get("iscrowd", 0)) or bool(annotation.get("ignore", 0)) or w <= 0 or h <= 0
-        faces[annotation["image_id"]].append(((x, y, x + w, y + h), ignore, annotation.get("category_id"),
-                                              _keypoints(annotation, where)))
+        faces[annotation["image_id"]].append(
+            ((x, y, x + w, y + h), ignore, annotation.get("category_id"), _keypoints(annotation, where))
+        )
     any_points = any(p is not None for found in faces.values() for *_, p in found)
     class_of = category_classes(data)
     records = []
@@ -120,6 +125,7 @@ def read_coco(json_file: Path, images_dir: Path, categories: Iterable[str | int]
             nan = np.full((NUM_LANDMARKS, 2), np.nan)
             landmarks = np.asarray([nan if p is None else p for *_, p in found], np.float32)
             landmarks = landmarks.reshape(-1, NUM_LANDMARKS, 2)
-        records.append(FaceRecord(images_dir / image["file_name"], boxes, landmarks, ignore, source="coco",
-                                  labels=labels))
+        records.append(
+            FaceRecord(images_dir / image["file_name"], boxes, landmarks, ignore, source="coco", labels=labels)
+        )
     return records

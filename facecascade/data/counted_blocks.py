@@ -12,8 +12,9 @@ Blank lines between blocks are skipped. Errors name the offending ``file:line``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 Row = TypeVar("Row")
 
@@ -26,8 +27,9 @@ def numbers(line: str) -> list[float] | None:
         return None
 
 
-def read_counted_blocks(path: Path, parse_row: Callable[[str], Row], what: str = "box",
-                        empty_placeholder: str | None = None) -> list[tuple[str, list[Row]]]:
+def read_counted_blocks(
+    path: Path, parse_row: Callable[[str], Row], what: str = "box", empty_placeholder: str | None = None
+) -> list[tuple[str, list[Row]]]:
     """``(image path, rows)`` per block of ``path``, in file order.
 
     ``parse_row(line)`` turns one row line into a row, or raises ValueError with a message such as
@@ -50,8 +52,10 @@ def read_counted_blocks(path: Path, parse_row: Callable[[str], Row], what: str =
             i += 1
             continue
         if len(image.split()) > 1 and numbers(image) is not None:
-            raise ValueError(f"{where(i)}: expected an image path, got {image!r} "
-                             f"(does a face count above not match its {what} lines?)")
+            raise ValueError(
+                f"{where(i)}: expected an image path, got {image!r} "
+                f"(does a face count above not match its {what} lines?)"
+            )
         if i + 1 >= len(lines):
             raise ValueError(f"{where(i)}: {image} has no face count line (truncated file?)")
         try:
@@ -64,8 +68,9 @@ def read_counted_blocks(path: Path, parse_row: Callable[[str], Row], what: str =
         rows: list[Row] = []
         for _ in range(count):
             if i >= len(lines):
-                raise ValueError(f"{path}: truncated: {image} has {count} faces but the file ends after "
-                                 f"{len(rows)} {what} lines")
+                raise ValueError(
+                    f"{path}: truncated: {image} has {count} faces but the file ends after {len(rows)} {what} lines"
+                )
             try:
                 rows.append(parse_row(lines[i]))
             except ValueError as exc:
@@ -75,8 +80,10 @@ def read_counted_blocks(path: Path, parse_row: Callable[[str], Row], what: str =
             values = numbers(lines[i])
             if values is not None:
                 if values != placeholder:
-                    raise ValueError(f"{where(i)}: {image} has 0 faces, expected the placeholder line "
-                                     f"{empty_placeholder!r}, got {lines[i]!r}")
+                    raise ValueError(
+                        f"{where(i)}: {image} has 0 faces, expected the placeholder line "
+                        f"{empty_placeholder!r}, got {lines[i]!r}"
+                    )
                 i += 1
         blocks.append((image, rows))
     return blocks

@@ -70,5 +70,7 @@ def read_fddb(annotations: Path, images_dir: Path) -> list[FaceRecord]:
     """One record per annotated image, images at ``images_dir / (path + ".jpg")``; boxes bound the
     ellipses (see `ellipse_boxes`)."""
     images_dir = Path(images_dir)
-    return [FaceRecord(images_dir / f"{path}.jpg", ellipse_boxes(ellipses), source="fddb")
-            for path, ellipses in read_fddb_ellipses(annotations).items()]
+    return [
+        FaceRecord(images_dir / f"{path}.jpg", ellipse_boxes(ellipses), source="fddb")
+        for path, ellipses in read_fddb_ellipses(annotations).items()
+    ]

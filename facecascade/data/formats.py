@@ -23,8 +23,9 @@ Keyword arguments go to the reader: ``classes`` (voc), ``categories`` (coco), ``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .records import FaceRecord
 
@@ -46,7 +47,7 @@ def default_images(fmt: str, annotations: str | Path) -> Path | None:
     if fmt == "caltech":
         return _first_dir(folder / "images", folder)
     if fmt == "coco":
-        split = annotations.stem.split("_", 1)[-1]      # instances_val2017 -> val2017
+        split = annotations.stem.split("_", 1)[-1]  # instances_val2017 -> val2017
         return _first_dir(folder.parent / split, folder / split, folder / "images", folder)
     if fmt == "wider":
         split = "train" if "_train_" in annotations.name else "val" if "_val_" in annotations.name else "test"
@@ -58,37 +59,44 @@ def default_images(fmt: str, annotations: str | Path) -> Path | None:
 
 def _voc(annotations: Path, images: Path, **kwargs: Any) -> list[FaceRecord]:
     from .voc import read_voc
+
     return read_voc(annotations, images, **kwargs)
 
 
 def _caltech(annotations: Path, images: Path, box_transform=None, transform=None) -> list[FaceRecord]:
     from . import caltech  # CALTECH_BOXES looked up now, so refitted coefficients apply
+
     transform = box_transform or transform or caltech.CALTECH_BOXES
     return caltech.read_caltech(annotations, images, transform=transform)
 
 
 def _imglab(annotations: Path, images: Path | None, **kwargs: Any) -> list[FaceRecord]:
     from .imglab import read_imglab
+
     return read_imglab(annotations, images, **kwargs)
 
 
 def _coco(annotations: Path, images: Path, **kwargs: Any) -> list[FaceRecord]:
     from .coco import read_coco
+
     return read_coco(annotations, images, **kwargs)
 
 
 def _wider(annotations: Path, images: Path, **kwargs: Any) -> list[FaceRecord]:
     from .wider import read_wider
+
     return read_wider(annotations, images, **kwargs)
 
 
 def _fddb(annotations: Path, images: Path, **kwargs: Any) -> list[FaceRecord]:
     from .fddb import read_fddb
+
     return read_fddb(annotations, images, **kwargs)
 
 
 def _celeba(annotations: Path, images: Path | None, **kwargs: Any) -> list[FaceRecord]:
     from .celeba import read_celeba
+
     if annotations.is_dir():
         return read_celeba(annotations, images_dir=images, **kwargs)
     return read_celeba(annotations.parent, landmarks_file=annotations, images_dir=images, **kwargs)
@@ -96,17 +104,25 @@ def _celeba(annotations: Path, images: Path | None, **kwargs: Any) -> list[FaceR
 
 def _mtfl(annotations: Path, images: Path | None, **kwargs: Any) -> list[FaceRecord]:
     from .mtfl import read_mtfl
+
     return read_mtfl(annotations, images, **kwargs)
 
 
 _READERS: dict[str, Callable[..., list[FaceRecord]]] = {
-    "voc": _voc, "caltech": _caltech, "imglab": _imglab, "coco": _coco, "wider": _wider, "fddb": _fddb,
-    "celeba": _celeba, "mtfl": _mtfl,
+    "voc": _voc,
+    "caltech": _caltech,
+    "imglab": _imglab,
+    "coco": _coco,
+    "wider": _wider,
+    "fddb": _fddb,
+    "celeba": _celeba,
+    "mtfl": _mtfl,
 }
 
 
-def read_dataset(fmt: str, annotations: str | Path, images: str | Path | None = None,
-                 **kwargs: Any) -> list[FaceRecord]:
+def read_dataset(
+    fmt: str, annotations: str | Path, images: str | Path | None = None, **kwargs: Any
+) -> list[FaceRecord]:
     """Records of a dataset in format ``fmt`` (one of `FORMATS`; see the module docstring for what
     ``annotations`` and ``images`` are per format). Extra keyword arguments go to the reader.
 

@@ -84,6 +84,9 @@ def read_imglab(xml_file: Path, images_dir: Path | None = None) -> list[FaceReco
     records = []
     for path, boxes, ignore, points in parsed:
         landmarks = np.asarray(points, np.float32).reshape(-1, NUM_LANDMARKS, 2) if any_points else None
-        records.append(FaceRecord(path, np.asarray(boxes, np.float32).reshape(-1, 4), landmarks,
-                                  np.asarray(ignore, bool), source="imglab"))
+        records.append(
+            FaceRecord(
+                path, np.asarray(boxes, np.float32).reshape(-1, 4), landmarks, np.asarray(ignore, bool), source="imglab"
+            )
+        )
     return records

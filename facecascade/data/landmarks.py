@@ -31,9 +31,17 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 # Left-right partner of each point, for mirroring (5-point MTCNN order; 68-point iBUG layout).
 FLIP_PAIRS = {
     5: (1, 0, 2, 4, 3),
-    68: tuple(list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]
-              + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40] + [54, 53, 52, 51, 50, 49, 48]
-              + [59, 58, 57, 56, 55] + [64, 63, 62, 61, 60] + [67, 66, 65]),
+    68: tuple(
+        list(range(16, -1, -1))
+        + list(range(26, 16, -1))
+        + [27, 28, 29, 30]
+        + [35, 34, 33, 32, 31]
+        + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+        + [54, 53, 52, 51, 50, 49, 48]
+        + [59, 58, 57, 56, 55]
+        + [64, 63, 62, 61, 60]
+        + [67, 66, 65]
+    ),
 }
 
 
@@ -50,8 +58,7 @@ class LandmarkFace:
 def flip_permutation(num_points: int) -> np.ndarray:
     """Index of each point's mirror partner; ``ValueError`` for a layout we have no pairs for."""
     if num_points not in FLIP_PAIRS:
-        raise ValueError(f"no left-right point pairs known for {num_points} landmarks "
-                         f"(known: {sorted(FLIP_PAIRS)})")
+        raise ValueError(f"no left-right point pairs known for {num_points} landmarks (known: {sorted(FLIP_PAIRS)})")
     return np.asarray(FLIP_PAIRS[num_points])
 
 
@@ -102,7 +109,7 @@ def read_pts(path: Path) -> np.ndarray:
         key, _, value = line.partition(":")
         header[key.strip()] = value.strip()
     try:
-        points = np.asarray([[float(v) for v in line.split()] for line in lines[start + 1:end]], np.float32)
+        points = np.asarray([[float(v) for v in line.split()] for line in lines[start + 1 : end]], np.float32)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
     if points.ndim != 2 or points.shape[1] != 2:
@@ -167,8 +174,7 @@ def read_landmark_faces(fmt: str, path: Path) -> list[LandmarkFace]:
     return faces_from_records(read_dataset(fmt, path, None))
 
 
-def split_faces(faces: list[LandmarkFace], split: str, val_fraction: float = 0.2,
-                seed: int = 0) -> list[LandmarkFace]:
+def split_faces(faces: list[LandmarkFace], split: str, val_fraction: float = 0.2, seed: int = 0) -> list[LandmarkFace]:
     """The faces of ``split`` (one of `facecascade.data.split.SPLITS`), by the same image-name hash
     as `select_split`, so a face is in the same split for every model of the project."""
     from .split import select_split

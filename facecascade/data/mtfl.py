@@ -29,8 +29,10 @@ def read_mtfl_points(list_file: Path) -> list[tuple[str, np.ndarray]]:
             if not fields:
                 continue
             if len(fields) not in (11, 15):
-                raise ValueError(f"{list_file}:{number}: expected a path and 10 coordinates "
-                                 f"(optionally 4 attributes), got {len(fields)} fields")
+                raise ValueError(
+                    f"{list_file}:{number}: expected a path and 10 coordinates "
+                    f"(optionally 4 attributes), got {len(fields)} fields"
+                )
             try:
                 values = np.asarray([float(v) for v in fields[1:11]], np.float32)
             except ValueError as exc:
@@ -42,8 +44,9 @@ def read_mtfl_points(list_file: Path) -> list[tuple[str, np.ndarray]]:
     return entries
 
 
-def read_mtfl(list_file: Path, images_dir: Path | None = None,
-              box_transform: BoxFromPoints | None = None) -> list[FaceRecord]:
+def read_mtfl(
+    list_file: Path, images_dir: Path | None = None, box_transform: BoxFromPoints | None = None
+) -> list[FaceRecord]:
     """One record (one face) per line; images at ``images_dir / path`` (default: the list's folder).
 
     ``box_transform``: points to box; default `facecascade.data.caltech.CALTECH_BOXES`, looked up
@@ -54,10 +57,13 @@ def read_mtfl(list_file: Path, images_dir: Path | None = None,
     images_dir = list_file.parent if images_dir is None else Path(images_dir)
     if box_transform is None:
         from . import caltech
+
         box_transform = caltech.CALTECH_BOXES
     if not entries:
         return []
     landmarks = np.stack([points for _, points in entries])
     boxes = box_transform.from_landmarks(landmarks)
-    return [FaceRecord(images_dir / path, boxes[i:i + 1], landmarks[i:i + 1], source="mtfl")
-            for i, (path, _) in enumerate(entries)]
+    return [
+        FaceRecord(images_dir / path, boxes[i : i + 1], landmarks[i : i + 1], source="mtfl")
+        for i, (path, _) in enumerate(entries)
+    ]

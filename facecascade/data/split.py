@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence, TypeVar
+from typing import Protocol, TypeVar
 
 
 class HasImage(Protocol):
@@ -26,8 +27,7 @@ def in_val(name: str, val_fraction: float = 0.2, seed: int = 0) -> bool:
     return _unit_hash(name, seed) < val_fraction
 
 
-def split_records(records: Sequence[Item], val_fraction: float = 0.2,
-                  seed: int = 0) -> tuple[list[Item], list[Item]]:
+def split_records(records: Sequence[Item], val_fraction: float = 0.2, seed: int = 0) -> tuple[list[Item], list[Item]]:
     """``(train, val)``: a record goes to val when a hash of its image file name falls below
     ``val_fraction``, so the split does not depend on order, folder location or the other files.
 
@@ -45,8 +45,7 @@ SPLITS = ("all", "train", "val", "val-tune", "val-report")
 HALF_SEED_OFFSET = 1  # the validation halves hash with seed + 1, independently of the split's own hash
 
 
-def select_split(records: Sequence[Item], split: str, val_fraction: float = 0.2,
-                 seed: int = 0) -> list[Item]:
+def select_split(records: Sequence[Item], split: str, val_fraction: float = 0.2, seed: int = 0) -> list[Item]:
     """``split`` is one of `SPLITS`: ``"train"``, ``"val"``, ``"all"``, or a half of the validation
     split, ``"val-tune"`` (where a recipe may choose settings such as stage thresholds on images it
     never trained on) and ``"val-report"`` (the other half, untouched by any choice), halved by a

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -36,8 +36,9 @@ def read_voc_file(xml_path: Path, images: Path, classes: Iterable[str] | None = 
             raise ValueError(f"{xml_path}: bad <bndbox> coordinates") from exc
         boxes.append((x1 - 1, y1 - 1, x2, y2))
         ignore.append(obj.findtext("difficult", "0").strip() == "1")
-    return FaceRecord(images / name, np.asarray(boxes, np.float32).reshape(-1, 4), ignore=np.asarray(ignore, bool),
-                      source="voc")
+    return FaceRecord(
+        images / name, np.asarray(boxes, np.float32).reshape(-1, 4), ignore=np.asarray(ignore, bool), source="voc"
+    )
 
 
 def read_voc(annotations: Path, images: Path, classes: Iterable[str] | None = None) -> list[FaceRecord]:

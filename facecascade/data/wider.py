@@ -35,8 +35,7 @@ def read_wider_boxes(annotations_file: Path) -> list[tuple[str, np.ndarray]]:
     annotations_file = Path(annotations_file)
     if not annotations_file.is_file():
         raise FileNotFoundError(f"WIDER FACE annotation file {annotations_file} not found")
-    blocks = read_counted_blocks(annotations_file, _box_row, what="box",
-                                 empty_placeholder="0 0 0 0 0 0 0 0 0 0")
+    blocks = read_counted_blocks(annotations_file, _box_row, what="box", empty_placeholder="0 0 0 0 0 0 0 0 0 0")
     return [(path, np.asarray(rows, np.float32).reshape(-1, len(WIDER_FIELDS))) for path, rows in blocks]
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,20 +57,28 @@ class FaceDetector:
         >>> faces.boxes, faces.scores, faces.landmarks
     """
 
-    def __init__(self, weights: str | os.PathLike = DEFAULT_WEIGHTS, device: str | torch.device = "cpu",
-                 min_face_size: float = 20.0, thresholds: Sequence[float] | None = None,
-                 scale_factor: float | None = None, batch_size: int = 8, fast: bool = False,
-                 precision: str = "auto"):
+    def __init__(
+        self,
+        weights: str | os.PathLike = DEFAULT_WEIGHTS,
+        device: str | torch.device = "cpu",
+        min_face_size: float = 20.0,
+        thresholds: Sequence[float] | None = None,
+        scale_factor: float | None = None,
+        batch_size: int = 8,
+        fast: bool = False,
+        precision: str = "auto",
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
         self.weights, self.fast, self.batch_size = weights, bool(fast), batch_size
         self.two_stage = self.cascade = None
-        if is_rcnn_weights(weights):      # a two-stage detector: its own pipeline, DCRN landmarks
+        if is_rcnn_weights(weights):  # a two-stage detector: its own pipeline, DCRN landmarks
             if fast:
                 raise ValueError("fast=True is the MTCNN cascade's fast path; two-stage weights have none")
-            self.two_stage = TwoStageDetector(weights, device=self.device, aligner="dcrn",
-                                              min_score=TWO_STAGE_MIN_SCORE)
+            self.two_stage = TwoStageDetector(
+                weights, device=self.device, aligner="dcrn", min_score=TWO_STAGE_MIN_SCORE
+            )
             return
         nets, meta = load_mtcnn_with_meta(weights)
         if thresholds is None:
@@ -77,8 +86,12 @@ class FaceDetector:
         preset = dict(FAST_PATH) if fast else {}
         if scale_factor is not None:
             preset["scale_factor"] = float(scale_factor)
-        config = MTCNNConfig(min_face_size=float(min_face_size), thresholds=tuple(float(t) for t in thresholds),
-                             precision=precision, **preset)
+        config = MTCNNConfig(
+            min_face_size=float(min_face_size),
+            thresholds=tuple(float(t) for t in thresholds),
+            precision=precision,
+            **preset,
+        )
         self.cascade = MTCNNCascade(nets, config, self.device)
 
     @property
@@ -91,8 +104,10 @@ class FaceDetector:
         if self.cascade is None:
             return f"FaceDetector(weights={self.weights!r}, device='{self.device}')  # two-stage"
         c = self.config
-        return (f"FaceDetector(weights={self.weights!r}, device='{self.device}', min_face_size={c.min_face_size:g}, "
-                f"thresholds={c.thresholds}, scale_factor={c.scale_factor:g}, fast={self.fast})")
+        return (
+            f"FaceDetector(weights={self.weights!r}, device='{self.device}', min_face_size={c.min_face_size:g}, "
+            f"thresholds={c.thresholds}, scale_factor={c.scale_factor:g}, fast={self.fast})"
+        )
 
     def detect(self, images: ImageInput | Sequence[ImageInput], bgr: bool = False) -> Faces | list[Faces]:
         """Faces in one image, or a list of `Faces` for a list (or 4-D batch) of images.
@@ -115,5 +130,5 @@ class FaceDetector:
         run = self.cascade.detect if self.cascade is not None else self.two_stage.detect_arrays
         out: list[Faces] = []
         for start in range(0, len(arrays), self.batch_size):
-            out.extend(run(arrays[start:start + self.batch_size]))
+            out.extend(run(arrays[start : start + self.batch_size]))
         return out

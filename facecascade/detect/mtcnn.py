@@ -57,15 +57,20 @@ from ..structures import Faces
 
 PIXEL_MEAN = 127.5
 PIXEL_SCALE = 0.0078125  # 1 / 128
-PRE_NMS_FACTOR = 5       # with ``max_proposals``: best cells per image that go into P-Net's NMS
+PRE_NMS_FACTOR = 5  # with ``max_proposals``: best cells per image that go into P-Net's NMS
 # ``FaceDetector(fast=True)`` (measured in the README, "Fast path"): block max-pool suppression in
 # stage 1, a coarser pyramid (0.58 instead of 0.709; §6.5: "vary threshold and image pyramids number
 # to accelerate"), NMS at IoU 0.55 instead of 0.7 across levels and after R-Net (0.5 until the
 # current `mtcnn` weights, whose face_mask AP it kept within 1 point only at 0.55), and all three
 # stages in bf16 where the CPU has it natively (0.2 points AP@0.5 on face_mask). Patch reuse stays
 # off: it measured no faster than the summed-area crops, and peak suppression lost more AP.
-FAST_PATH = {"suppression": "block", "suppression_kernel": 2, "scale_factor": 0.58, "nms_image": 0.55,
-             "bf16_stages": ("pnet", "rnet", "onet")}
+FAST_PATH = {
+    "suppression": "block",
+    "suppression_kernel": 2,
+    "scale_factor": 0.58,
+    "nms_image": 0.55,
+    "bf16_stages": ("pnet", "rnet", "onet"),
+}
 SUPPRESSIONS = {"nms": None, "block": block_maxima, "peak": local_peaks}
 
 
@@ -73,27 +78,27 @@ SUPPRESSIONS = {"nms": None, "block": block_maxima, "peak": local_peaks}
 class MTCNNConfig:
     """Inference settings of the cascade (defaults: the MTCNN paper and its reference code)."""
 
-    min_face_size: float = 20.0                      # smallest face side searched for, pixels
+    min_face_size: float = 20.0  # smallest face side searched for, pixels
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)  # face probability to pass each stage
-    scale_factor: float = 0.709                      # pyramid step between levels (~1/sqrt(2))
-    nms_level: float = 0.5                           # IoU, P-Net boxes within one pyramid level
-    nms_image: float = 0.7                           # IoU, P-Net boxes across levels; R-Net boxes
-    nms_output: float = 0.7                          # intersection over the smaller box, O-Net boxes
-    max_proposals: int = 0                           # P-Net boxes kept per image, best first (0: all);
-                                                     # also keeps PRE_NMS_FACTOR x as many cells for NMS
-    pnet_band: int = 48                              # P-Net response rows per pass on CPU,
-    rnet_chunk: int = 64                             # R-Net windows per pass, and O-Net's:
-    onet_chunk: int = 16                             # activations stay small and in cache
-    suppression: str = "nms"                         # stage 1 within a level: "nms" (reference),
-    suppression_kernel: int = 2                      # "block" or "peak" k x k max-pool suppression
-    patch_reuse: bool = False                        # crop stages 2-3 from the pyramid (FaceCraft),
-    reuse_ratio: float = 1.5                         # from a level where the window is >= this x
-                                                     # the stage input (else from the image)
-    precision: str = "auto"                          # conv/fc arithmetic of `bf16_stages`: "auto"
-    bf16_stages: tuple[str, ...] = ("onet",)         # (bf16 on CPUs with native bf16), "bf16", "fp32"
-                                                     # (`facecascade.models.precision`). O-Net alone
-                                                     # keeps the reference's answers; in P-Net or
-                                                     # R-Net bf16 changes which windows pass
+    scale_factor: float = 0.709  # pyramid step between levels (~1/sqrt(2))
+    nms_level: float = 0.5  # IoU, P-Net boxes within one pyramid level
+    nms_image: float = 0.7  # IoU, P-Net boxes across levels; R-Net boxes
+    nms_output: float = 0.7  # intersection over the smaller box, O-Net boxes
+    max_proposals: int = 0  # P-Net boxes kept per image, best first (0: all);
+    # also keeps PRE_NMS_FACTOR x as many cells for NMS
+    pnet_band: int = 48  # P-Net response rows per pass on CPU,
+    rnet_chunk: int = 64  # R-Net windows per pass, and O-Net's:
+    onet_chunk: int = 16  # activations stay small and in cache
+    suppression: str = "nms"  # stage 1 within a level: "nms" (reference),
+    suppression_kernel: int = 2  # "block" or "peak" k x k max-pool suppression
+    patch_reuse: bool = False  # crop stages 2-3 from the pyramid (FaceCraft),
+    reuse_ratio: float = 1.5  # from a level where the window is >= this x
+    # the stage input (else from the image)
+    precision: str = "auto"  # conv/fc arithmetic of `bf16_stages`: "auto"
+    bf16_stages: tuple[str, ...] = ("onet",)  # (bf16 on CPUs with native bf16), "bf16", "fp32"
+    # (`facecascade.models.precision`). O-Net alone
+    # keeps the reference's answers; in P-Net or
+    # R-Net bf16 changes which windows pass
 
     def __post_init__(self) -> None:
         if not self.min_face_size > 0:
@@ -121,11 +126,11 @@ class MTCNNConfig:
 class Candidates(NamedTuple):
     """Face windows between stages."""
 
-    boxes: Tensor        # (N, 4) float32 x1, y1, x2, y2 pixels
-    scores: Tensor       # (N,) face probability of the stage that produced them
+    boxes: Tensor  # (N, 4) float32 x1, y1, x2, y2 pixels
+    scores: Tensor  # (N,) face probability of the stage that produced them
     image_index: Tensor  # (N,) int64 which image of the batch
 
-    def select(self, index: Tensor) -> "Candidates":
+    def select(self, index: Tensor) -> Candidates:
         return Candidates(self.boxes[index], self.scores[index], self.image_index[index])
 
 
@@ -133,10 +138,10 @@ class Candidates(NamedTuple):
 class Batch:
     """Images of one `MTCNNCascade.detect` call, on the cascade's device."""
 
-    sizes: tuple[tuple[int, int], ...]   # (h, w) per image
+    sizes: tuple[tuple[int, int], ...]  # (h, w) per image
     integral: IntegralImages
-    canvas: Tensor | None = None         # patch reuse keeps stage 1's pyramid canvas (NCHW) ...
-    layout: CanvasLayout | None = None   # ... and its layout, to crop later windows from
+    canvas: Tensor | None = None  # patch reuse keeps stage 1's pyramid canvas (NCHW) ...
+    layout: CanvasLayout | None = None  # ... and its layout, to crop later windows from
 
 
 def _logit(p: float) -> float:
@@ -151,9 +156,10 @@ def _run_chunked(net: torch.nn.Module, crops: Tensor, chunk: int) -> StageOutput
     """``net(crops)`` in chunks of ``chunk`` windows, outputs concatenated."""
     if len(crops) <= chunk:
         return net(crops)
-    parts = [net(crops[i:i + chunk]) for i in range(0, len(crops), chunk)]
-    return StageOutput(*(None if parts[0][k] is None else torch.cat([p[k] for p in parts])
-                         for k in range(len(parts[0]))))
+    parts = [net(crops[i : i + chunk]) for i in range(0, len(crops), chunk)]
+    return StageOutput(
+        *(None if parts[0][k] is None else torch.cat([p[k] for p in parts]) for k in range(len(parts[0])))
+    )
 
 
 def normalize_pixels(pixels: Tensor) -> Tensor:
@@ -183,16 +189,16 @@ def _mask_pool_edges(stem: Tensor, layout: CanvasLayout, row0: int = 0) -> Tenso
     for c, y0, y1 in cols:
         y0, y1 = max(y0, row0), min(y1, row1)
         if y0 < y1:
-            stem[:, :, y0 - row0:y1 - row0, c] = _POOL_FILL
+            stem[:, :, y0 - row0 : y1 - row0, c] = _POOL_FILL
     return stem
 
 
 class Proposals(NamedTuple):
     """P-Net response cells that pass the stage-1 threshold."""
 
-    rows: Tensor      # (K,) response-map row on the canvas
-    cols: Tensor      # (K,)
-    margins: Tensor   # (K,) logit of the face probability
+    rows: Tensor  # (K,) response-map row on the canvas
+    cols: Tensor  # (K,)
+    margins: Tensor  # (K,) logit of the face probability
     features: Tensor  # (K, 32) trunk features, for the box offsets
 
 
@@ -207,13 +213,17 @@ class MTCNNCascade:
 
     def __init__(self, nets: MTCNNNets, config: MTCNNConfig, device: torch.device):
         nets = MTCNNNets(*(net.to(device).to(memory_format=torch.channels_last) for net in nets))
-        self.source_nets = nets                      # before any fused or bf16 copies: see `reconfigure`
+        self.source_nets = nets  # before any fused or bf16 copies: see `reconfigure`
         self.precision = resolve_precision(config.precision, device)
         if device.type == "cpu" and native.enabled():  # first layers fused (and kept float32)
             nets = MTCNNNets(nets.pnet, *(with_fused_layers(net) for net in nets[1:]))
         if self.precision == "bf16":
-            nets = MTCNNNets(*(with_bf16_layers(net) if name in config.bf16_stages else net
-                               for name, net in zip(MTCNNNets._fields, nets)))
+            nets = MTCNNNets(
+                *(
+                    with_bf16_layers(net) if name in config.bf16_stages else net
+                    for name, net in zip(MTCNNNets._fields, nets)
+                )
+            )
         self.nets = nets
         self.config = config
         self.device = device
@@ -225,7 +235,7 @@ class MTCNNCascade:
         # pass over a planar canvas; otherwise PyTorch on a channels-last one.
         self._native_stem = device.type == "cpu" and native.pnet_stem_ok(self.source_nets.pnet.stem[0])
 
-    def reconfigure(self, **changes: Any) -> "MTCNNCascade":
+    def reconfigure(self, **changes: Any) -> MTCNNCascade:
         """A cascade on the same networks with some `MTCNNConfig` fields changed."""
         return MTCNNCascade(self.source_nets, replace(self.config, **changes), self.device)
 
@@ -237,8 +247,11 @@ class MTCNNCascade:
         return Batch(sizes, IntegralImages.build(tensors))
 
     def _empty(self) -> Candidates:
-        return Candidates(torch.zeros((0, 4), device=self.device), torch.zeros(0, device=self.device),
-                          torch.zeros(0, dtype=torch.long, device=self.device))
+        return Candidates(
+            torch.zeros((0, 4), device=self.device),
+            torch.zeros(0, device=self.device),
+            torch.zeros(0, dtype=torch.long, device=self.device),
+        )
 
     # -- stage 1 -------------------------------------------------------------------------------
     def _canvas(self, batch: Batch, layout: CanvasLayout) -> Tensor:
@@ -247,10 +260,10 @@ class MTCNNCascade:
         hc, wc = layout.canvas_size
         if self._native_stem:
             canvas = torch.zeros((3, hc, wc + native.STEM_PAD), device=self.device)
-            level_view = lambda y, x, h, w: canvas[:, y:y + h, x:x + w].permute(1, 2, 0)  # noqa: E731
+            level_view = lambda y, x, h, w: canvas[:, y : y + h, x : x + w].permute(1, 2, 0)  # noqa: E731
         else:
             canvas = torch.zeros((1, hc, wc, 3), device=self.device)
-            level_view = lambda y, x, h, w: canvas[0, y:y + h, x:x + w]  # noqa: E731
+            level_view = lambda y, x, h, w: canvas[0, y : y + h, x : x + w]  # noqa: E731
         resize = native.resize_area_into if self._native_stem else resample.resize_area_into
         for i, (y, x), (h, w) in zip(layout.image_index.tolist(), layout.offsets.tolist(), layout.sizes.tolist()):
             resize(batch.integral.tables[i], level_view(y, x, h, w), PIXEL_SCALE, -PIXEL_MEAN * PIXEL_SCALE)
@@ -262,12 +275,11 @@ class MTCNNCascade:
         if not self._native_stem:
             pnet = self.nets.pnet
             return pnet.body[0](_mask_pool_edges(pnet.stem(canvas[:, :, row0:row1]), layout, row0=row0))
-        stem = self.source_nets.pnet.stem                                  # float32 in every precision
+        stem = self.source_nets.pnet.stem  # float32 in every precision
         row_skip, col_skip = layout.pool_edge_arrays
         row_skip = row_skip - torch.tensor([row0, 0, 0])
         col_skip = col_skip - torch.tensor([0, row0, row0])
-        return native.pnet_stem(canvas, layout.canvas_size[1], row0, row1, stem[0], stem[1].weight,
-                                row_skip, col_skip)
+        return native.pnet_stem(canvas, layout.canvas_size[1], row0, row1, stem[0], stem[1].weight, row_skip, col_skip)
 
     def _scan(self, canvas: Tensor, layout: CanvasLayout, cell_level: Tensor) -> Proposals:
         """P-Net over the canvas in bands of response rows, keeping the cells that pass.
@@ -284,7 +296,7 @@ class MTCNNCascade:
         for a in range(0, height, self._band):
             b = min(height, a + self._band)
             pooled = self._pooled_stem(canvas, layout, 2 * a, min(2 * b + 10, layout.canvas_size[0]))
-            feats = pnet.body[1:](pooled)[0]                                # (32, b - a, Wc')
+            feats = pnet.body[1:](pooled)[0]  # (32, b - a, Wc')
             margin = pnet.face_margin(feats[None])[0]
             rows, cols = torch.nonzero((margin >= threshold) & (cell_level[a:b] >= 0), as_tuple=True)
             parts.append((rows + a, cols, margin[rows, cols], feats[:, rows, cols].T))
@@ -302,13 +314,13 @@ class MTCNNCascade:
         canvas = self._canvas(batch, layout)
         rows, cols, margins, feats = self._scan(canvas, layout, cell_level)
         if cfg.patch_reuse:
-            nchw = canvas[None, :, :, :layout.canvas_size[1]] if self._native_stem else canvas
+            nchw = canvas[None, :, :, : layout.canvas_size[1]] if self._native_stem else canvas
             batch.canvas, batch.layout = nchw.contiguous(), layout
         level = cell_level[rows, cols]
         scores = torch.sigmoid(margins)
-        offsets = pnet.cell_offsets(feats)                                 # (K, 4)
+        offsets = pnet.cell_offsets(feats)  # (K, 4)
 
-        origin = torch.from_numpy(layout.offsets // 2).to(self.device)[level]   # (K, 2) y, x
+        origin = torch.from_numpy(layout.offsets // 2).to(self.device)[level]  # (K, 2) y, x
         cell_xy = torch.stack([cols - origin[:, 1], rows - origin[:, 0]], 1).float()
         scale = torch.from_numpy(layout.scales.astype(np.float32)).to(self.device)[level, None]
         top_left = ((pnet.stride * cell_xy + 1) / scale).floor()
@@ -318,9 +330,10 @@ class MTCNNCascade:
         image_index = torch.from_numpy(layout.image_index).to(self.device)[level]
         keep = torch.arange(len(scores), device=self.device)
         if cfg.max_proposals:  # bounds the NMS work when nearly every cell passes (untrained nets)
-            keep = top_k_per_group(torch.argsort(scores, descending=True), image_index,
-                                   PRE_NMS_FACTOR * cfg.max_proposals)
-        cells = torch.stack([rows, cols], 1) - origin                       # (K, 2) within the level
+            keep = top_k_per_group(
+                torch.argsort(scores, descending=True), image_index, PRE_NMS_FACTOR * cfg.max_proposals
+            )
+        cells = torch.stack([rows, cols], 1) - origin  # (K, 2) within the level
         keep = keep[self._suppress_within_levels(boxes[keep], scores[keep], level[keep], cells[keep])]
         keep = keep[nms(boxes[keep], scores[keep], cfg.nms_image, groups=image_index[keep])]
         keep = top_k_per_group(keep, image_index, cfg.max_proposals)
@@ -340,8 +353,7 @@ class MTCNNCascade:
     def _crops(self, batch: Batch, cands: Candidates, size: int) -> tuple[Tensor, Candidates]:
         """Crops ``(N, 3, size, size)`` of the candidates' windows; drops windows outside the image."""
         integral = batch.integral
-        windows = crop_windows(cands.boxes, integral.widths[cands.image_index],
-                               integral.heights[cands.image_index])
+        windows = crop_windows(cands.boxes, integral.widths[cands.image_index], integral.heights[cands.image_index])
         inside = (windows[:, 2] > windows[:, 0]) & (windows[:, 3] > windows[:, 1])
         if not bool(inside.all()):
             cands, windows = cands.select(inside), windows[inside]
@@ -352,8 +364,9 @@ class MTCNNCascade:
     def _reused_crops(self, batch: Batch, cands: Candidates, windows: Tensor, size: int) -> Tensor:
         """Patch reuse: windows cropped from the pyramid canvas where a level is large enough
         (2x2 bilinear samples per output pixel), from the image's summed-area table elsewhere."""
-        rois, usable = reuse_levels(windows, cands.image_index, batch.layout, batch.sizes, size,
-                                    self.config.reuse_ratio)
+        rois, usable = reuse_levels(
+            windows, cands.image_index, batch.layout, batch.sizes, size, self.config.reuse_ratio
+        )
         out = torch.empty((len(windows), 3, size, size), device=self.device)
         if bool(usable.any()):
             boxes = torch.cat([torch.zeros_like(rois[usable, :1]), rois[usable]], 1)

@@ -37,8 +37,14 @@ class TwoStageDetector:
     ``None``. ``min_score``: boxes scoring lower are dropped (the model itself keeps everything
     above 0.05, which average precision wants; a user of the faces wants fewer)."""
 
-    def __init__(self, weights: str | os.PathLike, device: str | torch.device = "cpu", label: int = 1,
-                 aligner: str | None = None, min_score: float = 0.0):
+    def __init__(
+        self,
+        weights: str | os.PathLike,
+        device: str | torch.device = "cpu",
+        label: int = 1,
+        aligner: str | None = None,
+        min_score: float = 0.0,
+    ):
         self.device = resolve_device(device)
         model, self.meta = load_rcnn(weights)
         self.model = model.to(self.device).eval()

@@ -63,7 +63,7 @@ def predict_records(classifier, records, crop: str, detector=None) -> tuple[np.n
 
     probabilities, missed = [], 0
     for start in range(0, len(records), 64):
-        chunk = records[start:start + 64]
+        chunk = records[start : start + 64]
         images = [load_image(r.image) for r in chunk]
         faces, miss = _faces_for(chunk, images, crop, detector)
         missed += miss
@@ -93,7 +93,7 @@ def cmd_eval_attributes(args: argparse.Namespace) -> int:
     try:
         records = read_dataset("celeba", args.data)
         train_labels = np.concatenate([r.attributes for r in select_split(records, "train")])
-        records = select_split(records, args.split)[:args.limit]
+        records = select_split(records, args.split)[: args.limit]
         models = {w: AttributeClassifier(w, device=args.device) for w in args.weights or ["mcfa"]}
         detector = FaceDetector(device=args.device) if args.crop == "detect" else None
     except (FileNotFoundError, ValueError) as exc:
@@ -105,12 +105,23 @@ def cmd_eval_attributes(args: argparse.Namespace) -> int:
     for name, model in models.items():
         probabilities, missed = predict_records(model, records, args.crop, detector)
         acc = attribute_accuracy(probabilities, labels)
-        results[name] = {"mean_accuracy": float(acc.mean()), "detector_missed": missed,
-                         "per_attribute": dict(zip(model.names, acc.tolist()))}
+        results[name] = {
+            "mean_accuracy": float(acc.mean()),
+            "detector_missed": missed,
+            "per_attribute": dict(zip(model.names, acc.tolist())),
+        }
     _print_table(results, dict(zip(next(iter(models.values())).names, base.tolist())), len(records), args.crop)
     if args.json:
-        write_json_atomic(args.json, {"split": args.split, "crop": args.crop, "faces": len(records),
-                                      "majority_mean_accuracy": float(base.mean()), "results": results})
+        write_json_atomic(
+            args.json,
+            {
+                "split": args.split,
+                "crop": args.crop,
+                "faces": len(records),
+                "majority_mean_accuracy": float(base.mean()),
+                "results": results,
+            },
+        )
     return 0
 
 
@@ -120,21 +131,36 @@ def _print_table(results: dict, majority: dict[str, float], n: int, crop: str) -
     print("| attribute | majority | " + " | ".join(names) + " |")
     print("|---|---:|" + "---:|" * len(names))
     for attr, base in majority.items():
-        print(f"| {attr} | {base:.3f} | " + " | ".join(f"{results[m]['per_attribute'][attr]:.3f}" for m in names) + " |")
+        print(
+            f"| {attr} | {base:.3f} | " + " | ".join(f"{results[m]['per_attribute'][attr]:.3f}" for m in names) + " |"
+        )
     mean_base = float(np.mean(list(majority.values())))
-    print(f"| **mean** | {mean_base:.4f} | " + " | ".join(f"**{results[m]['mean_accuracy']:.4f}**" for m in names) + " |")
+    print(
+        f"| **mean** | {mean_base:.4f} | " + " | ".join(f"**{results[m]['mean_accuracy']:.4f}**" for m in names) + " |"
+    )
 
 
 def add_attributes_parser(what: argparse._SubParsersAction) -> None:
-    p = what.add_parser("attributes", help="per-attribute accuracy of attribute models (CelebA format)",
-                        description="Per-attribute and mean accuracy of attribute models on CelebA-format data, "
-                                    "against the majority-class baseline.")
+    p = what.add_parser(
+        "attributes",
+        help="per-attribute accuracy of attribute models (CelebA format)",
+        description="Per-attribute and mean accuracy of attribute models on CelebA-format data, "
+        "against the majority-class baseline.",
+    )
     p.add_argument("--format", choices=("celeba",), default="celeba", help="annotation format (celeba)")
-    p.add_argument("--data", required=True, metavar="DIR",
-                   help="the CelebA folder (list_attr_celeba.txt, list_landmarks_align_celeba.txt, images)")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="the CelebA folder (list_attr_celeba.txt, list_landmarks_align_celeba.txt, images)",
+    )
     p.add_argument("--weights", nargs="+", action="extend", metavar="NAME_OR_PATH", help="default: mcfa")
-    p.add_argument("--split", choices=SPLITS, default="val",
-                   help="facecascade's deterministic 80/20 split or a half of its validation part (default val)")
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="val",
+        help="facecascade's deterministic 80/20 split or a half of its validation part (default val)",
+    )
     p.add_argument("--crop", choices=CROPS, default="box", help="how faces are cropped (module doc; default box)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="the first N faces of the split only")
     p.add_argument("--device", default="cpu")

@@ -17,14 +17,14 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
+from ..argtypes import fraction, non_negative, positive_int
 from ..data.records import FaceRecord
 from ..data.split import SPLITS
-from ..argtypes import fraction, non_negative, positive_int
 from ..detect.detector import DEFAULT_WEIGHTS
 from .metrics import DetectionReport, evaluate_detections, tp_rate_at_fp
 
@@ -38,8 +38,6 @@ def read_records(fmt: str, annotations: Path, images: Path | None) -> list[FaceR
     from ..data.formats import read_dataset
 
     return read_dataset(fmt, annotations, images)
-
-
 
 
 def _cell(value: float) -> str:
@@ -57,8 +55,7 @@ def _fddb_points(report: DetectionReport) -> dict[str, float]:
 def results_table(reports: dict[str, DetectionReport], fddb: bool = False) -> str:
     """Markdown table: weights | images | faces | AP and recall at each IoU (| TP rate at FPs)."""
     thresholds = next(iter(reports.values())).iou_thresholds if reports else list(IOU_THRESHOLDS)
-    header = (["weights", "images", "faces"] + [f"AP@{t:g}" for t in thresholds]
-              + [f"recall@{t:g}" for t in thresholds])
+    header = ["weights", "images", "faces"] + [f"AP@{t:g}" for t in thresholds] + [f"recall@{t:g}" for t in thresholds]
     if fddb:
         header += [f"TPR@{n}FP" for n in FDDB_FP_POINTS]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
@@ -91,12 +88,13 @@ def load_detectors(args: argparse.Namespace) -> dict:
     paths = (False, True) if args.fast else (False,)  # the fast path of the same weights, same images
     detectors = {}
     for w in _unique(args.weights or [DEFAULT_WEIGHTS]):
-        if is_rcnn_weights(w):        # a two-stage detector (`facecascade train rcnn`): no fast path
+        if is_rcnn_weights(w):  # a two-stage detector (`facecascade train rcnn`): no fast path
             detectors[w] = TwoStageDetector(w, device=args.device)
             continue
         for fast in paths:
-            detectors[f"{w} (fast)" if fast else w] = FaceDetector(weights=w, device=args.device,
-                                                                   min_face_size=args.min_face, fast=fast)
+            detectors[f"{w} (fast)" if fast else w] = FaceDetector(
+                weights=w, device=args.device, min_face_size=args.min_face, fast=fast
+            )
     return detectors
 
 
@@ -123,24 +121,34 @@ def run_detectors(detectors: dict, records: list[FaceRecord], quiet: bool):
     return kept, predictions, failed
 
 
-def _report_payload(args: argparse.Namespace, num_records: int, failed: list[str],
-                    reports: dict[str, DetectionReport], fddb: bool) -> dict:
+def _report_payload(
+    args: argparse.Namespace, num_records: int, failed: list[str], reports: dict[str, DetectionReport], fddb: bool
+) -> dict:
     results = {}
     for label, report in reports.items():
         entry = report.to_dict()
         if fddb:
             fp, rate = report[0.5].roc()
             keep = np.unique(np.round(np.linspace(0, len(fp) - 1, min(len(fp), 200))).astype(int))
-            entry["fddb"] = {"tp_rate_at_fp": {k: (None if math.isnan(v) else v)
-                                               for k, v in _fddb_points(report).items()},
-                             "roc": {"false_positives": [int(v) for v in fp[keep]],
-                                     "tp_rate": [None if math.isnan(v) else round(float(v), 6) for v in rate[keep]]}}
+            entry["fddb"] = {
+                "tp_rate_at_fp": {k: (None if math.isnan(v) else v) for k, v in _fddb_points(report).items()},
+                "roc": {
+                    "false_positives": [int(v) for v in fp[keep]],
+                    "tp_rate": [None if math.isnan(v) else round(float(v), 6) for v in rate[keep]],
+                },
+            }
         results[label] = entry
     return {
-        "dataset": {"format": args.format, "annotations": str(args.annotations),
-                    "images": None if args.images is None else str(args.images), "split": args.split,
-                    "val_fraction": args.val_fraction, "limit": args.limit, "num_records": num_records,
-                    "num_failed": len(failed)},
+        "dataset": {
+            "format": args.format,
+            "annotations": str(args.annotations),
+            "images": None if args.images is None else str(args.images),
+            "split": args.split,
+            "val_fraction": args.val_fraction,
+            "limit": args.limit,
+            "num_records": num_records,
+            "num_failed": len(failed),
+        },
         "detector": {"min_face": args.min_face, "device": args.device},
         "iou_thresholds": list(IOU_THRESHOLDS),
         "min_size": args.min_size,
@@ -151,8 +159,8 @@ def _report_payload(args: argparse.Namespace, num_records: int, failed: list[str
 
 def cmd_eval_detection(args: argparse.Namespace) -> int:
     """``facecascade eval detection``: see the module docstring."""
-    from ..outputs import write_json_atomic
     from ..data import select_split
+    from ..outputs import write_json_atomic
 
     try:
         detectors = load_detectors(args)
@@ -164,7 +172,7 @@ def cmd_eval_detection(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, NotADirectoryError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    records = select_split(records, args.split, args.val_fraction)[:args.limit]
+    records = select_split(records, args.split, args.val_fraction)[: args.limit]
     if not records:
         print(f"error: no annotated images in {args.annotations} (split {args.split})", file=sys.stderr)
         return 1
@@ -183,8 +191,11 @@ def cmd_eval_detection(args: argparse.Namespace) -> int:
         print("\n" + coco_table(coco), file=table_stream)
     if not args.quiet and reports:
         first = next(iter(reports.values()))
-        print(f"{len(kept)} images, {first.num_gt} faces counted, {first.num_ignored} ignored; "
-              f"{elapsed:.1f} s for {len(detectors)} detector(s)", file=sys.stderr)
+        print(
+            f"{len(kept)} images, {first.num_gt} faces counted, {first.num_ignored} ignored; "
+            f"{elapsed:.1f} s for {len(detectors)} detector(s)",
+            file=sys.stderr,
+        )
     payload = _report_payload(args, len(records), failed, reports, fddb)
     for label, values in coco.items():
         payload["results"][label]["coco"] = values
@@ -208,33 +219,56 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="evaluate models on annotated data")
     what = parser.add_subparsers(dest="what", required=True)
     det = what.add_parser(
-        "detection", help="AP and recall of face detectors on an annotated dataset",
+        "detection",
+        help="AP and recall of face detectors on an annotated dataset",
         description="Detect faces in the images of an annotated dataset with one or more weights and report "
-                    "VOC all-point AP and recall at IoU 0.5 and 0.3 (and FDDB's discrete ROC for --format fddb).")
+        "VOC all-point AP and recall at IoU 0.5 and 0.3 (and FDDB's discrete ROC for --format fddb).",
+    )
     det.add_argument("--format", required=True, choices=FORMATS, help="annotation format")
     det.add_argument("--annotations", required=True, metavar="PATH", help="annotation file or folder")
     det.add_argument("--images", metavar="DIR", help="image folder (default: as the format's reader decides)")
-    det.add_argument("--weights", nargs="+", action="extend", metavar="NAME_OR_PATH",
-                     help="named weights or checkpoint paths, each evaluated on the same images "
-                          f"(default: {DEFAULT_WEIGHTS})")
-    det.add_argument("--split", choices=SPLITS, default="all",
-                     help="evaluate on the whole set, or on facecascade's deterministic train/val split or one of "
-                          "the validation split's halves (val-tune: for choosing settings such as "
-                          "thresholds; val-report: untouched by such choices) (default all)")
+    det.add_argument(
+        "--weights",
+        nargs="+",
+        action="extend",
+        metavar="NAME_OR_PATH",
+        help=f"named weights or checkpoint paths, each evaluated on the same images (default: {DEFAULT_WEIGHTS})",
+    )
+    det.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="all",
+        help="evaluate on the whole set, or on facecascade's deterministic train/val split or one of "
+        "the validation split's halves (val-tune: for choosing settings such as "
+        "thresholds; val-report: untouched by such choices) (default all)",
+    )
     det.add_argument("--val-fraction", type=fraction, default=0.2, help="share of images in val (default 0.2)")
-    det.add_argument("--min-size", type=non_negative, default=0.0, metavar="PX",
-                     help="ignore annotated faces lower than PX pixels (default 0: none)")
-    det.add_argument("--min-face", type=float, default=20.0,
-                     help="detector's smallest face side in pixels (default 20)")
-    det.add_argument("--fast", action="store_true",
-                     help="also evaluate each weights' fast path (FaceDetector(fast=True)) as 'NAME (fast)'")
+    det.add_argument(
+        "--min-size",
+        type=non_negative,
+        default=0.0,
+        metavar="PX",
+        help="ignore annotated faces lower than PX pixels (default 0: none)",
+    )
+    det.add_argument(
+        "--min-face", type=float, default=20.0, help="detector's smallest face side in pixels (default 20)"
+    )
+    det.add_argument(
+        "--fast",
+        action="store_true",
+        help="also evaluate each weights' fast path (FaceDetector(fast=True)) as 'NAME (fast)'",
+    )
     det.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     det.add_argument("--json", metavar="OUT.json", help='write the full report as JSON ("-" for stdout)')
-    det.add_argument("--plot", metavar="PR.png",
-                     help="write precision-recall curves (for fddb also the ROC, as <name>_roc.png)")
+    det.add_argument(
+        "--plot", metavar="PR.png", help="write precision-recall curves (for fddb also the ROC, as <name>_roc.png)"
+    )
     det.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N images only")
-    det.add_argument("--coco", action="store_true",
-                     help="also COCO AP (pycocotools): AP@[.5:.95], AP50, AP60, AP70, AP75, AP80, AP90")
+    det.add_argument(
+        "--coco",
+        action="store_true",
+        help="also COCO AP (pycocotools): AP@[.5:.95], AP50, AP60, AP70, AP75, AP80, AP90",
+    )
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     det.set_defaults(func=cmd_eval_detection)
     from .attributes import add_attributes_parser

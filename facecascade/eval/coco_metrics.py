@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,20 +31,33 @@ def coco_dicts(records: Sequence[FaceRecord], predictions: Sequence[dict]) -> tu
         images.append({"id": image_id, "file_name": record.image.name})
         for box, ignore, label in zip(_xywh(record.boxes), record.ignore, record.classes):
             classes.add(int(label))
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label),
-                                "bbox": box.tolist(), "area": float(box[2] * box[3]), "iscrowd": int(ignore)})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(label),
+                    "bbox": box.tolist(),
+                    "area": float(box[2] * box[3]),
+                    "iscrowd": int(ignore),
+                }
+            )
         labels = np.asarray(found.get("labels", np.ones(len(found["scores"]))), np.int64)
         for box, score, label in zip(_xywh(found["boxes"]), np.asarray(found["scores"]), labels):
             classes.add(int(label))
-            results.append({"image_id": image_id, "category_id": int(label), "bbox": box.tolist(),
-                            "score": float(score)})
-    dataset = {"images": images, "annotations": annotations,
-               "categories": [{"id": c, "name": str(c)} for c in sorted(classes)]}
+            results.append(
+                {"image_id": image_id, "category_id": int(label), "bbox": box.tolist(), "score": float(score)}
+            )
+    dataset = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": c, "name": str(c)} for c in sorted(classes)],
+    }
     return dataset, results
 
 
-def coco_ap(records: Sequence[FaceRecord], predictions: Sequence[dict],
-            ious: Sequence[float] = REPORTED_IOUS) -> dict[str, float]:
+def coco_ap(
+    records: Sequence[FaceRecord], predictions: Sequence[dict], ious: Sequence[float] = REPORTED_IOUS
+) -> dict[str, float]:
     """``{"AP": AP@[.5:.95], "AP50": ..., "AP60": ...}`` (fractions; -1 when undefined, e.g. no
     ground truth) with up to 100 detections per image, all object sizes."""
     from pycocotools.coco import COCO
@@ -53,7 +66,7 @@ def coco_ap(records: Sequence[FaceRecord], predictions: Sequence[dict],
     if len(records) != len(predictions):
         raise ValueError(f"{len(records)} records but {len(predictions)} predictions")
     dataset, results = coco_dicts(records, predictions)
-    with contextlib.redirect_stdout(io.StringIO()):   # pycocotools prints as it goes
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints as it goes
         gt = COCO()
         gt.dataset = dataset
         gt.createIndex()
@@ -64,7 +77,7 @@ def coco_ap(records: Sequence[FaceRecord], predictions: Sequence[dict],
         evaluator = COCOeval(gt, dt, "bbox")
         evaluator.evaluate()
         evaluator.accumulate()
-    precision = evaluator.eval["precision"][:, :, :, 0, -1]     # (IoU, recall, class), all areas, 100 dets
+    precision = evaluator.eval["precision"][:, :, :, 0, -1]  # (IoU, recall, class), all areas, 100 dets
     thresholds = evaluator.params.iouThrs
 
     def mean_valid(values: np.ndarray) -> float:

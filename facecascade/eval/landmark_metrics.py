@@ -57,23 +57,31 @@ class LandmarkSummary:
 
     faces: int
     missed: int
-    nme: dict[str, float]          # mean NME over found faces, per normalisation
-    failure_rate: float            # at 0.1, inter-ocular, missed faces included
-    auc: float                     # AUC@0.1, inter-ocular, missed faces included
-    mean_iterations: float         # NaN when the model does not iterate
+    nme: dict[str, float]  # mean NME over found faces, per normalisation
+    failure_rate: float  # at 0.1, inter-ocular, missed faces included
+    auc: float  # AUC@0.1, inter-ocular, missed faces included
+    mean_iterations: float  # NaN when the model does not iterate
 
     def to_dict(self) -> dict:
         clean = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in self.nme.items()}
-        return {"faces": self.faces, "missed": self.missed, "nme": clean, "failure_rate": self.failure_rate,
-                "auc": self.auc, "mean_iterations": None if np.isnan(self.mean_iterations) else self.mean_iterations}
+        return {
+            "faces": self.faces,
+            "missed": self.missed,
+            "nme": clean,
+            "failure_rate": self.failure_rate,
+            "auc": self.auc,
+            "mean_iterations": None if np.isnan(self.mean_iterations) else self.mean_iterations,
+        }
 
 
-def summarize(errors: dict[str, np.ndarray], iterations: np.ndarray | None = None,
-              threshold: float = 0.1) -> LandmarkSummary:
+def summarize(
+    errors: dict[str, np.ndarray], iterations: np.ndarray | None = None, threshold: float = 0.1
+) -> LandmarkSummary:
     """Summary of per-face errors ``{normalisation: (N,)}`` (``inf`` = missed face)."""
     ocular = np.asarray(errors["inter-ocular"], np.float64)
     found = np.isfinite(ocular)
     means = {k: float(np.asarray(v)[found].mean()) if found.any() else float("nan") for k, v in errors.items()}
     steps = float("nan") if iterations is None or not found.any() else float(np.asarray(iterations)[found].mean())
-    return LandmarkSummary(int(ocular.size), int((~found).sum()), means, failure_rate(ocular, threshold),
-                           auc(ocular, threshold), steps)
+    return LandmarkSummary(
+        int(ocular.size), int((~found).sum()), means, failure_rate(ocular, threshold), auc(ocular, threshold), steps
+    )

@@ -39,8 +39,9 @@ def face_errors(predicted: np.ndarray, faces: list[LandmarkFace]) -> dict[str, n
         raise ValueError(f"the model gives {predicted.shape[1]} points, the data has {truth.shape[1]}")
     missing = np.isnan(predicted).any(axis=(1, 2))
     filled = np.where(missing[:, None, None], truth, predicted)
-    return {kind: np.where(missing, np.inf, nme(filled, truth, normalizers(truth, boxes, kind)))
-            for kind in NORMALIZATIONS}
+    return {
+        kind: np.where(missing, np.inf, nme(filled, truth, normalizers(truth, boxes, kind))) for kind in NORMALIZATIONS
+    }
 
 
 class LandmarkModel:
@@ -58,8 +59,9 @@ class LandmarkModel:
 
             self.aligner = FaceAligner(name, device=device, steps=steps)
 
-    def predict(self, images: list[np.ndarray], boxes: list[np.ndarray],
-                detected: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, images: list[np.ndarray], boxes: list[np.ndarray], detected: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(points (N, K, 2) NaN where missing, iterations (N,))`` for the faces of a chunk;
         ``boxes`` per image are the protocol's boxes (NaN rows: missed), ``detected`` the matched
         detector landmarks (for detector models)."""
@@ -87,8 +89,7 @@ def _detector(cache: dict, name: str, device: str):
     return cache[name]
 
 
-def _chunk_inputs(chunk: list[tuple[Path, list[int]]], faces: list[LandmarkFace], detectors: dict,
-                  errors: list[str]):
+def _chunk_inputs(chunk: list[tuple[Path, list[int]]], faces: list[LandmarkFace], detectors: dict, errors: list[str]):
     """Images, per-image face indices and per-detector ``(boxes, landmarks)`` matches of one chunk
     of images (``detectors`` empty: no detection, for the box protocol alone)."""
     from ..align.matching import matched_detections
@@ -102,14 +103,24 @@ def _chunk_inputs(chunk: list[tuple[Path, list[int]]], faces: list[LandmarkFace]
             errors.append(f"{path}: {exc}")
             continue
         groups.append(index)
-    matches = {name: [matched_detections([faces[i] for i in index], found)
-                      for index, found in zip(groups, det.detect_arrays(images))]
-               for name, det in detectors.items()}
+    matches = {
+        name: [
+            matched_detections([faces[i] for i in index], found)
+            for index, found in zip(groups, det.detect_arrays(images))
+        ]
+        for name, det in detectors.items()
+    }
     return images, groups, matches
 
 
-def run_models(models: list[LandmarkModel], faces: list[LandmarkFace], protocols: list[str], detector: str,
-               detectors: dict, quiet: bool) -> tuple[dict, list[int], list[str]]:
+def run_models(
+    models: list[LandmarkModel],
+    faces: list[LandmarkFace],
+    protocols: list[str],
+    detector: str,
+    detectors: dict,
+    quiet: bool,
+) -> tuple[dict, list[int], list[str]]:
     """``({(model, protocol): (points, iterations)}, kept face indices, errors)`` over all faces."""
     from tqdm import tqdm
 
@@ -121,8 +132,9 @@ def run_models(models: list[LandmarkModel], faces: list[LandmarkFace], protocols
     kept: list[int] = []
     errors: list[str] = []
     for start in tqdm(range(0, len(items), CHUNK), unit="chunk", disable=quiet, file=sys.stderr, desc="landmarks"):
-        images, groups, matches = _chunk_inputs(items[start:start + CHUNK], faces,
-                                                detectors if "detect" in protocols else {}, errors)
+        images, groups, matches = _chunk_inputs(
+            items[start : start + CHUNK], faces, detectors if "detect" in protocols else {}, errors
+        )
         if not groups:
             continue
         kept += [i for g in groups for i in g]
@@ -137,18 +149,26 @@ def run_models(models: list[LandmarkModel], faces: list[LandmarkFace], protocols
                     own = matches[model.name if model.is_detector else detector]
                     out = model.predict(images, [b for b, _ in own], [p for _, p in own])
                 results.setdefault((model.name, protocol), []).append(out)
-    merged = {key: (np.concatenate([p for p, _ in v]), np.concatenate([it for _, it in v])) for key, v in results.items()}
+    merged = {
+        key: (np.concatenate([p for p, _ in v]), np.concatenate([it for _, it in v])) for key, v in results.items()
+    }
     return merged, kept, errors
 
 
 def results_table(summaries: dict[tuple[str, str], LandmarkSummary]) -> str:
     """Markdown: model | protocol | faces | missed | NME (3 normalisations) | fail@0.1 | AUC@0.1 | steps."""
-    lines = ["| model | protocol | faces | missed | NME inter-ocular % | NME inter-pupil % | NME face % | "
-             "failure@0.1 % | AUC@0.1 | mean steps |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model | protocol | faces | missed | NME inter-ocular % | NME inter-pupil % | NME face % | "
+        "failure@0.1 % | AUC@0.1 | mean steps |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for (name, protocol), s in summaries.items():
         steps = "-" if np.isnan(s.mean_iterations) else f"{s.mean_iterations:.2f}"
-        lines.append(f"| {name} | {protocol} | {s.faces} | {s.missed} | " + " | ".join(
-            f"{100 * s.nme[k]:.2f}" for k in NORMALIZATIONS) + f" | {100 * s.failure_rate:.2f} | {s.auc:.3f} | {steps} |")
+        lines.append(
+            f"| {name} | {protocol} | {s.faces} | {s.missed} | "
+            + " | ".join(f"{100 * s.nme[k]:.2f}" for k in NORMALIZATIONS)
+            + f" | {100 * s.failure_rate:.2f} | {s.auc:.3f} | {steps} |"
+        )
     return "\n".join(lines)
 
 
@@ -160,7 +180,7 @@ def cmd_eval_landmarks(args: argparse.Namespace) -> int:
     detectors: dict = {}
     try:
         faces = split_faces(read_landmark_faces(args.format, Path(args.annotations)), args.split, args.val_fraction)
-        faces = faces[:args.limit] if args.limit else faces
+        faces = faces[: args.limit] if args.limit else faces
         protocols = list(PROTOCOLS) if args.protocol == "both" else [args.protocol]
         if "detect" in protocols:
             _detector(detectors, args.detector, args.device)
@@ -186,11 +206,20 @@ def cmd_eval_landmarks(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
     print(results_table(summaries), file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
-        write_json_atomic(args.json, {"dataset": {"format": args.format, "annotations": str(args.annotations),
-                                                  "split": args.split, "faces": len(kept_faces)},
-                                      "detector": args.detector, "failed_images": errors,
-                                      "results": [{"model": k[0], "protocol": k[1], **s.to_dict()}
-                                                  for k, s in summaries.items()]})
+        write_json_atomic(
+            args.json,
+            {
+                "dataset": {
+                    "format": args.format,
+                    "annotations": str(args.annotations),
+                    "split": args.split,
+                    "faces": len(kept_faces),
+                },
+                "detector": args.detector,
+                "failed_images": errors,
+                "results": [{"model": k[0], "protocol": k[1], **s.to_dict()} for k, s in summaries.items()],
+            },
+        )
     if args.plot:
         from .plots import plot_ced
 
@@ -202,16 +231,28 @@ def cmd_eval_landmarks(args: argparse.Namespace) -> int:
 
 def add_landmarks_parser(what: argparse._SubParsersAction) -> None:
     """Register ``facecascade eval landmarks``."""
-    p = what.add_parser("landmarks", help="NME / failure rate / CED of landmark models",
-                        description="Score aligners (and detectors' own landmarks) on annotated faces: NME normalised "
-                                    "inter-ocular, inter-pupil and by face size, failure rate and AUC at 0.1, mean "
-                                    "refinement steps; protocols: annotated box and end to end from the detector.")
+    p = what.add_parser(
+        "landmarks",
+        help="NME / failure rate / CED of landmark models",
+        description="Score aligners (and detectors' own landmarks) on annotated faces: NME normalised "
+        "inter-ocular, inter-pupil and by face size, failure rate and AUC at 0.1, mean "
+        "refinement steps; protocols: annotated box and end to end from the detector.",
+    )
     p.add_argument("--format", required=True, choices=LANDMARK_FORMATS)
-    p.add_argument("--annotations", required=True, metavar="PATH",
-                   help="MTFL list, CelebA folder (or its landmarks list), or a .pts file / folder")
-    p.add_argument("--weights", nargs="+", action="extend", metavar="NAME_OR_PATH",
-                   help="aligner weights (dcrn, a checkpoint) or detector weights (mtcnn, mtcnn-original, ...: "
-                        "their own landmarks) (default: dcrn)")
+    p.add_argument(
+        "--annotations",
+        required=True,
+        metavar="PATH",
+        help="MTFL list, CelebA folder (or its landmarks list), or a .pts file / folder",
+    )
+    p.add_argument(
+        "--weights",
+        nargs="+",
+        action="extend",
+        metavar="NAME_OR_PATH",
+        help="aligner weights (dcrn, a checkpoint) or detector weights (mtcnn, mtcnn-original, ...: "
+        "their own landmarks) (default: dcrn)",
+    )
     p.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both")
     p.add_argument("--detector", default="mtcnn", help="detector whose boxes the aligners start from (detect protocol)")
     p.add_argument("--steps", default="auto", help="aligner iterations: auto (as trained), dynamic, or a number")

@@ -38,8 +38,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return torch.nan_to_num(ops_box_iou(a, b), nan=0.0).numpy()
 
 
-def effective_ignore(gt_boxes: np.ndarray, gt_ignore: np.ndarray | None = None,
-                     min_size: float = 0.0) -> np.ndarray:
+def effective_ignore(gt_boxes: np.ndarray, gt_ignore: np.ndarray | None = None, min_size: float = 0.0) -> np.ndarray:
     """``(N,)`` bool: faces flagged ignored, or whose box height is below ``min_size`` pixels."""
     gt_boxes = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
     ignore = np.zeros(len(gt_boxes), bool) if gt_ignore is None else np.asarray(gt_ignore, bool).reshape(-1)
@@ -84,9 +83,14 @@ class ImageMatch:
         return int((self.labels == FALSE_POSITIVE).sum())
 
 
-def match_detections(boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.ndarray,
-                     gt_ignore: np.ndarray | None = None, iou_threshold: float = 0.5,
-                     min_size: float = 0.0) -> ImageMatch:
+def match_detections(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_ignore: np.ndarray | None = None,
+    iou_threshold: float = 0.5,
+    min_size: float = 0.0,
+) -> ImageMatch:
     """Judge the detections of one image against its annotated faces (see the module docstring).
 
     Args:

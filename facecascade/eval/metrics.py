@@ -18,15 +18,17 @@ A dataset without any counted face has undefined AP and recall: they are NaN (``
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, Tuple, Union
+from typing import Any, Union
 
 import numpy as np
 
 from ..data.records import FaceRecord
 from .matching import DROPPED, TRUE_POSITIVE, effective_ignore, match_detections
 
-Prediction = Union[Tuple[np.ndarray, np.ndarray], Any]  # (boxes, scores) or anything with .boxes, .scores
+# (boxes, scores) or anything with .boxes, .scores; Union: `X | Any` fails at run time on Python 3.10
+Prediction = Union[tuple[np.ndarray, np.ndarray], Any]  # noqa: UP007
 
 
 def precision_recall(tp: np.ndarray, num_gt: int) -> tuple[np.ndarray, np.ndarray]:
@@ -219,9 +221,12 @@ def _boxes_scores(prediction: Prediction) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores, np.float64).reshape(-1)
 
 
-def evaluate_detections(predictions: Sequence[Prediction], records: Sequence[FaceRecord],
-                        iou_thresholds: Sequence[float] = (0.5, 0.3),
-                        min_size: float = 0.0) -> DetectionReport:
+def evaluate_detections(
+    predictions: Sequence[Prediction],
+    records: Sequence[FaceRecord],
+    iou_thresholds: Sequence[float] = (0.5, 0.3),
+    min_size: float = 0.0,
+) -> DetectionReport:
     """Match every image's detections to its faces and accumulate PR curves over the dataset.
 
     Args:
@@ -258,8 +263,13 @@ def evaluate_detections(predictions: Sequence[Prediction], records: Sequence[Fac
     return DetectionReport(len(records), num_detections, num_gt, num_ignored, float(min_size), results)
 
 
-def discrete_roc(predictions: Sequence[Prediction], records: Sequence[FaceRecord], iou_threshold: float = 0.5,
-                 min_size: float = 0.0, normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def discrete_roc(
+    predictions: Sequence[Prediction],
+    records: Sequence[FaceRecord],
+    iou_threshold: float = 0.5,
+    min_size: float = 0.0,
+    normalize: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """FDDB-style discrete ROC: ``(false positives, true-positive rate)`` at every distinct score.
 
     ``normalize=False`` gives true-positive counts instead of rates. See `ThresholdResult.roc`.

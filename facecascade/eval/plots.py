@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from .metrics import DetectionReport
 
@@ -34,8 +34,9 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return path
 
 
-def plot_pr_curves(reports: Mapping[str, DetectionReport], path: str | os.PathLike,
-                   title: str = "Precision-recall") -> Path:
+def plot_pr_curves(
+    reports: Mapping[str, DetectionReport], path: str | os.PathLike, title: str = "Precision-recall"
+) -> Path:
     """One PNG with a precision-recall line per (label, IoU threshold), AP in the legend.
 
     A label (weights) keeps one colour; IoU thresholds differ by line style. Returns the path.
@@ -45,8 +46,14 @@ def plot_pr_curves(reports: Mapping[str, DetectionReport], path: str | os.PathLi
         for style, (iou, result) in zip(_LINE_STYLES * 8, report.results.items()):
             ap = result.ap
             name = f"{label} IoU {iou:g}: " + ("no faces" if math.isnan(ap) else f"AP {ap:.3f}")
-            ax.plot(result.recall_curve, result.precision, linestyle=style, color=f"C{colour % 10}",
-                    linewidth=1.4, label=name)
+            ax.plot(
+                result.recall_curve,
+                result.precision,
+                linestyle=style,
+                color=f"C{colour % 10}",
+                linewidth=1.4,
+                label=name,
+            )
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title=title)
     ax.grid(alpha=0.3)
     if reports:
@@ -55,8 +62,13 @@ def plot_pr_curves(reports: Mapping[str, DetectionReport], path: str | os.PathLi
     return _save(fig, path)
 
 
-def plot_roc(reports: Mapping[str, DetectionReport], path: str | os.PathLike, iou_threshold: float = 0.5,
-             max_fp: int | None = 2000, title: str = "Discrete ROC") -> Path:
+def plot_roc(
+    reports: Mapping[str, DetectionReport],
+    path: str | os.PathLike,
+    iou_threshold: float = 0.5,
+    max_fp: int | None = 2000,
+    title: str = "Discrete ROC",
+) -> Path:
     """One PNG with FDDB's discrete ROC (true-positive rate against false positives) per label.
 
     ``max_fp`` limits the x axis (``None``: all false positives). Returns the path.
@@ -67,8 +79,9 @@ def plot_roc(reports: Mapping[str, DetectionReport], path: str | os.PathLike, io
         ax.step(fp, rate, where="post", color=f"C{colour % 10}", linewidth=1.4, label=label)
     if max_fp is not None:
         ax.set_xlim(0, max_fp)
-    ax.set(ylim=(0, 1.02), xlabel="false positives", ylabel="true positive rate",
-           title=f"{title} (IoU {iou_threshold:g})")
+    ax.set(
+        ylim=(0, 1.02), xlabel="false positives", ylabel="true positive rate", title=f"{title} (IoU {iou_threshold:g})"
+    )
     ax.grid(alpha=0.3)
     if reports:
         ax.legend(loc="upper left", fontsize=8)
@@ -76,8 +89,12 @@ def plot_roc(reports: Mapping[str, DetectionReport], path: str | os.PathLike, io
     return _save(fig, path)
 
 
-def plot_ced(errors: Mapping[str, Sequence[float]], path: str | os.PathLike, threshold: float = 0.1,
-             title: str = "Cumulative error distribution") -> Path:
+def plot_ced(
+    errors: Mapping[str, Sequence[float]],
+    path: str | os.PathLike,
+    threshold: float = 0.1,
+    title: str = "Cumulative error distribution",
+) -> Path:
     """One PNG with the CED (share of faces with NME <= x, x up to ``threshold``) per label, its
     AUC and failure rate in the legend. ``errors``: per-face NME, ``inf`` for missed faces."""
     from .landmark_metrics import auc, ced, failure_rate
@@ -85,8 +102,13 @@ def plot_ced(errors: Mapping[str, Sequence[float]], path: str | os.PathLike, thr
     fig, ax = _figure()
     for colour, (label, values) in enumerate(errors.items()):
         grid, share = ced(values, threshold)
-        ax.plot(grid, share, color=f"C{colour % 10}", linewidth=1.4,
-                label=f"{label}: AUC {auc(values, threshold):.3f}, fail {100 * failure_rate(values, threshold):.1f} %")
+        ax.plot(
+            grid,
+            share,
+            color=f"C{colour % 10}",
+            linewidth=1.4,
+            label=f"{label}: AUC {auc(values, threshold):.3f}, fail {100 * failure_rate(values, threshold):.1f} %",
+        )
     ax.set(xlim=(0, threshold), ylim=(0, 1.0), xlabel="NME (inter-ocular)", ylabel="share of faces", title=title)
     ax.grid(alpha=0.3)
     if errors:

@@ -3,4 +3,4 @@
 from .mtcnn import ONet, PNet, RNet, StageOutput
 from .weights import NAMED_WEIGHTS, MTCNNNets, load_mtcnn, save_mtcnn
 
-__all__ = ["PNet", "RNet", "ONet", "StageOutput", "MTCNNNets", "NAMED_WEIGHTS", "load_mtcnn", "save_mtcnn"]
+__all__ = ["NAMED_WEIGHTS", "MTCNNNets", "ONet", "PNet", "RNet", "StageOutput", "load_mtcnn", "save_mtcnn"]

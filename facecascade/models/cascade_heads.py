@@ -56,13 +56,19 @@ class StageConfig:
     loss_weight: float = 1.0
 
 
-CASCADE = (StageConfig((0.5,), (0.1, 0.1, 0.2, 0.2), 1.0),
-           StageConfig((0.6,), (0.05, 0.05, 0.1, 0.1), 0.5),
-           StageConfig((0.7,), (0.033, 0.033, 0.067, 0.067), 0.25))
+CASCADE = (
+    StageConfig((0.5,), (0.1, 0.1, 0.2, 0.2), 1.0),
+    StageConfig((0.6,), (0.05, 0.05, 0.1, 0.1), 0.5),
+    StageConfig((0.7,), (0.033, 0.033, 0.067, 0.067), 0.25),
+)
 BASELINE = (StageConfig(),)
 INTEGRAL = (StageConfig((0.5, 0.6, 0.7)),)
 MODES: dict[str, tuple[tuple[StageConfig, ...], int]] = {  # stages, times the stages run at test
-    "cascade": (CASCADE, 1), "baseline": (BASELINE, 1), "iterative": (BASELINE, 3), "integral": (INTEGRAL, 1)}
+    "cascade": (CASCADE, 1),
+    "baseline": (BASELINE, 1),
+    "iterative": (BASELINE, 3),
+    "integral": (INTEGRAL, 1),
+}
 
 
 @dataclass(frozen=True)
@@ -70,13 +76,13 @@ class HeadsConfig:
     """The RoI heads: stages, sizes, sampling and post-processing."""
 
     stages: tuple[StageConfig, ...] = CASCADE
-    test_iterations: int = 1          # >1: the stages run this many times at inference (iterative BBox)
-    num_classes: int = 1              # object classes (background excluded)
-    in_channels: int = 64             # feature pyramid channels
+    test_iterations: int = 1  # >1: the stages run this many times at inference (iterative BBox)
+    num_classes: int = 1  # object classes (background excluded)
+    in_channels: int = 64  # feature pyramid channels
     featmap_names: tuple[str, ...] = ("0", "1", "2", "3")
     roi_size: int = 7
-    representation: int = 256         # width of the 2 fc layers
-    rois_per_image: int = 256         # sampled boxes per image and stage at training
+    representation: int = 256  # width of the 2 fc layers
+    rois_per_image: int = 256  # sampled boxes per image and stage at training
     positive_fraction: float = 0.25
     score_thresh: float = 0.05
     nms_thresh: float = 0.5
@@ -97,8 +103,13 @@ class StageHead(nn.Module):
 
     def __init__(self, in_features: int, representation: int, num_classes: int, num_classifiers: int) -> None:
         super().__init__()
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(in_features, representation), nn.ReLU(inplace=True),
-                                nn.Linear(representation, representation), nn.ReLU(inplace=True))
+        self.fc = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_features, representation),
+            nn.ReLU(inplace=True),
+            nn.Linear(representation, representation),
+            nn.ReLU(inplace=True),
+        )
         self.classifiers = nn.ModuleList(nn.Linear(representation, num_classes + 1) for _ in range(num_classifiers))
         self.regressor = nn.Linear(representation, 4)
         for layer, std in [(c, 0.01) for c in self.classifiers] + [(self.regressor, 0.001)]:
@@ -116,8 +127,9 @@ def match_labels(boxes: Tensor, gt_boxes: Tensor, gt_labels: Tensor, ious: tuple
     there is none; only meaningful where a label is set)."""
     k, n = len(ious), len(boxes)
     if len(gt_boxes) == 0:
-        return torch.zeros((k, n), dtype=torch.long, device=boxes.device), torch.zeros(n, dtype=torch.long,
-                                                                                     device=boxes.device)
+        return torch.zeros((k, n), dtype=torch.long, device=boxes.device), torch.zeros(
+            n, dtype=torch.long, device=boxes.device
+        )
     best, matched = box_iou(gt_boxes, boxes).max(0)
     thresholds = best.new_tensor(ious)[:, None]
     labels = torch.where(best[None] >= thresholds, gt_labels[matched][None], torch.zeros_like(matched)[None])
@@ -133,13 +145,19 @@ class CascadeRoIHeads(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.roi_align = MultiScaleRoIAlign(list(cfg.featmap_names), cfg.roi_size, sampling_ratio=2)
-        features = cfg.in_channels * cfg.roi_size ** 2
-        self.heads = nn.ModuleList(StageHead(features, cfg.representation, cfg.num_classes, len(s.ious))
-                                   for s in cfg.stages)
+        features = cfg.in_channels * cfg.roi_size**2
+        self.heads = nn.ModuleList(
+            StageHead(features, cfg.representation, cfg.num_classes, len(s.ious)) for s in cfg.stages
+        )
         self.sampler = BalancedPositiveNegativeSampler(cfg.rois_per_image, cfg.positive_fraction)
 
-    def forward(self, features: dict[str, Tensor], proposals: list[Tensor], image_sizes: list[tuple[int, int]],
-                targets: list[dict[str, Tensor]] | None = None):
+    def forward(
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        image_sizes: list[tuple[int, int]],
+        targets: list[dict[str, Tensor]] | None = None,
+    ):
         if self.training:
             if targets is None:
                 raise ValueError("training needs targets")
@@ -151,8 +169,10 @@ class CascadeRoIHeads(nn.Module):
         """Per image: the ground truth added to ``boxes``, labels per classifier, matched objects,
         then a balanced sample. Returns sampled boxes, labels ``(K, R)``, regression targets of
         their matched objects and which sampled boxes are ground-truth copies, per image."""
-        labels_k = [match_labels(torch.cat([b, t["boxes"]]), t["boxes"], t["labels"], stage.ious)
-                    for b, t in zip(boxes, targets)]
+        labels_k = [
+            match_labels(torch.cat([b, t["boxes"]]), t["boxes"], t["labels"], stage.ious)
+            for b, t in zip(boxes, targets)
+        ]
         pos, neg = self.sampler([lab[0] for lab, _ in labels_k])
         out = []
         for b, t, (labels, matched), p, q in zip(boxes, targets, labels_k, pos, neg):
@@ -163,8 +183,9 @@ class CascadeRoIHeads(nn.Module):
             out.append((all_boxes[keep], labels[:, keep], gt, is_gt))
         return out
 
-    def _stage_loss(self, stage: StageConfig, logits: list[Tensor], deltas: Tensor, labels: Tensor,
-                    rois: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
+    def _stage_loss(
+        self, stage: StageConfig, logits: list[Tensor], deltas: Tensor, labels: Tensor, rois: Tensor, gt: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Cross-entropy of every classifier (summed, the integral loss's form) and smooth-L1 on the
         foreground of the first, normalised by the sample count, times the stage's loss weight."""
         cls = sum(F.cross_entropy(lg, lab) for lg, lab in zip(logits, labels))
@@ -176,8 +197,13 @@ class CascadeRoIHeads(nn.Module):
             box = deltas.sum() * 0.0
         return cls * stage.loss_weight, box * stage.loss_weight
 
-    def losses(self, features: dict[str, Tensor], proposals: list[Tensor], image_sizes: list[tuple[int, int]],
-               targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    def losses(
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        image_sizes: list[tuple[int, int]],
+        targets: list[dict[str, Tensor]],
+    ) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}
         boxes = [p.detach() for p in proposals]
         for t, (stage, head) in enumerate(zip(self.cfg.stages, self.heads)):
@@ -185,7 +211,9 @@ class CascadeRoIHeads(nn.Module):
             rois = [s[0] for s in sampled]
             logits, deltas = head(self.roi_align(features, rois, image_sizes))
             labels = torch.cat([s[1] for s in sampled], 1)
-            cls, box = self._stage_loss(stage, logits, deltas, labels, torch.cat(rois), torch.cat([s[2] for s in sampled]))
+            cls, box = self._stage_loss(
+                stage, logits, deltas, labels, torch.cat(rois), torch.cat([s[2] for s in sampled])
+            )
             out[f"loss_cls_stage{t + 1}"], out[f"loss_box_stage{t + 1}"] = cls, box
             refined = decode_deltas(torch.cat(rois), deltas.detach(), stage.std).split([len(r) for r in rois])
             boxes = [clip_boxes_to_image(r[~s[3]], size) for r, s, size in zip(refined, sampled, image_sizes)]
@@ -202,8 +230,9 @@ class CascadeRoIHeads(nn.Module):
         probs = [F.softmax(lg, -1) for head in self.heads for lg in head(roi_features)[0]]
         return torch.stack(probs).mean(0)
 
-    def detect(self, features: dict[str, Tensor], proposals: list[Tensor],
-               image_sizes: list[tuple[int, int]]) -> list[dict[str, Tensor]]:
+    def detect(
+        self, features: dict[str, Tensor], proposals: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> list[dict[str, Tensor]]:
         counts = [len(p) for p in proposals]
         boxes = torch.cat(proposals)
         steps = self._steps()
@@ -227,5 +256,5 @@ class CascadeRoIHeads(nn.Module):
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
         keep = remove_small_boxes(boxes, self.cfg.min_box_size)
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = batched_nms(boxes, scores, labels, self.cfg.nms_thresh)[:self.cfg.detections_per_image]
+        keep = batched_nms(boxes, scores, labels, self.cfg.nms_thresh)[: self.cfg.detections_per_image]
         return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}

@@ -43,20 +43,20 @@ class RCNNConfig:
     """Everything that defines a two-stage detector (stored with its checkpoints)."""
 
     num_classes: int = 1
-    mode: str = "cascade"                                # a key of `cascade_heads.MODES`
-    min_size: int = 512                                  # shorter image side after resizing
-    max_size: int = 768                                  # longer side at most
-    widths: tuple[int, ...] = (32, 64, 128, 256)         # backbone stages (strides 4..32)
-    blocks: int = 1                                      # residual blocks per stage
+    mode: str = "cascade"  # a key of `cascade_heads.MODES`
+    min_size: int = 512  # shorter image side after resizing
+    max_size: int = 768  # longer side at most
+    widths: tuple[int, ...] = (32, 64, 128, 256)  # backbone stages (strides 4..32)
+    blocks: int = 1  # residual blocks per stage
     fpn_channels: int = 64
     anchor_sizes: tuple[int, ...] = (16, 32, 64, 128, 256)  # one per pyramid level "0".."3", "pool"
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
-    rpn_pre_nms: tuple[int, int] = (1000, 500)           # per level, training / testing
-    rpn_post_nms: tuple[int, int] = (512, 300)           # per image, training / testing
+    rpn_pre_nms: tuple[int, int] = (1000, 500)  # per level, training / testing
+    rpn_post_nms: tuple[int, int] = (512, 300)  # per image, training / testing
     rpn_nms: float = 0.7
     rpn_batch: int = 256
-    heads: HeadsConfig = field(default_factory=HeadsConfig)   # sizes and sampling; stages and classes
-                                                             # come from `mode` and `num_classes`
+    heads: HeadsConfig = field(default_factory=HeadsConfig)  # sizes and sampling; stages and classes
+    # come from `mode` and `num_classes`
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -64,21 +64,28 @@ class RCNNConfig:
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
         stages, iterations = MODES[self.mode]
-        heads = replace(self.heads, stages=stages, test_iterations=iterations, num_classes=self.num_classes,
-                        in_channels=self.fpn_channels)
+        heads = replace(
+            self.heads,
+            stages=stages,
+            test_iterations=iterations,
+            num_classes=self.num_classes,
+            in_channels=self.fpn_channels,
+        )
         object.__setattr__(self, "heads", heads)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "RCNNConfig":
+    def from_dict(cls, values: dict) -> RCNNConfig:
         values = dict(values)
         heads = dict(values.pop("heads", {}))
-        heads.pop("stages", None)             # set by the mode
+        heads.pop("stages", None)  # set by the mode
         tuples = {k: tuple(v) for k, v in values.items() if isinstance(v, list)}
-        return cls(**{**values, **tuples}, heads=HeadsConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                                 for k, v in heads.items()}))
+        return cls(
+            **{**values, **tuples},
+            heads=HeadsConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in heads.items()}),
+        )
 
 
 class CascadeRCNN(nn.Module):
@@ -87,16 +94,22 @@ class CascadeRCNN(nn.Module):
     def __init__(self, cfg: RCNNConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.transform = GeneralizedRCNNTransform(cfg.min_size, cfg.max_size, [0.485, 0.456, 0.406],
-                                                  [0.229, 0.224, 0.225])
+        self.transform = GeneralizedRCNNTransform(
+            cfg.min_size, cfg.max_size, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+        )
         self.backbone = ResNetFPN(cfg.widths, cfg.blocks, cfg.fpn_channels)
         anchors = AnchorGenerator(tuple((s,) for s in cfg.anchor_sizes), (cfg.aspect_ratios,) * len(cfg.anchor_sizes))
         self.rpn = RegionProposalNetwork(
-            anchors, RPNHead(cfg.fpn_channels, len(cfg.aspect_ratios)), fg_iou_thresh=0.7, bg_iou_thresh=0.3,
-            batch_size_per_image=cfg.rpn_batch, positive_fraction=0.5,
-            pre_nms_top_n=dict(training=cfg.rpn_pre_nms[0], testing=cfg.rpn_pre_nms[1]),
-            post_nms_top_n=dict(training=cfg.rpn_post_nms[0], testing=cfg.rpn_post_nms[1]),
-            nms_thresh=cfg.rpn_nms)
+            anchors,
+            RPNHead(cfg.fpn_channels, len(cfg.aspect_ratios)),
+            fg_iou_thresh=0.7,
+            bg_iou_thresh=0.3,
+            batch_size_per_image=cfg.rpn_batch,
+            positive_fraction=0.5,
+            pre_nms_top_n={"training": cfg.rpn_pre_nms[0], "testing": cfg.rpn_pre_nms[1]},
+            post_nms_top_n={"training": cfg.rpn_post_nms[0], "testing": cfg.rpn_post_nms[1]},
+            nms_thresh=cfg.rpn_nms,
+        )
         self.roi_heads = CascadeRoIHeads(cfg.heads)
 
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None, parts: str = "all"):
@@ -110,7 +123,7 @@ class CascadeRCNN(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             features = self.backbone(batch.tensors)
             if frozen:
-                self.rpn.eval()                 # test-time proposals from the frozen RPN
+                self.rpn.eval()  # test-time proposals from the frozen RPN
             proposals, rpn_losses = self.rpn(batch, features, targets)
             if frozen:
                 self.rpn.train()

@@ -4,9 +4,10 @@ and how a weights argument (a shipped name or a file path) becomes a file."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,9 +22,11 @@ def weights_path(weights: str | os.PathLike, named: Mapping[str, str], what: str
     path = PACKAGED / f"{name}.pt" if name in named else Path(name)
     if not path.is_file():
         known = ", ".join(named)
-        raise FileNotFoundError(f"no {what} weights {name!r}: not a file, nor one of the named weights ({known})"
-                                if name not in named else
-                                f"the named weights {name!r} are missing from the installed package ({path})")
+        raise FileNotFoundError(
+            f"no {what} weights {name!r}: not a file, nor one of the named weights ({known})"
+            if name not in named
+            else f"the named weights {name!r} are missing from the installed package ({path})"
+        )
     return path
 
 
@@ -32,8 +35,9 @@ def config_fields(config: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
 
 
-def save_checkpoint(path: str | os.PathLike, net: nn.Module, config: Any, meta: dict[str, Any] | None = None,
-                    half: bool = False) -> None:
+def save_checkpoint(
+    path: str | os.PathLike, net: nn.Module, config: Any, meta: dict[str, Any] | None = None, half: bool = False
+) -> None:
     """Write ``net``'s weights, its config dataclass (tuples stored as lists) and ``meta``.
 
     ``half=True`` stores float tensors as float16 (half the file; ``load_state_dict`` converts them
@@ -53,8 +57,14 @@ def read_checkpoint(path: Path, what: str) -> tuple[dict[str, Any], dict[str, An
     return checkpoint["state_dict"], config, checkpoint.get("meta", {})
 
 
-def load_model(weights: str | os.PathLike, named: Mapping[str, str], role: str, kind: str,
-               build: Callable[[Any], nn.Module], config: type) -> tuple[nn.Module, dict[str, Any]]:
+def load_model(
+    weights: str | os.PathLike,
+    named: Mapping[str, str],
+    role: str,
+    kind: str,
+    build: Callable[[Any], nn.Module],
+    config: type,
+) -> tuple[nn.Module, dict[str, Any]]:
     """``(model in eval mode, meta)`` for a name in ``named`` or a checkpoint path: the model is
     ``build(config(**fields))`` with the checkpoint's weights. ``role`` ("aligner") and ``kind``
     ("a DCRN") word the errors."""

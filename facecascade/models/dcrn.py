@@ -29,20 +29,20 @@ from ..ops.patches import extract_patches
 class DCRNConfig:
     """Architecture and inference settings; defaults sized for a 2-core CPU (paper values noted)."""
 
-    num_points: int = 5            # K
-    crop_size: int = 64            # S: side of the normalised face crop (paper: 256)
-    crop_margin: float = 0.3       # the box's enclosing square grows by this share before cropping
-    gen_width: int = 16            # channels of GEN's first block; later blocks 2w, 4w, 8w (paper: 64)
-    gen_hidden: int = 256          # GEN's fc layer (paper: 512)
-    patch_size: int = 16           # samples per patch side (paper: 30 pixels of a 256 crop)
-    patch_extent: float = 0.25     # patch side in crop units
-    lrn_width: int = 16            # patch-encoder channels per point
-    history: int = 128             # d_t, the history-of-actions feature (paper: 512)
-    lrn_hidden: int = 256          # LRN / critic fc width
-    action_scale: float = 0.05     # raw action outputs are multiplied by this (crop units)
-    max_iterations: int = 10       # the paper forces a stop after 10 iterations
-    alpha2: float = 3.0            # Eq. 3 stop rule: ||a||_1 < alpha2 * K, in pixels of a ...
-    reference_size: int = 256      # ... reference_size crop, as in the paper (Table 2: 3.0 on 300W)
+    num_points: int = 5  # K
+    crop_size: int = 64  # S: side of the normalised face crop (paper: 256)
+    crop_margin: float = 0.3  # the box's enclosing square grows by this share before cropping
+    gen_width: int = 16  # channels of GEN's first block; later blocks 2w, 4w, 8w (paper: 64)
+    gen_hidden: int = 256  # GEN's fc layer (paper: 512)
+    patch_size: int = 16  # samples per patch side (paper: 30 pixels of a 256 crop)
+    patch_extent: float = 0.25  # patch side in crop units
+    lrn_width: int = 16  # patch-encoder channels per point
+    history: int = 128  # d_t, the history-of-actions feature (paper: 512)
+    lrn_hidden: int = 256  # LRN / critic fc width
+    action_scale: float = 0.05  # raw action outputs are multiplied by this (crop units)
+    max_iterations: int = 10  # the paper forces a stop after 10 iterations
+    alpha2: float = 3.0  # Eq. 3 stop rule: ||a||_1 < alpha2 * K, in pixels of a ...
+    reference_size: int = 256  # ... reference_size crop, as in the paper (Table 2: 3.0 on 300W)
 
     def __post_init__(self) -> None:
         if self.num_points < 1 or self.crop_size < 16 or self.crop_size % 16:
@@ -72,16 +72,23 @@ class GEN(nn.Module):
         layers: list[nn.Module] = []
         channels = 3
         for block in range(4):
-            width = cfg.gen_width * 2 ** block
+            width = cfg.gen_width * 2**block
             for _ in range(2):
-                layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                           nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(channels, width, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(inplace=True),
+                ]
                 channels = width
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
         side = cfg.crop_size // 16
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(channels * side * side, cfg.gen_hidden), nn.ReLU(inplace=True),
-                                nn.Linear(cfg.gen_hidden, 2 * cfg.num_points))
+        self.fc = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels * side * side, cfg.gen_hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(cfg.gen_hidden, 2 * cfg.num_points),
+        )
         nn.init.zeros_(self.fc[-1].weight)
         nn.init.zeros_(self.fc[-1].bias)
         self.register_buffer("mean_shape", torch.full((cfg.num_points, 2), 0.5))
@@ -101,9 +108,15 @@ class StateEncoder(nn.Module):
         super().__init__()
         k, w = cfg.num_points, cfg.lrn_width
         self.convs = nn.Sequential(
-            nn.Conv2d(3 * k, w * k, 3, padding=1, groups=k), nn.ReLU(inplace=True),
-            nn.Conv2d(w * k, w * k, 3, padding=1, groups=k), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(w * k, 2 * w * k, 3, padding=1, groups=k), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+            nn.Conv2d(3 * k, w * k, 3, padding=1, groups=k),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w * k, w * k, 3, padding=1, groups=k),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(w * k, 2 * w * k, 3, padding=1, groups=k),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
         side = cfg.patch_size // 4
         self.fc = nn.Sequential(nn.Linear(2 * w * k * side * side + cfg.history, cfg.lrn_hidden), nn.ReLU(inplace=True))
 
@@ -139,8 +152,11 @@ class Critic(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = StateEncoder(cfg)
-        self.head = nn.Sequential(nn.Linear(cfg.lrn_hidden + 2 * cfg.num_points, cfg.lrn_hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(cfg.lrn_hidden, 1))
+        self.head = nn.Sequential(
+            nn.Linear(cfg.lrn_hidden + 2 * cfg.num_points, cfg.lrn_hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(cfg.lrn_hidden, 1),
+        )
 
     def forward(self, patches: Tensor, history: Tensor, action: Tensor) -> Tensor:
         a = action.flatten(1) / self.cfg.action_scale

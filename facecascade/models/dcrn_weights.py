@@ -11,8 +11,8 @@ from .dcrn import DCRN, DCRNConfig
 
 NAMED_ALIGNER_WEIGHTS = {
     "dcrn": "facecascade's DCRN aligner (5 points), trained with `facecascade train dcrn` on the training "
-            "split of the shared MTFL (LFW part) and CelebA copies, crops normalised from our 'mtcnn' "
-            "detector's boxes (research use only; see facecascade/weights/MODEL_CARD_dcrn.md). Shipped in the package.",
+    "split of the shared MTFL (LFW part) and CelebA copies, crops normalised from our 'mtcnn' "
+    "detector's boxes (research use only; see facecascade/weights/MODEL_CARD_dcrn.md). Shipped in the package.",
 }
 
 

@@ -55,7 +55,7 @@ class ContextHeads(nn.Module):
 class JointOutputs(NamedTuple):
     """What the joint network predicts for a batch of 48x48 windows, per branch."""
 
-    x12: StageOutput   # logits (N, 2), offsets (N, 4), landmarks (N, K, 2) or None
+    x12: StageOutput  # logits (N, 2), offsets (N, 4), landmarks (N, K, 2) or None
     x24: StageOutput
     x48: StageOutput
 
@@ -101,7 +101,7 @@ class JointCascade(nn.Module):
     def forward(self, x48: Tensor) -> JointOutputs:
         """All three branches on normalised ``(N, 3, 48, 48)`` windows."""
         x24 = F.avg_pool2d(x48, 2)
-        feats12 = self.pnet.trunk(F.avg_pool2d(x24, 2))                  # (N, 32, 1, 1)
+        feats12 = self.pnet.trunk(F.avg_pool2d(x24, 2))  # (N, 32, 1, 1)
         p = self.pnet.heads(feats12)
         points12 = None if p.landmarks is None else p.landmarks[..., 0, 0]
         out12 = StageOutput(p.logits[:, :, 0, 0], p.offsets[:, :, 0, 0], points12)

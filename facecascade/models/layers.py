@@ -78,14 +78,19 @@ class PReLU(nn.PReLU):
     ROWS = 16
 
     def forward(self, x: Tensor) -> Tensor:
-        if (x.dim() != 4 or x.shape[1] >= 16 or x.requires_grad or x.is_cuda
-                or not x.is_contiguous(memory_format=torch.channels_last)):
+        if (
+            x.dim() != 4
+            or x.shape[1] >= 16
+            or x.requires_grad
+            or x.is_cuda
+            or not x.is_contiguous(memory_format=torch.channels_last)
+        ):
             return super().forward(x)
         n, c, h, w = x.shape
         rows = x.permute(0, 2, 3, 1).view(n * h, w * c)  # channels innermost
         slope = (self.weight - 1).expand(c).repeat(w)
         for r in range(0, n * h, self.ROWS):
-            part = rows[r:r + self.ROWS]
+            part = rows[r : r + self.ROWS]
             part.addcmul_(part.clamp_max(0), slope)
         return x
 
@@ -123,8 +128,9 @@ class WindowStem(nn.Module):
     def __init__(self, conv: nn.Conv2d, prelu: nn.PReLU, pool: CeilMaxPool2d) -> None:
         super().__init__()
         self.conv, self.prelu, self.pool = conv, prelu, pool
-        for name, tensor in zip(("packed_weight", "packed_bias", "packed_slope"),
-                                native.pack_window_stem(conv, prelu.weight)):
+        for name, tensor in zip(
+            ("packed_weight", "packed_bias", "packed_slope"), native.pack_window_stem(conv, prelu.weight)
+        ):
             self.register_buffer(name, tensor.to(conv.weight.device), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -137,9 +143,15 @@ class WindowStem(nn.Module):
 def _fuse_stem(seq: nn.Sequential) -> None:
     """`WindowStem` in place of a leading conv 3 -> <= 32 (3x3), PReLU, CeilMaxPool2d."""
     names, layers = zip(*seq.named_children()) if len(seq) else ((), ())
-    if (len(layers) >= 3 and isinstance(layers[0], nn.Conv2d) and isinstance(layers[1], nn.PReLU)
-            and isinstance(layers[2], CeilMaxPool2d) and layers[0].weight.shape[1:] == (3, 3, 3)
-            and layers[0].out_channels <= native.WINDOW_STEM_CHANNELS and layers[0].bias is not None):
+    if (
+        len(layers) >= 3
+        and isinstance(layers[0], nn.Conv2d)
+        and isinstance(layers[1], nn.PReLU)
+        and isinstance(layers[2], CeilMaxPool2d)
+        and layers[0].weight.shape[1:] == (3, 3, 3)
+        and layers[0].out_channels <= native.WINDOW_STEM_CHANNELS
+        and layers[0].bias is not None
+    ):
         setattr(seq, names[0], WindowStem(*layers[:3]))
         setattr(seq, names[1], nn.Identity())
         setattr(seq, names[2], nn.Identity())

@@ -12,8 +12,8 @@ from .mcfa import MCFAConfig, MCFANet
 
 NAMED_ATTRIBUTE_WEIGHTS = {
     "mcfa": "facecascade's MCFA attribute model (40 CelebA attributes), trained with `facecascade train mcfa` "
-            "on the training split of the shared CelebA copy plus non-faces from face_mask and Caltech "
-            "WebFaces (research use only; see facecascade/weights/MODEL_CARD_mcfa.md). Shipped in the package.",
+    "on the training split of the shared CelebA copy plus non-faces from face_mask and Caltech "
+    "WebFaces (research use only; see facecascade/weights/MODEL_CARD_mcfa.md). Shipped in the package.",
 }
 
 

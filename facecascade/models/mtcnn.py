@@ -25,8 +25,8 @@ from .layers import CeilMaxPool2d, PReLU, conv_prelu
 class StageOutput(NamedTuple):
     """What a cascade stage predicts for each window (or each P-Net response cell)."""
 
-    logits: Tensor           # (N, 2) or (N, 2, H, W): non-face, face
-    offsets: Tensor          # (N, 4) or (N, 4, H, W)
+    logits: Tensor  # (N, 2) or (N, 2, H, W): non-face, face
+    offsets: Tensor  # (N, 4) or (N, 4, H, W)
     landmarks: Tensor | None  # (N, 5, 2) relative to the window, O-Net only
 
 
@@ -116,9 +116,18 @@ class RNet(_WindowNet):
 
     def __init__(self, landmarks: int = 0) -> None:
         """``landmarks``: points of an optional landmark head (see `PNet`)."""
-        super().__init__([*conv_prelu(3, 28, 3), CeilMaxPool2d(3, 2),
-                          *conv_prelu(28, 48, 3), CeilMaxPool2d(3, 2),
-                          *conv_prelu(48, 64, 2)], flat=576, hidden=128, landmarks=landmarks)
+        super().__init__(
+            [
+                *conv_prelu(3, 28, 3),
+                CeilMaxPool2d(3, 2),
+                *conv_prelu(28, 48, 3),
+                CeilMaxPool2d(3, 2),
+                *conv_prelu(48, 64, 2),
+            ],
+            flat=576,
+            hidden=128,
+            landmarks=landmarks,
+        )
 
 
 class ONet(_WindowNet):
@@ -127,8 +136,17 @@ class ONet(_WindowNet):
     window = 48
 
     def __init__(self, landmarks: int = 5) -> None:
-        super().__init__([*conv_prelu(3, 32, 3), CeilMaxPool2d(3, 2),
-                          *conv_prelu(32, 64, 3), CeilMaxPool2d(3, 2),
-                          *conv_prelu(64, 64, 3), CeilMaxPool2d(2, 2),
-                          *conv_prelu(64, 128, 2)], flat=1152, hidden=256, landmarks=landmarks)
-
+        super().__init__(
+            [
+                *conv_prelu(3, 32, 3),
+                CeilMaxPool2d(3, 2),
+                *conv_prelu(32, 64, 3),
+                CeilMaxPool2d(3, 2),
+                *conv_prelu(64, 64, 3),
+                CeilMaxPool2d(2, 2),
+                *conv_prelu(64, 128, 2),
+            ],
+            flat=1152,
+            hidden=256,
+            landmarks=landmarks,
+        )

@@ -39,8 +39,10 @@ def native_bf16(device: torch.device) -> bool:
     if device.type != "cpu":
         return False
     cpu = torch.cpu
-    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-                or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    return bool(
+        getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    )
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

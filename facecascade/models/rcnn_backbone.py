@@ -48,12 +48,17 @@ class ResNetFPN(nn.Module):
     after the first) and an FPN; ``forward(images (N, 3, H, W))`` -> ``OrderedDict`` of pyramid
     levels (see the module docstring). ``out_channels`` is read by the RPN and RoI heads."""
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), blocks: int = 1,
-                 fpn_channels: int = 64) -> None:
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), blocks: int = 1, fpn_channels: int = 64) -> None:
         super().__init__()
         stem = widths[0]
-        self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False), _norm(stem), nn.ReLU(inplace=True),
-                                  nn.Conv2d(stem, stem, 3, 2, 1, bias=False), _norm(stem), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, stem, 3, 2, 1, bias=False),
+            _norm(stem),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(stem, stem, 3, 2, 1, bias=False),
+            _norm(stem),
+            nn.ReLU(inplace=True),
+        )
         stages, cin = [], stem
         for i, width in enumerate(widths):
             layers = [BasicBlock(cin, width, stride=1 if i == 0 else 2)]
@@ -64,7 +69,7 @@ class ResNetFPN(nn.Module):
         self.fpn = FeaturePyramidNetwork(list(widths), fpn_channels, extra_blocks=LastLevelMaxPool())
         self.out_channels = fpn_channels
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         x = self.stem(x)
         feats = OrderedDict()
         for i, stage in enumerate(self.stages):

@@ -21,20 +21,50 @@ from torch import Tensor
 from .joint import JointCascade
 from .mtcnn import ONet, PNet, RNet
 
-FACENET_INSTALL_HINT = ("install it with `pip install --no-deps facenet-pytorch==2.6.0` "
-                        "(--no-deps: its pins would downgrade torch and numpy)")
+FACENET_INSTALL_HINT = (
+    "install it with `pip install --no-deps facenet-pytorch==2.6.0` "
+    "(--no-deps: its pins would downgrade torch and numpy)"
+)
 
 # facenet-pytorch parameter names -> ours, per network.
 _FACENET_KEYS = {
-    "pnet": {"conv1": "stem.0", "prelu1": "stem.1", "conv2": "body.1", "prelu2": "body.2",
-             "conv3": "body.3", "prelu3": "body.4", "conv4_1": "cls", "conv4_2": "box"},
-    "rnet": {"conv1": "trunk.0", "prelu1": "trunk.1", "conv2": "trunk.3", "prelu2": "trunk.4",
-             "conv3": "trunk.6", "prelu3": "trunk.7", "dense4": "fc.0", "prelu4": "fc.1",
-             "dense5_1": "cls", "dense5_2": "box"},
-    "onet": {"conv1": "trunk.0", "prelu1": "trunk.1", "conv2": "trunk.3", "prelu2": "trunk.4",
-             "conv3": "trunk.6", "prelu3": "trunk.7", "conv4": "trunk.9", "prelu4": "trunk.10",
-             "dense5": "fc.0", "prelu5": "fc.1", "dense6_1": "cls", "dense6_2": "box",
-             "dense6_3": "landmarks"},
+    "pnet": {
+        "conv1": "stem.0",
+        "prelu1": "stem.1",
+        "conv2": "body.1",
+        "prelu2": "body.2",
+        "conv3": "body.3",
+        "prelu3": "body.4",
+        "conv4_1": "cls",
+        "conv4_2": "box",
+    },
+    "rnet": {
+        "conv1": "trunk.0",
+        "prelu1": "trunk.1",
+        "conv2": "trunk.3",
+        "prelu2": "trunk.4",
+        "conv3": "trunk.6",
+        "prelu3": "trunk.7",
+        "dense4": "fc.0",
+        "prelu4": "fc.1",
+        "dense5_1": "cls",
+        "dense5_2": "box",
+    },
+    "onet": {
+        "conv1": "trunk.0",
+        "prelu1": "trunk.1",
+        "conv2": "trunk.3",
+        "prelu2": "trunk.4",
+        "conv3": "trunk.6",
+        "prelu3": "trunk.7",
+        "conv4": "trunk.9",
+        "prelu4": "trunk.10",
+        "dense5": "fc.0",
+        "prelu5": "fc.1",
+        "dense6_1": "cls",
+        "dense6_2": "box",
+        "dense6_3": "landmarks",
+    },
 }
 # The first fc layer of the converted Caffe nets reads features flattened as (W, H, C);
 # ours flattens PyTorch's (C, H, W). Both R-Net and O-Net flatten a 3x3 map.
@@ -44,13 +74,13 @@ PACKAGED = Path(__file__).resolve().parents[1] / "weights"  # weights shipped in
 
 NAMED_WEIGHTS = {
     "mtcnn": "facecascade's own MTCNN, trained with `facecascade train mtcnn` on the training split of "
-             "the shared face_mask, Caltech WebFaces, CelebA and MTFL data (research use only; see "
-             "facecascade/weights/MODEL_CARD.md). Shipped in the package.",
+    "the shared face_mask, Caltech WebFaces, CelebA and MTFL data (research use only; see "
+    "facecascade/weights/MODEL_CARD.md). Shipped in the package.",
     "mtcnn-joint": "facecascade's jointly trained cascade (FaceCraft, `facecascade train joint`): the "
-                   "'mtcnn' stages fine-tuned as one network with shared features, on the same research-use "
-                   "data (see facecascade/weights/MODEL_CARD_mtcnn-joint.md). Shipped in the package.",
+    "'mtcnn' stages fine-tuned as one network with shared features, on the same research-use "
+    "data (see facecascade/weights/MODEL_CARD_mtcnn-joint.md). Shipped in the package.",
     "mtcnn-original": "Zhang et al.'s original MTCNN weights (MIT licence), read from an installed "
-                      "facenet-pytorch package; trained on WIDER FACE and CelebA by the authors.",
+    "facenet-pytorch package; trained on WIDER FACE and CelebA by the authors.",
 }
 
 
@@ -67,13 +97,15 @@ def facenet_weights_dir() -> Path:
     """Folder holding ``pnet.pt``, ``rnet.pt``, ``onet.pt`` inside the installed facenet-pytorch."""
     spec = importlib.util.find_spec("facenet_pytorch")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("weights 'mtcnn-original' need the facenet-pytorch package, which is not "
-                                f"installed: {FACENET_INSTALL_HINT}")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+        raise FileNotFoundError(
+            f"weights 'mtcnn-original' need the facenet-pytorch package, which is not installed: {FACENET_INSTALL_HINT}"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
     missing = [n for n in ("pnet.pt", "rnet.pt", "onet.pt") if not (folder / n).is_file()]
     if missing:
-        raise FileNotFoundError(f"facenet-pytorch at {folder.parent} lacks {', '.join(missing)}; "
-                                f"reinstall it: {FACENET_INSTALL_HINT}")
+        raise FileNotFoundError(
+            f"facenet-pytorch at {folder.parent} lacks {', '.join(missing)}; reinstall it: {FACENET_INSTALL_HINT}"
+        )
     return folder
 
 
@@ -104,8 +136,12 @@ def landmark_points(state: dict[str, Tensor]) -> int:
 
 
 def _build(states: dict[str, dict[str, Tensor]], source: str) -> MTCNNNets:
-    nets = MTCNNNets(*(cls(landmarks=landmark_points(states.get(name, {})))
-                       for cls, name in ((PNet, "pnet"), (RNet, "rnet"), (ONet, "onet"))))
+    nets = MTCNNNets(
+        *(
+            cls(landmarks=landmark_points(states.get(name, {})))
+            for cls, name in ((PNet, "pnet"), (RNet, "rnet"), (ONet, "onet"))
+        )
+    )
     for name, net in zip(MTCNNNets._fields, nets):
         try:
             net.load_state_dict(states[name])

@@ -7,8 +7,19 @@ from .pyramid import CanvasLayout, pack_levels, pyramid_scales
 from .resample import IntegralImages, resize_area
 
 __all__ = [
-    "box_area", "box_iou", "clip_boxes", "crop_windows", "nms", "square_boxes",
-    "apply_offsets", "encode_offsets", "decode_landmarks", "encode_landmarks",
-    "CanvasLayout", "pack_levels", "pyramid_scales",
-    "IntegralImages", "resize_area",
+    "CanvasLayout",
+    "IntegralImages",
+    "apply_offsets",
+    "box_area",
+    "box_iou",
+    "clip_boxes",
+    "crop_windows",
+    "decode_landmarks",
+    "encode_landmarks",
+    "encode_offsets",
+    "nms",
+    "pack_levels",
+    "pyramid_scales",
+    "resize_area",
+    "square_boxes",
 ]

@@ -11,8 +11,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                        [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
+ARCFACE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
 """Where the 5 landmarks (image-left eye, image-right eye, nose, mouth corners) sit in a 112 x 112
 crop: the reference layout of ArcFace (Deng et al., CVPR 2019) and the InsightFace models."""
 
@@ -40,7 +42,7 @@ def similarity_transforms(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     sign = np.sign(np.linalg.det(u) * np.linalg.det(vt))  # -1 where the best fit would mirror
     d = np.stack([np.ones_like(sign), sign], axis=1)  # (N, 2)
     rotation = u @ (d[:, :, None] * vt)
-    variance = (src_c ** 2).sum(axis=(1, 2)) / src.shape[1]
+    variance = (src_c**2).sum(axis=(1, 2)) / src.shape[1]
     scale = (s * d).sum(axis=1) / np.maximum(variance, 1e-12)
     linear = scale[:, None, None] * rotation
     translation = dst_mean - np.einsum("nde,ne->nd", linear, src_mean[:, 0])
@@ -77,8 +79,9 @@ def warp_crops(image: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarr
     if len(transforms) == 0:
         return out.numpy()
     inverse = torch.from_numpy(_invert(transforms)).float()  # (N, 2, 3): crop pixel -> image pixel
-    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
-                            indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
     pixels = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(-1, 3)  # (size * size, 3)
     source = torch.from_numpy(np.ascontiguousarray(image))
     h, w = image.shape[:2]
@@ -91,8 +94,9 @@ def warp_crops(image: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarr
         region = F.pad(source[y0:y1, x0:x1].permute(2, 0, 1).float(), (1, 1, 1, 1))[None]
         rh, rw = region.shape[-2:]
         grid = torch.stack([2 * (where[:, 0] - x0 + 1) / (rw - 1) - 1, 2 * (where[:, 1] - y0 + 1) / (rh - 1) - 1], -1)
-        crop = F.grid_sample(region, grid.reshape(1, size, size, 2), mode="bilinear", padding_mode="zeros",
-                             align_corners=True)
+        crop = F.grid_sample(
+            region, grid.reshape(1, size, size, 2), mode="bilinear", padding_mode="zeros", align_corners=True
+        )
         out[i] = crop[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8)
     return out.numpy()
 
@@ -103,14 +107,18 @@ def warp_batch(images: torch.Tensor, transforms: torch.Tensor, size: int) -> tor
     the image. Differentiable and batched (training-time augmentation)."""
     h, w = images.shape[-2:]
     linear = torch.linalg.inv(transforms[:, :, :2])
-    inverse = torch.cat([linear, -linear @ transforms[:, :, 2:]], dim=2)    # crop pixel -> image pixel
-    ys, xs = torch.meshgrid(torch.arange(size, dtype=images.dtype, device=images.device),
-                            torch.arange(size, dtype=images.dtype, device=images.device), indexing="ij")
+    inverse = torch.cat([linear, -linear @ transforms[:, :, 2:]], dim=2)  # crop pixel -> image pixel
+    ys, xs = torch.meshgrid(
+        torch.arange(size, dtype=images.dtype, device=images.device),
+        torch.arange(size, dtype=images.dtype, device=images.device),
+        indexing="ij",
+    )
     pixels = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(-1, 3)
-    where = pixels @ inverse.transpose(1, 2).to(images.dtype)               # (B, size * size, 2)
+    where = pixels @ inverse.transpose(1, 2).to(images.dtype)  # (B, size * size, 2)
     grid = torch.stack([2 * where[..., 0] / max(w - 1, 1) - 1, 2 * where[..., 1] / max(h - 1, 1) - 1], -1)
-    return F.grid_sample(images, grid.view(-1, size, size, 2), mode="bilinear", padding_mode="zeros",
-                         align_corners=True)
+    return F.grid_sample(
+        images, grid.view(-1, size, size, 2), mode="bilinear", padding_mode="zeros", align_corners=True
+    )
 
 
 def transform_points(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:

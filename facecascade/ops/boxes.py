@@ -60,14 +60,13 @@ def top_k_per_group(ranked: Tensor, groups: Tensor, k: int) -> Tensor:
     if k <= 0 or len(ranked) <= k:
         return ranked
     g = groups[ranked]
-    by_group = torch.argsort(g, stable=True)               # rank order kept inside each group
+    by_group = torch.argsort(g, stable=True)  # rank order kept inside each group
     sorted_g = g[by_group]
     rank = torch.arange(len(g), device=g.device) - torch.searchsorted(sorted_g, sorted_g)
     return ranked[torch.sort(by_group[rank < k]).values]
 
 
-def nms(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor | None = None,
-        mode: str = "union") -> Tensor:
+def nms(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor | None = None, mode: str = "union") -> Tensor:
     """Greedy non-maximum suppression; returns kept indices in descending score order.
 
     Args:
@@ -89,7 +88,7 @@ def nms(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor | None =
 
 
 MIN_NMS_MATRIX = 512  # up to this many boxes, `_nms_min` computes all overlaps at once (a few
-                      # float64 N x N temporaries: 2 MB each at 512)
+# float64 N x N temporaries: 2 MB each at 512)
 
 
 def _nms_min(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor) -> Tensor:

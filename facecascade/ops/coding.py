@@ -53,7 +53,7 @@ def encode_landmarks(boxes: Tensor, landmarks: Tensor) -> Tensor:
 
 # -- two-stage detectors (Faster / Cascade R-CNN) ------------------------------------------------
 
-BOX_DELTA_CLAMP = math.log(1000.0 / 16)   # largest log-size change decoded (Detectron's value)
+BOX_DELTA_CLAMP = math.log(1000.0 / 16)  # largest log-size change decoded (Detectron's value)
 
 
 def _centres(boxes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

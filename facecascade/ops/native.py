@@ -92,8 +92,7 @@ def _ptr(t: Tensor) -> int:
 
 
 def summed_area_table_ok(image: Tensor, out: Tensor) -> bool:
-    return (enabled() and image.dtype == torch.uint8 and out.dtype in _TABLE_SUFFIX
-            and _cpu_contiguous(image, out))
+    return enabled() and image.dtype == torch.uint8 and out.dtype in _TABLE_SUFFIX and _cpu_contiguous(image, out)
 
 
 def summed_area_table(image: Tensor, out: Tensor) -> Tensor:
@@ -105,8 +104,13 @@ def summed_area_table(image: Tensor, out: Tensor) -> Tensor:
 
 def resize_area_ok(table: Tensor, out: Tensor) -> bool:
     """``out (h, w, C)`` float32 on CPU, any strides (a view into a canvas of either layout)."""
-    return (enabled() and table.dtype in _TABLE_SUFFIX and out.dtype == torch.float32
-            and _cpu_contiguous(table) and out.device.type == "cpu")
+    return (
+        enabled()
+        and table.dtype in _TABLE_SUFFIX
+        and out.dtype == torch.float32
+        and _cpu_contiguous(table)
+        and out.device.type == "cpu"
+    )
 
 
 def resize_area_into(table: Tensor, out: Tensor, scale: float, shift: float) -> Tensor:
@@ -123,8 +127,9 @@ def crop_resize_ok(flat: Tensor) -> bool:
     return enabled() and flat.dtype in _TABLE_SUFFIX and _cpu_contiguous(flat)
 
 
-def crop_resize(flat: Tensor, base: Tensor, row_len: Tensor, owner: Tensor, windows: Tensor, size: int,
-                scale: float, shift: float) -> Tensor:
+def crop_resize(
+    flat: Tensor, base: Tensor, row_len: Tensor, owner: Tensor, windows: Tensor, size: int, scale: float, shift: float
+) -> Tensor:
     """``(B, size, size, C)`` float32 crops of integer ``windows (B, 4)`` (x0, y0, x1, y1, end
     exclusive) of images ``owner (B,)``, whose tables start at element ``base[i]`` of ``flat``
     with ``row_len[i]`` elements per row."""
@@ -138,8 +143,14 @@ def crop_resize(flat: Tensor, base: Tensor, row_len: Tensor, owner: Tensor, wind
 
 def prelu_max_pool_ok(x: Tensor) -> bool:
     """A float32 NCHW tensor stored channels-last, on CPU, outside autograd."""
-    return (enabled() and x.dim() == 4 and x.dtype == torch.float32 and x.device.type == "cpu"
-            and not x.requires_grad and x.is_contiguous(memory_format=torch.channels_last))
+    return (
+        enabled()
+        and x.dim() == 4
+        and x.dtype == torch.float32
+        and x.device.type == "cpu"
+        and not x.requires_grad
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
 
 
 def prelu_max_pool(x: Tensor, slope: Tensor, kernel: int, stride: int) -> Tensor:
@@ -161,13 +172,26 @@ STEM_PAD = 16  # columns past the canvas width that `pnet_stem` may read (paddin
 
 def pnet_stem_ok(conv: torch.nn.Module) -> bool:
     """Whether P-Net's first layer ``conv`` is one `pnet_stem` computes: float32 3 -> 10, 3x3, CPU."""
-    return (enabled() and isinstance(conv, torch.nn.Conv2d) and tuple(conv.weight.shape) == (10, 3, 3, 3)
-            and conv.weight.dtype == torch.float32 and conv.weight.device.type == "cpu"
-            and conv.bias is not None)
+    return (
+        enabled()
+        and isinstance(conv, torch.nn.Conv2d)
+        and tuple(conv.weight.shape) == (10, 3, 3, 3)
+        and conv.weight.dtype == torch.float32
+        and conv.weight.device.type == "cpu"
+        and conv.bias is not None
+    )
 
 
-def pnet_stem(planes: Tensor, width: int, row0: int, row1: int, conv: torch.nn.Conv2d, slope: Tensor,
-              row_skip: Tensor, col_skip: Tensor) -> Tensor:
+def pnet_stem(
+    planes: Tensor,
+    width: int,
+    row0: int,
+    row1: int,
+    conv: torch.nn.Conv2d,
+    slope: Tensor,
+    row_skip: Tensor,
+    col_skip: Tensor,
+) -> Tensor:
     """P-Net's conv1, PReLU and 2x2/2 ceil-mode max pooling on canvas rows ``[row0, row1)``.
 
     Args:
@@ -191,9 +215,22 @@ def pnet_stem(planes: Tensor, width: int, row0: int, row1: int, conv: torch.nn.C
     weight, bias = conv.weight.detach().contiguous(), conv.bias.detach().contiguous()
     slope = slope.detach().to(torch.float32).expand(10).contiguous()
     row_skip, col_skip = row_skip.contiguous(), col_skip.contiguous()
-    _library().fc_pnet_stem(_ptr(planes[:, row0]), h, width, height * stride, stride, _ptr(weight), _ptr(bias),
-                            _ptr(slope), _ptr(row_skip), len(row_skip), _ptr(col_skip), len(col_skip),
-                            _ptr(out), _ptr(scratch))
+    _library().fc_pnet_stem(
+        _ptr(planes[:, row0]),
+        h,
+        width,
+        height * stride,
+        stride,
+        _ptr(weight),
+        _ptr(bias),
+        _ptr(slope),
+        _ptr(row_skip),
+        len(row_skip),
+        _ptr(col_skip),
+        len(col_skip),
+        _ptr(out),
+        _ptr(scratch),
+    )
     return out.permute(2, 0, 1)[None]
 
 
@@ -203,10 +240,18 @@ WINDOW_STEM_CHANNELS = 32  # most output channels `window_stem` computes
 def window_stem_ok(x: Tensor, conv: torch.nn.Module) -> bool:
     """Whether `window_stem` applies: square float32 channels-last CPU windows ``x (N, 3, S, S)``
     and a float32 3x3 ``conv`` from 3 to at most 32 channels, with bias."""
-    return (prelu_max_pool_ok(x) and x.shape[1] == 3 and x.shape[2] == x.shape[3] >= 3
-            and isinstance(conv, torch.nn.Conv2d) and conv.weight.shape[1:] == (3, 3, 3)
-            and conv.weight.shape[0] <= WINDOW_STEM_CHANNELS and conv.weight.dtype == torch.float32
-            and conv.bias is not None and tuple(conv.stride) == (1, 1) and tuple(conv.padding) == (0, 0))
+    return (
+        prelu_max_pool_ok(x)
+        and x.shape[1] == 3
+        and x.shape[2] == x.shape[3] >= 3
+        and isinstance(conv, torch.nn.Conv2d)
+        and conv.weight.shape[1:] == (3, 3, 3)
+        and conv.weight.shape[0] <= WINDOW_STEM_CHANNELS
+        and conv.weight.dtype == torch.float32
+        and conv.bias is not None
+        and tuple(conv.stride) == (1, 1)
+        and tuple(conv.padding) == (0, 0)
+    )
 
 
 def pack_window_stem(conv: torch.nn.Conv2d, slope: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -221,8 +266,7 @@ def pack_window_stem(conv: torch.nn.Conv2d, slope: Tensor) -> tuple[Tensor, Tens
     return weight, bias, slopes
 
 
-def window_stem(x: Tensor, packed: tuple[Tensor, Tensor, Tensor], channels: int, kernel: int,
-                stride: int) -> Tensor:
+def window_stem(x: Tensor, packed: tuple[Tensor, Tensor, Tensor], channels: int, kernel: int, stride: int) -> Tensor:
     """A 3x3 convolution 3 -> ``channels``, PReLU and ceil-mode ``kernel x kernel / stride`` max
     pooling of windows ``x (N, 3, S, S)`` channels-last, in one pass per window; ``packed`` from
     `pack_window_stem`. Returns ``(N, channels, P, P)`` channels-last."""
@@ -231,6 +275,7 @@ def window_stem(x: Tensor, packed: tuple[Tensor, Tensor, Tensor], channels: int,
     out = torch.empty((n, p, p, channels))
     scratch = torch.empty((s - 2) * (s - 2) * WINDOW_STEM_CHANNELS)
     weight, bias, slopes = packed
-    _library().fc_window_stem(_ptr(x), n, s, _ptr(weight), _ptr(bias), _ptr(slopes), channels, kernel, stride,
-                              _ptr(out), _ptr(scratch))
+    _library().fc_window_stem(
+        _ptr(x), n, s, _ptr(weight), _ptr(bias), _ptr(slopes), channels, kernel, stride, _ptr(out), _ptr(scratch)
+    )
     return out.permute(0, 3, 1, 2)

@@ -42,11 +42,12 @@ def extract_patches(crops: Tensor, points: Tensor, size: int, extent: float) -> 
     Differentiable with respect to ``crops`` and ``points``.
     """
     if crops.ndim != 4 or points.ndim != 3 or points.shape[-1] != 2 or len(crops) != len(points):
-        raise ValueError(f"need crops (B, C, S, S) and points (B, K, 2), got {tuple(crops.shape)} "
-                         f"and {tuple(points.shape)}")
+        raise ValueError(
+            f"need crops (B, C, S, S) and points (B, K, 2), got {tuple(crops.shape)} and {tuple(points.shape)}"
+        )
     b, k = points.shape[:2]
-    offsets = patch_offsets(size, extent, crops.device, crops.dtype)           # (P, P, 2)
-    where = points[:, :, None, None, :].to(crops.dtype) + offsets              # (B, K, P, P, 2)
+    offsets = patch_offsets(size, extent, crops.device, crops.dtype)  # (P, P, 2)
+    where = points[:, :, None, None, :].to(crops.dtype) + offsets  # (B, K, P, P, 2)
     grid = (2 * where - 1).reshape(b, k * size, size, 2)
     patches = F.grid_sample(crops, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return patches.reshape(b, crops.shape[1], k, size, size).permute(0, 2, 1, 3, 4)

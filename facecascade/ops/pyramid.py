@@ -19,8 +19,7 @@ import numpy as np
 import torch
 
 
-def pyramid_scales(height: int, width: int, min_face_size: float, factor: float,
-                   cell: int = 12) -> list[float]:
+def pyramid_scales(height: int, width: int, min_face_size: float, factor: float, cell: int = 12) -> list[float]:
     """Scales ``cell / min_face_size * factor**k`` while the short side stays >= ``cell`` pixels.
 
     The same recurrence as Zhang et al.'s reference (and facenet-pytorch), so that level sizes
@@ -87,8 +86,10 @@ class CanvasLayout:
     def pool_edge_arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
         """`pool_edges` as two ``(n, 3)`` int64 tensors (rows, columns), for the native stem."""
         rows, cols = self.pool_edges
-        return (torch.tensor(rows, dtype=torch.int64).reshape(-1, 3),
-                torch.tensor(cols, dtype=torch.int64).reshape(-1, 3))
+        return (
+            torch.tensor(rows, dtype=torch.int64).reshape(-1, 3),
+            torch.tensor(cols, dtype=torch.int64).reshape(-1, 3),
+        )
 
     @cached_property
     def cell_level_map(self) -> np.ndarray:
@@ -97,7 +98,7 @@ class CanvasLayout:
         wc = pnet_output_size(self.canvas_size[1])
         out = np.full((max(hc, 0), max(wc, 0)), -1, np.int64)
         for lid, ((h, w), (y, x)) in enumerate(zip(self.sizes, self.offsets)):
-            out[y // 2: y // 2 + pnet_output_size(h), x // 2: x // 2 + pnet_output_size(w)] = lid
+            out[y // 2 : y // 2 + pnet_output_size(h), x // 2 : x // 2 + pnet_output_size(w)] = lid
         return out
 
 
@@ -109,14 +110,14 @@ def _skyline_pack(sizes: list[tuple[int, int]], width: int, gap: int) -> tuple[n
     """Skyline bottom-left packing of rectangles ``(h, w)`` (each at most ``width`` wide) within
     ``width``; tallest first, each at the lowest position (then the leftmost) where it fits."""
     order = sorted(range(len(sizes)), key=lambda i: (-sizes[i][0], -sizes[i][1], i))
-    skyline = np.zeros(width // 2 + gap // 2, np.int64)   # occupied height per 2-pixel column
+    skyline = np.zeros(width // 2 + gap // 2, np.int64)  # occupied height per 2-pixel column
     offsets = np.zeros((len(sizes), 2), np.int64)
     for i in order:
         h, w = _even(sizes[i][0]) + gap, (_even(sizes[i][1]) + gap) // 2
-        tops = np.lib.stride_tricks.sliding_window_view(skyline, w).max(1)   # y if placed at 2*x
-        x = int(np.argmin(tops))                                            # lowest, then leftmost
+        tops = np.lib.stride_tricks.sliding_window_view(skyline, w).max(1)  # y if placed at 2*x
+        x = int(np.argmin(tops))  # lowest, then leftmost
         offsets[i] = (tops[x], 2 * x)
-        skyline[x:x + w] = tops[x] + h
+        skyline[x : x + w] = tops[x] + h
     extent = offsets + np.array([[_even(h), _even(w)] for h, w in sizes])
     return offsets, (int(extent[:, 0].max()), int(extent[:, 1].max()))
 
@@ -141,8 +142,7 @@ def pack_levels(sizes: list[tuple[int, int]], gap: int = 0) -> tuple[np.ndarray,
 
 
 @lru_cache(maxsize=64)
-def plan_canvas(image_sizes: tuple[tuple[int, int], ...], min_face_size: float,
-                factor: float) -> CanvasLayout:
+def plan_canvas(image_sizes: tuple[tuple[int, int], ...], min_face_size: float, factor: float) -> CanvasLayout:
     """The pyramid levels of images of ``image_sizes`` ``((h, w), ...)`` packed on one canvas."""
     image_index, scales, sizes = [], [], []
     for i, (h, w) in enumerate(image_sizes):
@@ -151,13 +151,23 @@ def plan_canvas(image_sizes: tuple[tuple[int, int], ...], min_face_size: float,
             scales.append(s)
             sizes.append(level_size(h, w, s))
     offsets, canvas_size = pack_levels(sizes)
-    return CanvasLayout(np.asarray(image_index, np.int64), np.asarray(scales, np.float64),
-                        np.asarray(sizes, np.int64).reshape(-1, 2), offsets, canvas_size)
+    return CanvasLayout(
+        np.asarray(image_index, np.int64),
+        np.asarray(scales, np.float64),
+        np.asarray(sizes, np.int64).reshape(-1, 2),
+        offsets,
+        canvas_size,
+    )
 
 
-def reuse_levels(windows: torch.Tensor, image_index: torch.Tensor, layout: CanvasLayout,
-                 image_sizes: tuple[tuple[int, int], ...], size: int,
-                 min_ratio: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:
+def reuse_levels(
+    windows: torch.Tensor,
+    image_index: torch.Tensor,
+    layout: CanvasLayout,
+    image_sizes: tuple[tuple[int, int], ...],
+    size: int,
+    min_ratio: float = 1.5,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pyramid patch reuse (FaceCraft §6.5): where to crop later-stage windows on the canvas.
 
     For each integer window ``[x0, y0, x1, y1)`` of image ``image_index``, the pyramid level of that
@@ -175,20 +185,28 @@ def reuse_levels(windows: torch.Tensor, image_index: torch.Tensor, layout: Canva
     n = len(windows)
     if n == 0 or layout.num_levels == 0:
         return torch.zeros((n, 4), device=device), torch.zeros(n, dtype=torch.bool, device=device)
-    full = torch.tensor([image_sizes[i] for i in layout.image_index.tolist()], dtype=torch.float32,
-                        device=device)                                                    # (L, 2) H, W
-    lsizes = torch.from_numpy(layout.sizes).to(device, torch.float32)                     # (L, 2) h, w
-    sy, sx = lsizes[:, 0] / full[:, 0], lsizes[:, 1] / full[:, 1]                         # (L,)
+    full = torch.tensor(
+        [image_sizes[i] for i in layout.image_index.tolist()], dtype=torch.float32, device=device
+    )  # (L, 2) H, W
+    lsizes = torch.from_numpy(layout.sizes).to(device, torch.float32)  # (L, 2) h, w
+    sy, sx = lsizes[:, 0] / full[:, 0], lsizes[:, 1] / full[:, 1]  # (L,)
     w = windows.float()
-    side = torch.maximum(w[:, 2] - w[:, 0], w[:, 3] - w[:, 1])                            # (N,)
-    ratio = side[:, None] * torch.minimum(sx, sy)[None, :] / size                         # (N, L)
+    side = torch.maximum(w[:, 2] - w[:, 0], w[:, 3] - w[:, 1])  # (N,)
+    ratio = side[:, None] * torch.minimum(sx, sy)[None, :] / size  # (N, L)
     owner = torch.from_numpy(layout.image_index).to(device)[None, :] == image_index[:, None]
     valid = owner & (ratio >= min_ratio)
     cost = torch.where(valid, (ratio / 2).log().abs(), torch.full_like(ratio, torch.inf))
     level = cost.argmin(1)
     usable = valid.any(1)
-    offsets = torch.from_numpy(layout.offsets).to(device, torch.float32)[level]           # (N, 2) y, x
+    offsets = torch.from_numpy(layout.offsets).to(device, torch.float32)[level]  # (N, 2) y, x
     fx, fy = sx[level], sy[level]
-    rois = torch.stack([w[:, 0] * fx + offsets[:, 1], w[:, 1] * fy + offsets[:, 0],
-                        w[:, 2] * fx + offsets[:, 1], w[:, 3] * fy + offsets[:, 0]], 1)
+    rois = torch.stack(
+        [
+            w[:, 0] * fx + offsets[:, 1],
+            w[:, 1] * fy + offsets[:, 0],
+            w[:, 2] * fx + offsets[:, 1],
+            w[:, 3] * fy + offsets[:, 0],
+        ],
+        1,
+    )
     return rois, usable

@@ -13,8 +13,8 @@ MTCNN weights were run with, but:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -51,8 +51,9 @@ def _summed_area_table(image: Tensor, out: Tensor | None = None) -> Tensor:
 
 
 @lru_cache(maxsize=256)
-def _resize_plan(height: int, width: int, out_h: int, out_w: int, channels: int, scale: float,
-                 device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _resize_plan(
+    height: int, width: int, out_h: int, out_w: int, channels: int, scale: float, device: torch.device
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Bins of an area resize ``(height, width) -> (out_h, out_w)`` as table row indices ``r0, r1
     (out_h,)``, column indices ``c0, c1 (out_w * channels,)`` into a table row flattened with its
     channels, and the factors ``scale / row count (out_h, 1)`` and ``1 / column count
@@ -63,7 +64,7 @@ def _resize_plan(height: int, width: int, out_h: int, out_w: int, channels: int,
     ch = torch.arange(channels, device=device)
     c0, c1 = ((c[:, None] * channels + ch).reshape(-1) for c in (c0, c1))
     row_factor = (scale / (r1 - r0).double())[:, None].float()
-    col_factor = (1.0 / (c1 - c0).double() * channels).float()   # column count = (c1 - c0) / C
+    col_factor = (1.0 / (c1 - c0).double() * channels).float()  # column count = (c1 - c0) / C
     return r0, r1, c0, c1, row_factor, col_factor
 
 
@@ -83,7 +84,7 @@ def resize_area_into(table: Tensor, out: Tensor, scale: float = 1.0, shift: floa
     oh, ow = out.shape[:2]
     r0, r1, c0, c1, row_factor, col_factor = _resize_plan(hp - 1, wp - 1, oh, ow, c, float(scale), table.device)
     flat = table.view(hp, wp * c)
-    rows = flat.index_select(0, r1).sub_(flat.index_select(0, r0))                  # (oh, (W + 1) C)
+    rows = flat.index_select(0, r1).sub_(flat.index_select(0, r0))  # (oh, (W + 1) C)
     sums = rows.gather(1, c1.expand(oh, -1)).sub_(rows.gather(1, c0.expand(oh, -1)))  # (oh, ow C)
     dst = out.view(oh, ow * c)
     torch.mul(sums, col_factor, out=dst)
@@ -97,15 +98,14 @@ def resize_area(image: Tensor, sizes: Sequence[tuple[int, int]], table: Tensor |
     """Area-resize ``image (H, W, C)`` uint8 to each ``(h, w)`` in ``sizes``; float32 ``(h, w, C)``."""
     if table is None:
         table = _summed_area_table(image)
-    return [resize_area_into(table, torch.empty((oh, ow, table.shape[2]), device=table.device))
-            for oh, ow in sizes]
+    return [resize_area_into(table, torch.empty((oh, ow, table.shape[2]), device=table.device)) for oh, ow in sizes]
 
 
 class IntegralImages:
     """Summed-area tables of a batch of ``(H_i, W_i, C)`` uint8 images of any sizes.
 
-    Built once per batch; serves the pyramid (`resize`, or `tables` with `resize_area_into`) and every crop of every stage
-    (`crop_resize`).
+    Built once per batch; serves the pyramid (`resize`, or `tables` with `resize_area_into`) and every
+    crop of every stage (`crop_resize`).
     """
 
     def __init__(self, images: list[Tensor]):
@@ -126,11 +126,11 @@ class IntegralImages:
         self._images = images
         self.tables = []
         for im, (h, w), base in zip(images, shapes, self._base.tolist()):
-            view = self._flat[base:base + h * w].view(h, w, -1)
+            view = self._flat[base : base + h * w].view(h, w, -1)
             self.tables.append(_summed_area_table(im, out=view))
 
     @classmethod
-    def build(cls, images: list[Tensor]) -> "IntegralImages":
+    def build(cls, images: list[Tensor]) -> IntegralImages:
         """Tables for ``images``: a list of ``(H, W, C)`` uint8 tensors."""
         return cls(images)
 
@@ -138,8 +138,9 @@ class IntegralImages:
         """Area-resized copies of image ``index``: float32 ``(h, w, C)`` for each ``(h, w)``."""
         return resize_area(self._images[index], sizes, self.tables[index])
 
-    def crop_resize(self, image_index: Tensor, windows: Tensor, size: int, scale: float = 1.0,
-                    shift: float = 0.0) -> Tensor:
+    def crop_resize(
+        self, image_index: Tensor, windows: Tensor, size: int, scale: float = 1.0, shift: float = 0.0
+    ) -> Tensor:
         """Crop integer windows and area-resize each to ``size x size``.
 
         Args:
@@ -159,8 +160,9 @@ class IntegralImages:
         windows = windows.long()
         if native.crop_resize_ok(self._flat) and windows.device.type == "cpu":
             c = self._flat.shape[1]
-            return native.crop_resize(self._flat, self._base * c, self._row_stride * c, image_index, windows,
-                                      size, scale, shift)
+            return native.crop_resize(
+                self._flat, self._base * c, self._row_stride * c, image_index, windows, size, scale, shift
+            )
         n, c = len(windows), self._flat.shape[1]
         r0, r1 = _bins(windows[:, 1], windows[:, 3] - windows[:, 1], size)  # (B, size)
         c0, c1 = _bins(windows[:, 0], windows[:, 2] - windows[:, 0], size)
@@ -170,7 +172,7 @@ class IntegralImages:
         channel = torch.arange(c, device=windows.device)
 
         def rows(r: Tensor) -> Tensor:
-            return (base + r * row_len).to(index_dtype)[:, :, None]                      # (B, size, 1)
+            return (base + r * row_len).to(index_dtype)[:, :, None]  # (B, size, 1)
 
         def cols(col: Tensor) -> Tensor:
             return (col[:, :, None] * c + channel).view(n, 1, size * c).to(index_dtype)  # (B, 1, size C)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -42,17 +42,21 @@ def _truncated(image: Image.Image, fmt: str) -> Callable[[Path], None]:
         image.save(path, format=fmt)
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 2])
+
     return write
 
 
 def _exif_rotated(upright: np.ndarray) -> Callable[[Path], None]:
     """A JPEG whose pixels are stored turned 90 degrees, with EXIF orientation 6 ("rotate 90
     clockwise to display") that puts them back upright."""
+
     def write(path: Path) -> None:
         exif = Image.Exif()
         exif[0x0112] = 6
-        Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1))).save(path, format="JPEG", quality=95,
-                                                                          exif=exif.tobytes())
+        Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1))).save(
+            path, format="JPEG", quality=95, exif=exif.tobytes()
+        )
+
     return write
 
 
@@ -60,6 +64,7 @@ def _animated(image: Image.Image) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         frames = [image, Image.new("RGB", image.size, (255, 0, 0))]
         frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
     return write
 
 
@@ -67,6 +72,7 @@ def _unreadable(image: Image.Image) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         image.save(path, format="JPEG")
         os.chmod(path, 0)
+
     return write
 
 

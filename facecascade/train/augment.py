@@ -21,8 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def low_resolution(x: Tensor, probability: float, min_side: int,
-                   generator: torch.Generator | None = None) -> Tensor:
+def low_resolution(x: Tensor, probability: float, min_side: int, generator: torch.Generator | None = None) -> Tensor:
     """``x (B, C, S, S)`` float with each sample, with ``probability``, seen at a random lower
     resolution ``k`` in ``[min_side, S)`` and resampled back to ``S``; ``x`` itself is not changed."""
     n, _, height, width = x.shape

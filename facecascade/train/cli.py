@@ -41,15 +41,24 @@ def _weights_load(weights: str | None) -> bool:
 def cmd_train_mtcnn(args: argparse.Namespace) -> int:
     from .recipe import STAGES, Recipe, pack, run_stage
 
-    recipe = Recipe(data=Path(args.data), out=Path(args.out), ohem=not args.no_ohem,
-                    landmarks=not args.no_landmarks, low_res=not args.no_low_res, seed=args.seed,
-                    limit=args.limit, device=args.device, reuse=Path(args.reuse) if args.reuse else None,
-                    tuning_images=args.tuning_images, ignore_unlabeled=args.ignore_unlabeled,
-                    ignore_min_score=args.ignore_min_score)
+    recipe = Recipe(
+        data=Path(args.data),
+        out=Path(args.out),
+        ohem=not args.no_ohem,
+        landmarks=not args.no_landmarks,
+        low_res=not args.no_low_res,
+        seed=args.seed,
+        limit=args.limit,
+        device=args.device,
+        reuse=Path(args.reuse) if args.reuse else None,
+        tuning_images=args.tuning_images,
+        ignore_unlabeled=args.ignore_unlabeled,
+        ignore_min_score=args.ignore_min_score,
+    )
     if args.epochs:
-        recipe = replace(recipe, epochs={s: args.epochs for s in STAGES})
+        recipe = replace(recipe, epochs=dict.fromkeys(STAGES, args.epochs))
     if args.samples_per_epoch:
-        recipe = replace(recipe, samples_per_epoch={s: args.samples_per_epoch for s in STAGES})
+        recipe = replace(recipe, samples_per_epoch=dict.fromkeys(STAGES, args.samples_per_epoch))
     if _no_data(recipe.data) or not _weights_load(args.ignore_unlabeled):
         return 2
     stages = STAGES if args.stage == "all" else (args.stage,)
@@ -70,12 +79,19 @@ def cmd_train_joint(args: argparse.Namespace) -> int:
     from .joint_recipe import run_joint
     from .recipe import Recipe
 
-    recipe = Recipe(data=Path(args.data), out=Path(args.out), seed=args.seed, limit=args.limit,
-                    device=args.device, reuse=Path(args.reuse) if args.reuse else None,
-                    tuning_images=args.tuning_images)
+    recipe = Recipe(
+        data=Path(args.data),
+        out=Path(args.out),
+        seed=args.seed,
+        limit=args.limit,
+        device=args.device,
+        reuse=Path(args.reuse) if args.reuse else None,
+        tuning_images=args.tuning_images,
+    )
     cfg = JointConfig(share=not args.separate, landmarks=not args.no_landmarks)
-    train = replace(cfg.train, seed=args.seed,
-                    **_given(epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, lr=args.lr))
+    train = replace(
+        cfg.train, seed=args.seed, **_given(epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, lr=args.lr)
+    )
     if args.no_landmarks:  # no landmark faces drawn either, as in the MTCNN ablation
         train = replace(train, ratio=(*train.ratio[:3], 0.0))
     cfg = replace(cfg, train=train)
@@ -93,8 +109,9 @@ def cmd_train_mcfa(args: argparse.Namespace) -> int:
     from .mcfa import MCFATrainConfig
     from .mcfa_recipe import run_mcfa
 
-    cfg = MCFATrainConfig(seed=args.seed, **_given(epochs=args.epochs, box_weight=args.box_weight,
-                                                   landmark_weight=args.landmark_weight))
+    cfg = MCFATrainConfig(
+        seed=args.seed, **_given(epochs=args.epochs, box_weight=args.box_weight, landmark_weight=args.landmark_weight)
+    )
     if _no_data(Path(args.data)):
         return 2
     try:
@@ -107,25 +124,39 @@ def cmd_train_mcfa(args: argparse.Namespace) -> int:
 
 
 def cmd_train_dcrn(args: argparse.Namespace) -> int:
+    from ..models.dcrn import DCRNConfig
     from .dcrn import DCRNTrainConfig
     from .dcrn_recipe import PHASES, run_phase
-    from ..models.dcrn import DCRNConfig
 
     if _no_data(Path(args.data)):
         return 2
     try:
-        cfg = DCRNConfig(crop_size=args.crop_size, gen_width=args.gen_width, gen_hidden=args.gen_hidden,
-                         lrn_width=args.lrn_width, history=args.history, alpha2=args.alpha2)
+        cfg = DCRNConfig(
+            crop_size=args.crop_size,
+            gen_width=args.gen_width,
+            gen_hidden=args.gen_hidden,
+            lrn_width=args.lrn_width,
+            history=args.history,
+            alpha2=args.alpha2,
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    tcfg = replace(DCRNTrainConfig(seed=args.seed, threads=args.threads),
-                   **_given(gen_epochs=args.epochs, lrn_epochs=args.lrn_epochs, episodes=args.episodes,
-                            batch_size=args.batch_size, q_weight=args.q_weight))
+    tcfg = replace(
+        DCRNTrainConfig(seed=args.seed, threads=args.threads),
+        **_given(
+            gen_epochs=args.epochs,
+            lrn_epochs=args.lrn_epochs,
+            episodes=args.episodes,
+            batch_size=args.batch_size,
+            q_weight=args.q_weight,
+        ),
+    )
     phases = PHASES if args.phase == "all" else (args.phase,)
     try:
         for phase in phases:
-            print(f"{phase}: {run_phase(phase, Path(args.data), Path(args.out), cfg, tcfg, args.device, args.limit, args.quiet)}")
+            report = run_phase(phase, Path(args.data), Path(args.out), cfg, tcfg, args.device, args.limit, args.quiet)
+            print(f"{phase}: {report}")
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -149,10 +180,17 @@ def cmd_train_rcnn(args: argparse.Namespace) -> int:
             note = f"{args.format} data from {args.annotations}"
         else:
             records, names, note = face_records(Path(args.data), "train", args.seed), None, FACE_DATA_NOTE
-        records = records[:args.limit] if args.limit else records
-        path = run_rcnn(records, Path(args.out), RCNNConfig(mode=args.mode, **sizes),
-                        RCNNTrainConfig(rpn=args.rpn, seed=args.seed, threads=args.threads, **train), note,
-                        names, args.quiet, args.steps)
+        records = records[: args.limit] if args.limit else records
+        path = run_rcnn(
+            records,
+            Path(args.out),
+            RCNNConfig(mode=args.mode, **sizes),
+            RCNNTrainConfig(rpn=args.rpn, seed=args.seed, threads=args.threads, **train),
+            note,
+            names,
+            args.quiet,
+            args.steps,
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -161,16 +199,24 @@ def cmd_train_rcnn(args: argparse.Namespace) -> int:
 
 
 def _common_options(parser: argparse.ArgumentParser, out: str) -> None:
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
-                        help="the shared data folder (face_mask, caltech_webfaces, celeba, mtfl)")
+    parser.add_argument(
+        "--data",
+        default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
+        help="the shared data folder (face_mask, caltech_webfaces, celeba, mtfl)",
+    )
     parser.add_argument("--out", default=out, help="samples, checkpoints, logs and the packed weights")
     parser.add_argument("--epochs", type=int, default=0, help="epochs (per stage; default: the recipe's)")
     parser.add_argument("--samples-per-epoch", type=int, default=0)
-    parser.add_argument("--reuse", metavar="RUN_DIR",
-                        help="take samples (and earlier stages) from this run when --out lacks them")
+    parser.add_argument(
+        "--reuse", metavar="RUN_DIR", help="take samples (and earlier stages) from this run when --out lacks them"
+    )
     parser.add_argument("--limit", type=int, default=0, help="images per dataset (0: all)")
-    parser.add_argument("--tuning-images", type=int, default=150,
-                        help="training images per detection set for choosing the stage thresholds")
+    parser.add_argument(
+        "--tuning-images",
+        type=int,
+        default=150,
+        help="training images per detection set for choosing the stage thresholds",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("-q", "--quiet", action="store_true")
@@ -180,53 +226,91 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``facecascade train``."""
     parser = sub.add_parser("train", help="train models")
     what = parser.add_subparsers(dest="what", required=True)
-    mtcnn = what.add_parser("mtcnn", help="train the MTCNN cascade (P-Net, R-Net, O-Net) on the shared data",
-                            description="Train MTCNN by the paper's recipe; stages resume from out/<stage>/last.pt.")
+    mtcnn = what.add_parser(
+        "mtcnn",
+        help="train the MTCNN cascade (P-Net, R-Net, O-Net) on the shared data",
+        description="Train MTCNN by the paper's recipe; stages resume from out/<stage>/last.pt.",
+    )
     mtcnn.add_argument("--stage", choices=["pnet", "rnet", "onet", "all"], default="all")
     _common_options(mtcnn, "runs/mtcnn")
     mtcnn.add_argument("--no-ohem", action="store_true", help="ablation: no online hard sample mining")
     mtcnn.add_argument("--no-landmarks", action="store_true", help="ablation: no landmark task")
-    mtcnn.add_argument("--no-low-res", action="store_true",
-                       help="ablation: no low-resolution augmentation of R-Net and O-Net samples")
-    mtcnn.add_argument("--ignore-unlabeled", metavar="WEIGHTS",
-                       help="weights (e.g. mtcnn-original, as for the shipped mtcnn) whose confident detections that no "
-                            "annotation covers become ignored faces when sampling (missing annotations)")
-    mtcnn.add_argument("--ignore-min-score", type=fraction, default=MIN_SCORE, metavar="P",
-                       help=f"face probability from which --ignore-unlabeled's detections count as faces "
-                            f"(default {MIN_SCORE}; 0.95 for mtcnn-original, model card)")
+    mtcnn.add_argument(
+        "--no-low-res", action="store_true", help="ablation: no low-resolution augmentation of R-Net and O-Net samples"
+    )
+    mtcnn.add_argument(
+        "--ignore-unlabeled",
+        metavar="WEIGHTS",
+        help="weights (e.g. mtcnn-original, as for the shipped mtcnn) whose confident detections that no "
+        "annotation covers become ignored faces when sampling (missing annotations)",
+    )
+    mtcnn.add_argument(
+        "--ignore-min-score",
+        type=fraction,
+        default=MIN_SCORE,
+        metavar="P",
+        help=f"face probability from which --ignore-unlabeled's detections count as faces "
+        f"(default {MIN_SCORE}; 0.95 for mtcnn-original, model card)",
+    )
     mtcnn.set_defaults(func=cmd_train_mtcnn)
-    joint = what.add_parser("joint", help="train the 12/24/48 cascade as one network (FaceCraft)",
-                            description="Joint training of the cascade from trained stages; resumes from "
-                                        "out/joint/last.pt (out/separate/ with --separate).")
+    joint = what.add_parser(
+        "joint",
+        help="train the 12/24/48 cascade as one network (FaceCraft)",
+        description="Joint training of the cascade from trained stages; resumes from "
+        "out/joint/last.pt (out/separate/ with --separate).",
+    )
     _common_options(joint, "runs/joint")
-    joint.add_argument("--init", default="mtcnn", help="stages to start from: named weights or a "
-                       "`facecascade train mtcnn` checkpoint (default: mtcnn)")
+    joint.add_argument(
+        "--init",
+        default="mtcnn",
+        help="stages to start from: named weights or a `facecascade train mtcnn` checkpoint (default: mtcnn)",
+    )
     joint.add_argument("--lr", type=float, default=0.0, help="SGD learning rate (default: 0.001, the paper's)")
-    joint.add_argument("--separate", action="store_true",
-                       help="baseline: fine-tune the three stages separately (no shared features), same loop")
+    joint.add_argument(
+        "--separate",
+        action="store_true",
+        help="baseline: fine-tune the three stages separately (no shared features), same loop",
+    )
     joint.add_argument("--no-landmarks", action="store_true", help="ablation: no landmark task in any branch")
     joint.set_defaults(func=cmd_train_joint)
     from .mcfa import VARIANTS
 
-    mcfa = what.add_parser("mcfa", help="train the MCFA attribute cascade (S/M/L_Net) on CelebA",
-                           description="Train one MCFA variant; resumes from out/<variant>-<weighting>/last.pt.")
+    mcfa = what.add_parser(
+        "mcfa",
+        help="train the MCFA attribute cascade (S/M/L_Net) on CelebA",
+        description="Train one MCFA variant; resumes from out/<variant>-<weighting>/last.pt.",
+    )
     _common_options(mcfa, "runs/mcfa")
-    mcfa.add_argument("--variant", choices=list(VARIANTS), default="mcfa",
-                      help="tasks trained with the attributes: mcfa (all), fac (none), fll+fac, fd+fac")
+    mcfa.add_argument(
+        "--variant",
+        choices=list(VARIANTS),
+        default="mcfa",
+        help="tasks trained with the attributes: mcfa (all), fac (none), fll+fac, fd+fac",
+    )
     mcfa.add_argument("--weighting", choices=["dynamic", "equal"], default="dynamic")
     mcfa.add_argument("--box-weight", type=float, default=0.0, help="box loss weight (default 1)")
     mcfa.add_argument("--landmark-weight", type=float, default=0.0, help="landmark loss weight (default 1)")
     mcfa.set_defaults(func=cmd_train_mcfa)
-    rcnn = what.add_parser("rcnn", help="train a two-stage detector (Cascade R-CNN or a Table 1 baseline)",
-                           description="Train Cascade R-CNN (or --mode baseline|iterative|integral) on the "
-                                       "face sets' training split, or on --format/--annotations data; resumes "
-                                       "from out/<mode>-<rpn>/last.pt and packs out/<mode>-<rpn>.pt.")
-    rcnn.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
-                      help="the shared data folder (face_mask, caltech_webfaces)")
+    rcnn = what.add_parser(
+        "rcnn",
+        help="train a two-stage detector (Cascade R-CNN or a Table 1 baseline)",
+        description="Train Cascade R-CNN (or --mode baseline|iterative|integral) on the "
+        "face sets' training split, or on --format/--annotations data; resumes "
+        "from out/<mode>-<rpn>/last.pt and packs out/<mode>-<rpn>.pt.",
+    )
+    rcnn.add_argument(
+        "--data",
+        default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
+        help="the shared data folder (face_mask, caltech_webfaces)",
+    )
     rcnn.add_argument("--out", default="runs/rcnn")
     rcnn.add_argument("--mode", choices=["cascade", "baseline", "iterative", "integral"], default="cascade")
-    rcnn.add_argument("--rpn", choices=["joint", "separate"], default="joint",
-                      help="RPN and heads trained end to end, or one after the other (FaceCraft §5)")
+    rcnn.add_argument(
+        "--rpn",
+        choices=["joint", "separate"],
+        default="joint",
+        help="RPN and heads trained end to end, or one after the other (FaceCraft §5)",
+    )
     rcnn.add_argument("--iterations", type=int, default=0, help="SGD steps (default 4000)")
     rcnn.add_argument("--batch-size", type=int, default=0, help="images per step (default 2)")
     rcnn.add_argument("--lr", type=float, default=0.0, help="learning rate (default 0.02)")
@@ -235,17 +319,24 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     rcnn.add_argument("--format", default=None, help="another dataset: its format (e.g. coco) ...")
     rcnn.add_argument("--annotations", default=None, help="... its annotations ...")
     rcnn.add_argument("--images", default=None, help="... and its images (all of it is trained on)")
-    rcnn.add_argument("--steps", type=int, default=0,
-                      help="stop after this many steps in this call (a time-boxed session; rerun to continue)")
+    rcnn.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="stop after this many steps in this call (a time-boxed session; rerun to continue)",
+    )
     rcnn.add_argument("--limit", type=int, default=0, help="training images (0: all)")
     rcnn.add_argument("--seed", type=int, default=0)
     rcnn.add_argument("--threads", type=int, default=0)
     rcnn.add_argument("-q", "--quiet", action="store_true")
     rcnn.set_defaults(func=cmd_train_rcnn)
-    dcrn = what.add_parser("dcrn", help="train the DCRN landmark aligner (GEN, LRN-m, DDPG) on MTFL + CelebA",
-                           description="Train DCRN phase by phase (gen, lrn = GEN-LRN-m, lrn-mean = the LRN-m "
-                                       "baseline, ddpg = DCRN); each resumes from out/<phase>/last.pt and is "
-                                       "skipped when its checkpoint exists.")
+    dcrn = what.add_parser(
+        "dcrn",
+        help="train the DCRN landmark aligner (GEN, LRN-m, DDPG) on MTFL + CelebA",
+        description="Train DCRN phase by phase (gen, lrn = GEN-LRN-m, lrn-mean = the LRN-m "
+        "baseline, ddpg = DCRN); each resumes from out/<phase>/last.pt and is "
+        "skipped when its checkpoint exists.",
+    )
     _common_options(dcrn, "runs/dcrn")
     dcrn.add_argument("--phase", choices=["all", "gen", "lrn", "lrn-mean", "ddpg"], default="all")
     dcrn.add_argument("--lrn-epochs", type=int, default=0, help="epochs of the LRN phases (--epochs: GEN's)")
@@ -257,7 +348,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     dcrn.add_argument("--lrn-width", type=int, default=16, help="LRN patch-encoder channels per point")
     dcrn.add_argument("--history", type=int, default=128, help="history-of-actions feature size (paper: 512)")
     dcrn.add_argument("--alpha2", type=float, default=3.0, help="stop rule: ||a||_1 < alpha2 * K px of a 256 crop")
-    dcrn.add_argument("--q-weight", type=float, default=0.0,
-                      help="DDPG actor loss: weight of the critic term against the supervised anchor (default 0.1)")
+    dcrn.add_argument(
+        "--q-weight",
+        type=float,
+        default=0.0,
+        help="DDPG actor loss: weight of the critic term against the supervised anchor (default 0.1)",
+    )
     dcrn.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     dcrn.set_defaults(func=cmd_train_dcrn)

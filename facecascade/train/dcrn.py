@@ -28,7 +28,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ..models.dcrn import DCRN, Critic, normalize_crops
-from .dcrn_data import Augment, FaceRegions, NO_AUGMENT, crop_batch, nme_loss, ocular_distance
+from .dcrn_data import NO_AUGMENT, Augment, FaceRegions, crop_batch, nme_loss, ocular_distance
 from .ddpg import ReplayBuffer, RLConfig, reward, soft_update
 from .trainer import CsvLog, _checkpoint, _resume, log_validation
 
@@ -42,23 +42,23 @@ class DCRNTrainConfig:
     weight_decay: float = 1e-4
     gen_epochs: int = 30
     lrn_epochs: int = 15
-    lrn_steps: int = 8                  # m of GEN-LRN-m pre-training (the paper's ablation uses 8)
-    start_noise: float = 0.03           # LRN training starts at GEN's points + N(0, s^2), s ~ U(0, this), crop units
+    lrn_steps: int = 8  # m of GEN-LRN-m pre-training (the paper's ablation uses 8)
+    start_noise: float = 0.03  # LRN training starts at GEN's points + N(0, s^2), s ~ U(0, this), crop units
     augment: Augment = field(default_factory=Augment)
     # DDPG
     rl: RLConfig = field(default_factory=RLConfig)
-    episodes: int = 300                 # episode batches of `envs` faces each
+    episodes: int = 300  # episode batches of `envs` faces each
     envs: int = 64
     updates_per_step: int = 1
     actor_lr: float = 1e-5
     critic_lr: float = 1e-4
-    noise: float = 0.04                 # Gaussian exploration, in units of the action scale (keep it
-                                        # well below the stop threshold, or no exploring episode ends)
-    q_weight: float = 0.1               # actor loss: q_weight * -Q / mean|Q| + bc_weight * NME of the ...
-    bc_weight: float = 1.0              # ... action against the true correction (TD3+BC-style anchor)
-    critic_warmup: int = 300            # critic-only updates before the actor moves
+    noise: float = 0.04  # Gaussian exploration, in units of the action scale (keep it
+    # well below the stop threshold, or no exploring episode ends)
+    q_weight: float = 0.1  # actor loss: q_weight * -Q / mean|Q| + bc_weight * NME of the ...
+    bc_weight: float = 1.0  # ... action against the true correction (TD3+BC-style anchor)
+    critic_warmup: int = 300  # critic-only updates before the actor moves
     buffer: int = 20_000
-    eval_every: int = 25                # episodes between validation rows / checkpoints
+    eval_every: int = 25  # episodes between validation rows / checkpoints
     seed: int = 0
     threads: int = 0
 
@@ -73,25 +73,41 @@ def batch(regions: FaceRegions, index: np.ndarray, aug: Augment, rng, device) ->
 
 
 @torch.no_grad()
-def predict(model: DCRN, regions: FaceRegions, steps: int | None = None, use_gen: bool = True,
-            batch_size: int = 256, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, Tensor]:
+def predict(
+    model: DCRN,
+    regions: FaceRegions,
+    steps: int | None = None,
+    use_gen: bool = True,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+) -> tuple[Tensor, Tensor, Tensor]:
     """``(points, truth, iterations)`` for every face of ``regions`` without augmentation."""
     model.eval()
     out, truth, iters = [], [], []
     for start in range(0, len(regions), batch_size):
-        crops, points = batch(regions, np.arange(start, min(start + batch_size, len(regions))), NO_AUGMENT, None, device)
+        crops, points = batch(
+            regions, np.arange(start, min(start + batch_size, len(regions))), NO_AUGMENT, None, device
+        )
         pred, it = model(crops, steps, use_gen)
         out.append(pred.cpu()), truth.append(points.cpu()), iters.append(it.cpu())
     return torch.cat(out), torch.cat(truth), torch.cat(iters)
 
 
-def evaluate(model: DCRN, regions: FaceRegions, steps: int | None = None, use_gen: bool = True,
-             device: torch.device | str = "cpu") -> dict[str, float]:
+def evaluate(
+    model: DCRN,
+    regions: FaceRegions,
+    steps: int | None = None,
+    use_gen: bool = True,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
     """Mean NME (inter-ocular), failure rate at 0.1 and mean iterations on ``regions``."""
     pred, truth, iters = predict(model, regions, steps, use_gen, device=device)
     errors = nme_loss(pred, truth)
-    return {"nme": float(errors.mean()), "failure": float((errors > 0.1).float().mean()),
-            "iterations": float(iters.float().mean())}
+    return {
+        "nme": float(errors.mean()),
+        "failure": float((errors > 0.1).float().mean()),
+        "iterations": float(iters.float().mean()),
+    }
 
 
 def perturb(points: Tensor, scale: float) -> Tensor:
@@ -106,8 +122,9 @@ def perturb(points: Tensor, scale: float) -> Tensor:
     return points + torch.randn_like(points) * sigma
 
 
-def unrolled_loss(model: DCRN, crops: Tensor, truth: Tensor, steps: int, use_gen: bool,
-                  start_noise: float = 0.0) -> Tensor:
+def unrolled_loss(
+    model: DCRN, crops: Tensor, truth: Tensor, steps: int, use_gen: bool, start_noise: float = 0.0
+) -> Tensor:
     """Mean over ``steps`` LRN iterations of the batch's mean NME (GEN frozen, points detached);
     GEN's estimate is perturbed by `perturb` (``start_noise``)."""
     with torch.no_grad():
@@ -124,8 +141,17 @@ def unrolled_loss(model: DCRN, crops: Tensor, truth: Tensor, steps: int, use_gen
     return torch.stack(losses).mean()
 
 
-def fit_supervised(model: DCRN, phase: str, train: FaceRegions, val: FaceRegions, cfg: DCRNTrainConfig,
-                   out: Path, use_gen: bool = True, device: torch.device | str = "cpu", quiet: bool = False) -> DCRN:
+def fit_supervised(
+    model: DCRN,
+    phase: str,
+    train: FaceRegions,
+    val: FaceRegions,
+    cfg: DCRNTrainConfig,
+    out: Path,
+    use_gen: bool = True,
+    device: torch.device | str = "cpu",
+    quiet: bool = False,
+) -> DCRN:
     """Phase ``gen`` or ``lrn`` (see the module docstring); checkpoints to ``out/last.pt``."""
     if phase not in ("gen", "lrn"):
         raise ValueError(f"phase must be gen or lrn, got {phase!r}")
@@ -145,7 +171,9 @@ def fit_supervised(model: DCRN, phase: str, train: FaceRegions, val: FaceRegions
         model.gen.train(phase == "gen")  # a frozen GEN keeps its BatchNorm statistics
         order = rng.permutation(len(train))
         for step in tqdm(range(steps), desc=f"{out.name} {epoch + 1}/{epochs}", disable=quiet, leave=False):
-            crops, truth = batch(train, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], cfg.augment, rng, device)
+            crops, truth = batch(
+                train, order[step * cfg.batch_size : (step + 1) * cfg.batch_size], cfg.augment, rng, device
+            )
             if phase == "gen":
                 loss = nme_loss(model.gen(crops), truth).mean()
             else:
@@ -155,8 +183,14 @@ def fit_supervised(model: DCRN, phase: str, train: FaceRegions, val: FaceRegions
             optimizer.step()
             scheduler.step()
             if step % 20 == 0:
-                log.write(epoch=epoch + 1, step=step, split="train", total=float(loss.detach()), lr=scheduler.get_last_lr()[0],
-                          seconds=round(time.time() - began, 1))
+                log.write(
+                    epoch=epoch + 1,
+                    step=step,
+                    split="train",
+                    total=float(loss.detach()),
+                    lr=scheduler.get_last_lr()[0],
+                    seconds=round(time.time() - began, 1),
+                )
         metrics = evaluate(model, val, 0 if phase == "gen" else cfg.lrn_steps, use_gen, device)
         log_validation(log, out.name, epoch + 1, steps, began, metrics, quiet)
         _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
@@ -176,15 +210,24 @@ class Agent:
     critic_opt: torch.optim.Optimizer
 
     @classmethod
-    def create(cls, model: DCRN, cfg: DCRNTrainConfig, device) -> "Agent":
+    def create(cls, model: DCRN, cfg: DCRNTrainConfig, device) -> Agent:
         critic = Critic(model.cfg).to(device)
-        return cls(model.lrn, critic, copy.deepcopy(model.lrn), copy.deepcopy(critic),
-                   torch.optim.Adam(model.lrn.parameters(), lr=cfg.actor_lr),
-                   torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr))
+        return cls(
+            model.lrn,
+            critic,
+            copy.deepcopy(model.lrn),
+            copy.deepcopy(critic),
+            torch.optim.Adam(model.lrn.parameters(), lr=cfg.actor_lr),
+            torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr),
+        )
 
     def networks(self) -> dict[str, torch.nn.Module]:
-        return {"actor": self.actor, "critic": self.critic, "target_actor": self.target_actor,
-                "target_critic": self.target_critic}
+        return {
+            "actor": self.actor,
+            "critic": self.critic,
+            "target_actor": self.target_actor,
+            "target_critic": self.target_critic,
+        }
 
 
 def ddpg_update(agent: Agent, buffer: ReplayBuffer, cfg: DCRNTrainConfig, train_actor: bool) -> tuple[float, float]:
@@ -218,8 +261,9 @@ def ddpg_update(agent: Agent, buffer: ReplayBuffer, cfg: DCRNTrainConfig, train_
     return float(critic_loss.detach()), actor_loss
 
 
-def rollout(model: DCRN, agent: Agent, crops: Tensor, truth: Tensor, buffer: ReplayBuffer, cfg: DCRNTrainConfig,
-            on_step) -> dict[str, float]:
+def rollout(
+    model: DCRN, agent: Agent, crops: Tensor, truth: Tensor, buffer: ReplayBuffer, cfg: DCRNTrainConfig, on_step
+) -> dict[str, float]:
     """One batch of episodes from GEN's estimate, with exploration noise; every transition goes
     to ``buffer`` and ``on_step()`` (the DDPG updates) runs after each environment step."""
     mcfg, rl = model.cfg, replace(cfg.rl, max_iterations=model.cfg.max_iterations)
@@ -237,9 +281,17 @@ def rollout(model: DCRN, agent: Agent, crops: Tensor, truth: Tensor, buffer: Rep
             moved = points[active] + action
             new_error = nme_loss(moved, truth[active])
             r, done = reward(error[active], new_error, action, t, rl, mcfg.stop_threshold)
-            buffer.add(patches=patches, history=history[active], action=action, reward=r,
-                       next_patches=model.patches(crops[active], moved), next_history=next_history, done=done.float(),
-                       correction=truth[active] - points[active], ocular=ocular_distance(truth[active]))
+            buffer.add(
+                patches=patches,
+                history=history[active],
+                action=action,
+                reward=r,
+                next_patches=model.patches(crops[active], moved),
+                next_history=next_history,
+                done=done.float(),
+                correction=truth[active] - points[active],
+                ocular=ocular_distance(truth[active]),
+            )
         points[active], history[active], error[active] = moved, next_history, new_error
         total_reward[active] += r
         steps[active] += 1
@@ -250,8 +302,15 @@ def rollout(model: DCRN, agent: Agent, crops: Tensor, truth: Tensor, buffer: Rep
     return {"return": float(total_reward.mean()), "steps": float(steps.mean()), "final_nme": float(error.mean())}
 
 
-def fit_ddpg(model: DCRN, train: FaceRegions, val: FaceRegions, cfg: DCRNTrainConfig, out: Path,
-             device: torch.device | str = "cpu", quiet: bool = False) -> DCRN:
+def fit_ddpg(
+    model: DCRN,
+    train: FaceRegions,
+    val: FaceRegions,
+    cfg: DCRNTrainConfig,
+    out: Path,
+    device: torch.device | str = "cpu",
+    quiet: bool = False,
+) -> DCRN:
     """Algorithm 1 on top of a pre-trained ``model`` (GEN frozen); keeps the actor with the lowest
     validation NME among the checkpoints. Resumes the networks from ``out/last.pt`` (the replay
     buffer starts empty again)."""
@@ -262,8 +321,9 @@ def fit_ddpg(model: DCRN, train: FaceRegions, val: FaceRegions, cfg: DCRNTrainCo
     agent = Agent.create(model, cfg, device)
     start, updates = _resume_agent(out / "last.pt", agent)
     buffer = ReplayBuffer(cfg.buffer, device)
-    log = CsvLog(out / "log.csv", ("total", "critic", "actor", "return", "steps", "final_nme", "nme", "failure",
-                                   "iterations"))
+    log = CsvLog(
+        out / "log.csv", ("total", "critic", "actor", "return", "steps", "final_nme", "nme", "failure", "iterations")
+    )
     began, best = time.time(), _best_score(out)
     counter = {"updates": updates, "critic": float("nan"), "actor": float("nan")}
 
@@ -271,15 +331,24 @@ def fit_ddpg(model: DCRN, train: FaceRegions, val: FaceRegions, cfg: DCRNTrainCo
         if len(buffer) < cfg.batch_size:
             return
         for _ in range(cfg.updates_per_step):
-            counter["critic"], counter["actor"] = ddpg_update(agent, buffer, cfg, counter["updates"] >= cfg.critic_warmup)
+            counter["critic"], counter["actor"] = ddpg_update(
+                agent, buffer, cfg, counter["updates"] >= cfg.critic_warmup
+            )
             counter["updates"] += 1
 
     for episode in tqdm(range(start, cfg.episodes), desc=f"{out.name} ddpg", disable=quiet, leave=False):
         crops, truth = batch(train, rng.choice(len(train), cfg.envs, replace=False), cfg.augment, rng, device)
         stats = rollout(model, agent, crops, truth, buffer, cfg, on_step)
         if (episode + 1) % 5 == 0:
-            log.write(epoch=episode + 1, step=counter["updates"], split="train", critic=counter["critic"],
-                      actor=counter["actor"], seconds=round(time.time() - began, 1), **stats)
+            log.write(
+                epoch=episode + 1,
+                step=counter["updates"],
+                split="train",
+                critic=counter["critic"],
+                actor=counter["actor"],
+                seconds=round(time.time() - began, 1),
+                **stats,
+            )
         if (episode + 1) % cfg.eval_every == 0 or episode + 1 == cfg.episodes:
             metrics = evaluate(model, val, None, True, device)
             log_validation(log, out.name, episode + 1, counter["updates"], began, metrics, quiet)
@@ -299,8 +368,12 @@ def _best_score(out: Path) -> float:
 
 def _save_agent(path: Path, agent: Agent, episode: int, updates: int) -> None:
     state = {name: net.state_dict() for name, net in agent.networks().items()}
-    state.update(actor_opt=agent.actor_opt.state_dict(), critic_opt=agent.critic_opt.state_dict(),
-                 episode=episode, updates=updates)
+    state.update(
+        actor_opt=agent.actor_opt.state_dict(),
+        critic_opt=agent.critic_opt.state_dict(),
+        episode=episode,
+        updates=updates,
+    )
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)

@@ -30,10 +30,10 @@ REGION_CONTEXT = 1.5  # region side / crop side: room for rotation, shift and sc
 class Augment:
     """Random similarity per training crop (the paper: rotation and flip)."""
 
-    rotation: float = 20.0     # degrees, uniform in [-r, r]
-    scale: float = 0.10        # crop side times 1 +- this
-    shift: float = 0.06        # crop centre moved by up to this share of the crop side
-    flip: float = 0.5          # probability of a mirror (points swapped left-right)
+    rotation: float = 20.0  # degrees, uniform in [-r, r]
+    scale: float = 0.10  # crop side times 1 +- this
+    shift: float = 0.06  # crop centre moved by up to this share of the crop side
+    flip: float = 0.5  # probability of a mirror (points swapped left-right)
 
 
 NO_AUGMENT = Augment(0.0, 0.0, 0.0, 0.0)
@@ -63,10 +63,10 @@ class FaceRegions:
         return self.regions.shape[1]
 
     @classmethod
-    def from_faces(cls, faces: list[LandmarkFace], boxes: np.ndarray, cfg: DCRNConfig) -> tuple["FaceRegions", list[str]]:
+    def from_faces(cls, faces: list[LandmarkFace], boxes: np.ndarray, cfg: DCRNConfig) -> tuple[FaceRegions, list[str]]:
         """Regions of ``faces`` cut around ``boxes (N, 4)``; unreadable images are left out and
         reported as ``"path: reason"`` strings."""
-        size = int(round(cfg.crop_size * REGION_CONTEXT))
+        size = round(cfg.crop_size * REGION_CONTEXT)
         margin = (1 + cfg.crop_margin) * REGION_CONTEXT - 1
         regions, points, names, errors, cache = [], [], [], [], {}
         for face, box in zip(faces, boxes):
@@ -82,14 +82,18 @@ class FaceRegions:
             names.append(str(face.image))
         num = faces[0].points.shape[0] if faces else cfg.num_points
         empty = np.zeros((0, size, size, 3), np.uint8)
-        return cls(np.stack(regions) if regions else empty, np.stack(points) if points else
-                   np.zeros((0, num, 2), np.float32), cfg, names), errors
+        return cls(
+            np.stack(regions) if regions else empty,
+            np.stack(points) if points else np.zeros((0, num, 2), np.float32),
+            cfg,
+            names,
+        ), errors
 
     def save(self, path: Path) -> None:
         np.savez(path, regions=self.regions, points=self.points, names=np.asarray(self.names))
 
     @classmethod
-    def load(cls, path: Path, cfg: DCRNConfig) -> "FaceRegions":
+    def load(cls, path: Path, cfg: DCRNConfig) -> FaceRegions:
         data = np.load(path)
         return cls(data["regions"], data["points"], cfg, [str(n) for n in data["names"]])
 
@@ -101,7 +105,9 @@ def _random_similarities(n: int, aug: Augment, rng: np.random.Generator) -> tupl
     return angle, scale, shift
 
 
-def region_to_crop(n: int, region: int, crop: int, aug: Augment, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+def region_to_crop(
+    n: int, region: int, crop: int, aug: Augment, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray]:
     """``((n, 2, 3) region pixel -> crop pixel maps, (n,) bool mirrored)``: the centred crop of
     side ``region / REGION_CONTEXT``, rotated, scaled, shifted and mirrored at random."""
     if rng is None or aug == NO_AUGMENT:
@@ -109,19 +115,24 @@ def region_to_crop(n: int, region: int, crop: int, aug: Augment, rng: np.random.
     else:
         angle, scale, shift = _random_similarities(n, aug, rng)
         flip = rng.random(n) < aug.flip
-    zoom = crop / (region / REGION_CONTEXT * scale)                # crop pixels per region pixel
+    zoom = crop / (region / REGION_CONTEXT * scale)  # crop pixels per region pixel
     cos, sin = np.cos(angle) * zoom, np.sin(angle) * zoom
     centre = (region - 1) / 2.0 + shift * (region / REGION_CONTEXT)  # region pixel that becomes the crop centre
     out = np.zeros((n, 2, 3))
     out[:, 0, 0], out[:, 0, 1], out[:, 1, 0], out[:, 1, 1] = cos, -sin, sin, cos
     out[:, :, 2] = (crop - 1) / 2.0 - np.einsum("nij,nj->ni", out[:, :, :2], centre)
-    out[flip, 0, :] = -out[flip, 0, :]                              # mirror: x -> (crop - 1) - x
+    out[flip, 0, :] = -out[flip, 0, :]  # mirror: x -> (crop - 1) - x
     out[flip, 0, 2] += crop - 1.0
     return out, flip
 
 
-def crop_batch(regions: FaceRegions, index: np.ndarray, aug: Augment = NO_AUGMENT,
-               rng: np.random.Generator | None = None, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+def crop_batch(
+    regions: FaceRegions,
+    index: np.ndarray,
+    aug: Augment = NO_AUGMENT,
+    rng: np.random.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[Tensor, Tensor]:
     """``(crops (B, 3, S, S) float 0..255, points (B, K, 2) crop units)`` for faces ``index``."""
     cfg = regions.cfg
     transforms, flip = region_to_crop(len(index), regions.region_size, cfg.crop_size, aug, rng)
@@ -144,4 +155,3 @@ def nme_loss(predicted: Tensor, truth: Tensor) -> Tensor:
     """``(B,)`` NME (DCRN Eq. 1-2), inter-ocular, differentiable; the normaliser is floored at
     1e-3 crop units so a degenerate annotation cannot blow the loss up."""
     return (predicted - truth).norm(dim=2).mean(1) / ocular_distance(truth).clamp_min(1e-3)
-

@@ -29,14 +29,17 @@ from .dcrn import DCRNTrainConfig, config_dict, evaluate, fit_ddpg, fit_supervis
 from .dcrn_data import FaceRegions, crop_batch
 
 PHASES = ("gen", "lrn-mean", "lrn", "ddpg")
-DATA_NOTE = ("MTFL LFW part + CelebA aligned (shared copies), training split; research use only; crops "
-             "normalised from facecascade 'mtcnn' detector boxes")
+DATA_NOTE = (
+    "MTFL LFW part + CelebA aligned (shared copies), training split; research use only; crops "
+    "normalised from facecascade 'mtcnn' detector boxes"
+)
 
 
 def landmark_faces(data: Path, split: str) -> list[LandmarkFace]:
     """MTFL (LFW) and CelebA faces of ``split`` (``train``, ``val`` or ``all``)."""
-    faces = (read_landmark_faces("mtfl", data / "mtfl" / "lfw_5590_landmarks.txt")
-             + read_landmark_faces("celeba", data / "celeba"))
+    faces = read_landmark_faces("mtfl", data / "mtfl" / "lfw_5590_landmarks.txt") + read_landmark_faces(
+        "celeba", data / "celeba"
+    )
     return split_faces(faces, split)
 
 
@@ -52,8 +55,9 @@ def training_boxes(faces: list[LandmarkFace], detector: str, quiet: bool) -> tup
     return np.where(matches.found[:, None], matches.boxes, derived), float(matches.found.mean()) if faces else 0.0
 
 
-def regions_for(data: Path, split: str, cfg: DCRNConfig, out: Path, detector: str = "mtcnn", limit: int = 0,
-                quiet: bool = False) -> FaceRegions:
+def regions_for(
+    data: Path, split: str, cfg: DCRNConfig, out: Path, detector: str = "mtcnn", limit: int = 0, quiet: bool = False
+) -> FaceRegions:
     """Cached crops of the ``split`` faces (``out/regions_<split>.npz``)."""
     cache = out / f"regions_{split}.npz"
     if cache.is_file():
@@ -90,11 +94,23 @@ def _phase_model(source: Path | None, phase: str, cfg: DCRNConfig, train: FaceRe
     return model
 
 
-def run_phase(phase: str, data: Path, out: Path, cfg: DCRNConfig, tcfg: DCRNTrainConfig, device: str = "cpu",
-              limit: int = 0, quiet: bool = False) -> Path:
+def run_phase(
+    phase: str,
+    data: Path,
+    out: Path,
+    cfg: DCRNConfig,
+    tcfg: DCRNTrainConfig,
+    device: str = "cpu",
+    limit: int = 0,
+    quiet: bool = False,
+) -> Path:
     """Train one phase (skipped when its checkpoint exists) and return the checkpoint path."""
-    names = {"gen": "gen.pt", "lrn": f"gen-lrn-{tcfg.lrn_steps}.pt", "lrn-mean": f"lrn-{tcfg.lrn_steps}.pt",
-             "ddpg": "dcrn.pt"}
+    names = {
+        "gen": "gen.pt",
+        "lrn": f"gen-lrn-{tcfg.lrn_steps}.pt",
+        "lrn-mean": f"lrn-{tcfg.lrn_steps}.pt",
+        "ddpg": "dcrn.pt",
+    }
     target = out / names[phase]
     source = {"gen": None, "lrn": "gen", "lrn-mean": "gen", "ddpg": "lrn"}[phase]
     if target.is_file():
@@ -110,15 +126,34 @@ def run_phase(phase: str, data: Path, out: Path, cfg: DCRNConfig, tcfg: DCRNTrai
     if phase == "ddpg":
         model = fit_ddpg(model, train, val, tcfg, out / phase, device, quiet)
     else:
-        fit_supervised(model, "gen" if phase == "gen" else "lrn", train, val, tcfg, out / phase,
-                       use_gen=phase != "lrn-mean", device=device, quiet=quiet)
+        fit_supervised(
+            model,
+            "gen" if phase == "gen" else "lrn",
+            train,
+            val,
+            tcfg,
+            out / phase,
+            use_gen=phase != "lrn-mean",
+            device=device,
+            quiet=quiet,
+        )
     steps = {"gen": 0, "lrn": tcfg.lrn_steps, "lrn-mean": tcfg.lrn_steps, "ddpg": None}[phase]
     use_gen = phase != "lrn-mean"
     metrics = evaluate(model, val, steps, use_gen, device)
-    meta = {"variant": {"gen": "GEN", "lrn": f"GEN-LRN-{tcfg.lrn_steps}", "lrn-mean": f"LRN-{tcfg.lrn_steps}",
-                        "ddpg": "DCRN"}[phase],
-            "start": "gen" if use_gen else "mean", "steps": "dynamic" if steps is None else steps,
-            "data": DATA_NOTE, "val_crops": metrics, "train": config_dict(tcfg), "num_train": len(train)}
+    meta = {
+        "variant": {
+            "gen": "GEN",
+            "lrn": f"GEN-LRN-{tcfg.lrn_steps}",
+            "lrn-mean": f"LRN-{tcfg.lrn_steps}",
+            "ddpg": "DCRN",
+        }[phase],
+        "start": "gen" if use_gen else "mean",
+        "steps": "dynamic" if steps is None else steps,
+        "data": DATA_NOTE,
+        "val_crops": metrics,
+        "train": config_dict(tcfg),
+        "num_train": len(train),
+    }
     save_dcrn(target, model.cpu(), meta)
     (out / f"{target.stem}.json").write_text(json.dumps(meta, indent=2, default=str))
     return target

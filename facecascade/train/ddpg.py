@@ -16,12 +16,12 @@ from torch import Tensor, nn
 class RLConfig:
     """Table 2 of the paper as defaults (alpha2 is per dataset there: 3.0 / 2.0 / 1.5)."""
 
-    alpha1: float = 0.07         # G: NME below this ...
-    alpha2: float = 3.0          # ... and ||a||_1 < alpha2 * K (pixels of a 256 crop; see DCRNConfig)
-    beta1: float = 0.03          # r = +1 when NME shrinks by at least beta1 (relative)
-    beta2: float = -0.02         # r = -1 when NME grows by at least -beta2 (relative)
-    gamma: float = 0.9           # discount
-    tau: float = 0.8             # soft target update
+    alpha1: float = 0.07  # G: NME below this ...
+    alpha2: float = 3.0  # ... and ||a||_1 < alpha2 * K (pixels of a 256 crop; see DCRNConfig)
+    beta1: float = 0.03  # r = +1 when NME shrinks by at least beta1 (relative)
+    beta2: float = -0.02  # r = -1 when NME grows by at least -beta2 (relative)
+    gamma: float = 0.9  # discount
+    tau: float = 0.8  # soft target update
     terminal_reward: float = 10.0
     timeout_reward: float = -10.0
     max_iterations: int = 10
@@ -41,8 +41,9 @@ def step_reward(previous_nme: Tensor, nme: Tensor, cfg: RLConfig) -> Tensor:
     return better.float() - (worse & ~better).float()
 
 
-def reward(previous_nme: Tensor, nme: Tensor, action: Tensor, iteration: int, cfg: RLConfig,
-           threshold: float) -> tuple[Tensor, Tensor]:
+def reward(
+    previous_nme: Tensor, nme: Tensor, action: Tensor, iteration: int, cfg: RLConfig, threshold: float
+) -> tuple[Tensor, Tensor]:
     """``(reward, done)`` for the state reached after ``iteration`` actions (1-based): +10 and done
     at a terminal state; otherwise Eq. 4, except -10 and done once ``max_iterations`` is reached."""
     done = terminated(nme, action, cfg, threshold)
@@ -88,7 +89,9 @@ class ReplayBuffer:
         self.cursor = (self.cursor + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
+    ) -> dict[str, Tensor]:
         """``n`` transitions drawn uniformly with replacement; floats come back as ``dtype``."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")

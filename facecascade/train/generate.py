@@ -13,23 +13,22 @@ from ..detect.mtcnn import Batch, MTCNNCascade
 from ..ops.boxes import box_iou
 from ..ops.coding import encode_landmarks, encode_offsets
 from .losses import SampleKind
-from .samples import (POS_IOU, SampleArrays, crop_samples, label_windows, pnet_reference_boxes,
-                      window_crops)
+from .samples import POS_IOU, SampleArrays, crop_samples, label_windows, pnet_reference_boxes, window_crops
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
     """How many windows to draw (the MTCNN paper gives ratios, not counts; these are ours)."""
 
-    negatives_per_image: int = 30       # random windows anywhere, kept if IoU < 0.3
-    near_negatives_per_face: int = 4    # windows near a face, kept if IoU < 0.3
-    shifts_per_face: int = 16           # windows around a face: positives and part faces
-    landmark_shifts_per_face: int = 6   # windows around a face with 5 points, IoU > 0.65
-    min_face: float = 16.0              # faces smaller than this (shorter side, px) give no positives
-    max_negatives_per_image: int = 60   # cap on mined negatives per image (stages 2 and 3)
-    small_face: float = 32.0            # faces shorter than this (px) get ``small_face_repeat`` x
-    small_face_repeat: int = 3          # the positive/part windows: the small faces the original
-                                        # weights find and ours missed (model card) are ~1/6 of Caltech's
+    negatives_per_image: int = 30  # random windows anywhere, kept if IoU < 0.3
+    near_negatives_per_face: int = 4  # windows near a face, kept if IoU < 0.3
+    shifts_per_face: int = 16  # windows around a face: positives and part faces
+    landmark_shifts_per_face: int = 6  # windows around a face with 5 points, IoU > 0.65
+    min_face: float = 16.0  # faces smaller than this (shorter side, px) give no positives
+    max_negatives_per_image: int = 60  # cap on mined negatives per image (stages 2 and 3)
+    small_face: float = 32.0  # faces shorter than this (px) get ``small_face_repeat`` x
+    small_face_repeat: int = 3  # the positive/part windows: the small faces the original
+    # weights find and ours missed (model card) are ~1/6 of Caltech's
 
 
 def _faces(record: FaceRecord) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,8 +73,9 @@ def _near_squares(rng: np.random.Generator, faces: np.ndarray, per_face: int) ->
     return around_faces(rng, faces, per_face, shift=1.0)
 
 
-def _targets(kinds: torch.Tensor, best: torch.Tensor, ref: torch.Tensor, record: FaceRecord,
-             inclusive: bool) -> tuple[np.ndarray, np.ndarray]:
+def _targets(
+    kinds: torch.Tensor, best: torch.Tensor, ref: torch.Tensor, record: FaceRecord, inclusive: bool
+) -> tuple[np.ndarray, np.ndarray]:
     faces = torch.from_numpy(record.boxes).float()
     boxes = torch.zeros((len(kinds), 4))
     points = torch.zeros((len(kinds), 5, 2))
@@ -101,8 +101,9 @@ def _landmark_kinds(record: FaceRecord, boxes: torch.Tensor) -> tuple[torch.Tens
     return kinds, best
 
 
-def _labels(record: FaceRecord, boxes: torch.Tensor, landmark: bool, rng: np.random.Generator,
-            cfg: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _labels(
+    record: FaceRecord, boxes: torch.Tensor, landmark: bool, rng: np.random.Generator, cfg: SamplingConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Kinds (-1: drop) and matched faces of candidate windows.
 
     ``landmark``: landmark faces only. Otherwise IoU labels, with at most
@@ -140,8 +141,7 @@ def _weighted_faces(faces: np.ndarray, cfg: SamplingConfig) -> np.ndarray:
     return np.repeat(faces, np.where(_short_sides(faces) < cfg.small_face, cfg.small_face_repeat, 1), axis=0)
 
 
-def pnet_samples(image: np.ndarray, record: FaceRecord, rng: np.random.Generator,
-                 cfg: SamplingConfig) -> SampleArrays:
+def pnet_samples(image: np.ndarray, record: FaceRecord, rng: np.random.Generator, cfg: SamplingConfig) -> SampleArrays:
     """12x12 samples from random square windows of one image.
 
     Detection images give negatives, positives and part faces; images of a landmark set give
@@ -150,24 +150,43 @@ def pnet_samples(image: np.ndarray, record: FaceRecord, rng: np.random.Generator
     h, w = image.shape[:2]
     big = _big_faces(record, cfg)
     if record.landmarks is not None:
-        groups = [(around_faces(rng, big, cfg.landmark_shifts_per_face, shift=0.1), True),
-                  (around_faces(rng, big, cfg.shifts_per_face // 2), False)]
+        groups = [
+            (around_faces(rng, big, cfg.landmark_shifts_per_face, shift=0.1), True),
+            (around_faces(rng, big, cfg.shifts_per_face // 2), False),
+        ]
     else:
-        groups = [(np.concatenate([_random_squares(rng, cfg.negatives_per_image, w, h),
-                                   _near_squares(rng, big, cfg.near_negatives_per_face),
-                                   around_faces(rng, _weighted_faces(big, cfg), cfg.shifts_per_face)]), False)]
+        groups = [
+            (
+                np.concatenate(
+                    [
+                        _random_squares(rng, cfg.negatives_per_image, w, h),
+                        _near_squares(rng, big, cfg.near_negatives_per_face),
+                        around_faces(rng, _weighted_faces(big, cfg), cfg.shifts_per_face),
+                    ]
+                ),
+                False,
+            )
+        ]
     parts = []
     for cands, landmark in groups:
         windows = torch.from_numpy(_integer_squares_inside(cands, w, h))
         kinds, best = _labels(record, windows.float(), landmark, rng, cfg)
         crops = crop_samples(image, windows, 12)
-        parts.append(_assemble(crops, kinds, *_targets(kinds, best, pnet_reference_boxes(windows), record,
-                                                       inclusive=False)))
+        parts.append(
+            _assemble(crops, kinds, *_targets(kinds, best, pnet_reference_boxes(windows), record, inclusive=False))
+        )
     return SampleArrays.concat(parts, 12)
 
 
-def window_samples(image: np.ndarray, record: FaceRecord, boxes: torch.Tensor, size: int,
-                   rng: np.random.Generator, cfg: SamplingConfig, landmark: bool = False) -> SampleArrays:
+def window_samples(
+    image: np.ndarray,
+    record: FaceRecord,
+    boxes: torch.Tensor,
+    size: int,
+    rng: np.random.Generator,
+    cfg: SamplingConfig,
+    landmark: bool = False,
+) -> SampleArrays:
     """``size`` x ``size`` samples (R-Net: 24, O-Net: 48) of candidate ``boxes`` (mined by the
     earlier stages, or drawn around faces), cropped and encoded as stages 2 and 3 do;
     ``landmark``: keep landmark faces only (see `_labels`)."""
@@ -179,8 +198,9 @@ def window_samples(image: np.ndarray, record: FaceRecord, boxes: torch.Tensor, s
     return _assemble(crops, kinds, *_targets(kinds, best, boxes, record, inclusive=True))
 
 
-def perturbed_boxes(record: FaceRecord, rng: np.random.Generator, cfg: SamplingConfig,
-                    landmark: bool = False) -> torch.Tensor:
+def perturbed_boxes(
+    record: FaceRecord, rng: np.random.Generator, cfg: SamplingConfig, landmark: bool = False
+) -> torch.Tensor:
     """Square candidate boxes drawn around the (large enough, not ignored) faces: close ones for
     landmark faces, looser ones for positives and part faces."""
     big = _big_faces(record, cfg)
@@ -189,14 +209,19 @@ def perturbed_boxes(record: FaceRecord, rng: np.random.Generator, cfg: SamplingC
     return torch.from_numpy(around_faces(rng, _weighted_faces(big, cfg), cfg.shifts_per_face // 2, shift=0.2))
 
 
-def negative_boxes(image: np.ndarray, record: FaceRecord, rng: np.random.Generator,
-                   cfg: SamplingConfig) -> torch.Tensor:
+def negative_boxes(
+    image: np.ndarray, record: FaceRecord, rng: np.random.Generator, cfg: SamplingConfig
+) -> torch.Tensor:
     """Random windows and windows near faces, as candidates for stages 2 and 3 (mostly negatives;
     `label_windows` decides), so that those stages see negatives however good the earlier ones are."""
     h, w = image.shape[:2]
     faces = record.boxes[~record.ignore]
-    boxes = np.concatenate([_random_squares(rng, cfg.negatives_per_image // 3, w, h),
-                            _near_squares(rng, faces, cfg.near_negatives_per_face)])
+    boxes = np.concatenate(
+        [
+            _random_squares(rng, cfg.negatives_per_image // 3, w, h),
+            _near_squares(rng, faces, cfg.near_negatives_per_face),
+        ]
+    )
     return torch.from_numpy(boxes.astype(np.float32))
 
 

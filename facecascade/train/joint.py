@@ -40,14 +40,15 @@ BRANCH_TASKS = (TaskWeights(1.0, 0.5, 0.5), TaskWeights(1.0, 0.5, 0.5), TaskWeig
 class JointConfig:
     """Joint-training settings; the shared loop settings are in ``train``."""
 
-    train: TrainConfig = TrainConfig(epochs=8, batch_size=128, lr=1e-3, weight_decay=5e-4,
-                                     samples_per_epoch=60_000, low_res=0.5)  # as O-Net's recipe
-    gates: tuple[float, float] = (0.1, 0.003)             # threshold-control layers (paper §4.2)
-    branch_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)   # λ1, λ2, λ3
-    momentum: float = 0.9                                 # SGD, as the paper
-    lr_drop: float = 2 / 3                                # share of the steps at lr, then lr / 10
-    share: bool = True                                    # False: the separate-training baseline
-    landmarks: bool = True                                # False: no landmark task (ablation)
+    train: TrainConfig = TrainConfig(
+        epochs=8, batch_size=128, lr=1e-3, weight_decay=5e-4, samples_per_epoch=60_000, low_res=0.5
+    )  # as O-Net's recipe
+    gates: tuple[float, float] = (0.1, 0.003)  # threshold-control layers (paper §4.2)
+    branch_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # λ1, λ2, λ3
+    momentum: float = 0.9  # SGD, as the paper
+    lr_drop: float = 2 / 3  # share of the steps at lr, then lr / 10
+    share: bool = True  # False: the separate-training baseline
+    landmarks: bool = True  # False: no landmark task (ablation)
     normalize_targets: bool = True
 
 
@@ -82,10 +83,10 @@ def pnet_landmark_targets(points: Tensor) -> Tensor:
 class RegressionScale(NamedTuple):
     """Per-coordinate weights of box residuals: ``rms(std) / std`` (unit variance, same scale)."""
 
-    weight: Tensor   # (4,)
+    weight: Tensor  # (4,)
 
     @classmethod
-    def fit(cls, samples: SampleArrays, limit: int = 200_000) -> "RegressionScale":
+    def fit(cls, samples: SampleArrays, limit: int = 200_000) -> RegressionScale:
         """From the box targets of the positives and part faces of ``samples``."""
         kinds = np.asarray(samples.kinds)
         rows = np.flatnonzero((kinds == SampleKind.POSITIVE) | (kinds == SampleKind.PART))[:limit]
@@ -95,7 +96,7 @@ class RegressionScale(NamedTuple):
         return cls((std.pow(2).mean().sqrt() / std).float())
 
     @classmethod
-    def identity(cls) -> "RegressionScale":
+    def identity(cls) -> RegressionScale:
         return cls(torch.ones(4))
 
 
@@ -104,19 +105,19 @@ class JointLossParts(NamedTuple):
     x12: Tensor
     x24: Tensor
     x48: Tensor
-    pass24: Tensor   # share of the batch reaching the x24 loss
-    pass48: Tensor   # ... and the x48 loss
+    pass24: Tensor  # share of the batch reaching the x24 loss
+    pass48: Tensor  # ... and the x48 loss
 
 
 def _select(out: StageOutput, mask: Tensor) -> StageOutput:
     return StageOutput(out.logits[mask], out.offsets[mask], None if out.landmarks is None else out.landmarks[mask])
 
 
-def branch_loss(out: StageOutput, kinds: Tensor, boxes: Tensor, points: Tensor, weights: TaskWeights,
-                scale: Tensor, keep: float) -> Tensor:
+def branch_loss(
+    out: StageOutput, kinds: Tensor, boxes: Tensor, points: Tensor, weights: TaskWeights, scale: Tensor, keep: float
+) -> Tensor:
     """MTCNN's loss of one branch, box residuals weighted per coordinate by ``scale``."""
-    return mtcnn_loss(out.logits, out.offsets * scale, out.landmarks, kinds, boxes * scale, points,
-                      weights, keep).total
+    return mtcnn_loss(out.logits, out.offsets * scale, out.landmarks, kinds, boxes * scale, points, weights, keep).total
 
 
 def branch_tasks(cfg: JointConfig) -> tuple[TaskWeights, ...]:
@@ -124,8 +125,9 @@ def branch_tasks(cfg: JointConfig) -> tuple[TaskWeights, ...]:
     return BRANCH_TASKS if cfg.landmarks else tuple(t._replace(landmark=0.0) for t in BRANCH_TASKS)
 
 
-def joint_loss(out: JointOutputs, batch: tuple[Tensor, ...], cfg: JointConfig, scale: RegressionScale,
-               keep: float) -> JointLossParts:
+def joint_loss(
+    out: JointOutputs, batch: tuple[Tensor, ...], cfg: JointConfig, scale: RegressionScale, keep: float
+) -> JointLossParts:
     """``λ1 L_x12 + λ2 L_x24 + λ3 L_x48``, the later branches on the windows their gates pass."""
     _, kinds, boxes, points = batch
     pass24, pass48 = gate_masks(out.x12.logits, out.x24.logits, cfg.gates)

@@ -47,19 +47,41 @@ def run_joint(recipe: Recipe, cfg: JointConfig, init: str | Path = "mtcnn", quie
     device = torch.device(recipe.device)
     torch.manual_seed(recipe.seed)
     optimizer, scheduler = make_optimizer(net.to(device), cfg)
-    fit(net, train, val, cfg.train, recipe.out / name, JointTask(cfg, scale, device), optimizer, scheduler,
-        device, quiet)
+    fit(
+        net,
+        train,
+        val,
+        cfg.train,
+        recipe.out / name,
+        JointTask(cfg, scale, device),
+        optimizer,
+        scheduler,
+        device,
+        quiet,
+    )
     net = net.cpu().eval().requires_grad_(False)
     thresholds, tried = operating_point(recipe, MTCNNNets(*net.stage_nets()))
-    meta = {"recipe": f"facecascade train joint{'' if cfg.share else ' --separate'}", "init": str(init),
-            "data": "face_mask + caltech_webfaces (train split), celeba + mtfl landmarks (train split); "
-                    "research use only", "share": cfg.share, "landmarks": cfg.landmarks, "gates": list(cfg.gates),
-            "regression_scale": scale.weight.tolist(), "seed": recipe.seed, "thresholds": list(thresholds),
-            "thresholds_tried": tried}
+    meta = {
+        "recipe": f"facecascade train joint{'' if cfg.share else ' --separate'}",
+        "init": str(init),
+        "data": "face_mask + caltech_webfaces (train split), celeba + mtfl landmarks (train split); research use only",
+        "share": cfg.share,
+        "landmarks": cfg.landmarks,
+        "gates": list(cfg.gates),
+        "regression_scale": scale.weight.tolist(),
+        "seed": recipe.seed,
+        "thresholds": list(thresholds),
+        "thresholds_tried": tried,
+    }
     path = recipe.out / f"mtcnn-{name}.pt"
     save_mtcnn(path, net, meta)
-    summary = {"config": _config_dict(cfg), "train_samples": train.counts(), "val_samples": val.counts(),
-               "seconds": round(time.time() - began, 1), "thresholds": list(thresholds)}
+    summary = {
+        "config": _config_dict(cfg),
+        "train_samples": train.counts(),
+        "val_samples": val.counts(),
+        "seconds": round(time.time() - began, 1),
+        "thresholds": list(thresholds),
+    }
     (recipe.out / name / "summary.json").write_text(json.dumps(summary, indent=1))
     return path
 

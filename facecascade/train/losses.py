@@ -17,10 +17,10 @@ from torch import Tensor
 
 
 class SampleKind(enum.IntEnum):
-    NEGATIVE = 0   # IoU < 0.3 with every face
-    POSITIVE = 1   # IoU > 0.65 with a face
-    PART = 2       # IoU 0.4 .. 0.65
-    LANDMARK = 3   # a face with 5 annotated points
+    NEGATIVE = 0  # IoU < 0.3 with every face
+    POSITIVE = 1  # IoU > 0.65 with a face
+    PART = 2  # IoU 0.4 .. 0.65
+    LANDMARK = 3  # a face with 5 annotated points
 
 
 class TaskWeights(NamedTuple):
@@ -61,9 +61,16 @@ class LossParts(NamedTuple):
     landmark: Tensor
 
 
-def mtcnn_loss(logits: Tensor, offsets: Tensor, landmarks: Tensor | None, kinds: Tensor,
-               box_targets: Tensor, landmark_targets: Tensor, weights: TaskWeights = TaskWeights(),
-               keep: float = 0.7) -> LossParts:
+def mtcnn_loss(
+    logits: Tensor,
+    offsets: Tensor,
+    landmarks: Tensor | None,
+    kinds: Tensor,
+    box_targets: Tensor,
+    landmark_targets: Tensor,
+    weights: TaskWeights = TaskWeights(),
+    keep: float = 0.7,
+) -> LossParts:
     """The weighted sum over tasks, each task seeing only its sample kinds.
 
     Args:

@@ -13,7 +13,8 @@ binary losses, the usual multi-label loss: each attribute weighs as much as face
 (Eq. 4's own scale, ``mu^T l`` = the mean, left the attributes 1/d of every other task; a first
 run with it barely learned them: 84.2 % mean accuracy, most attributes at their majority class.)
 Hard attributes (high loss) get weights above ``1/d``, easy ones below, and ``mu`` still comes
-from a layer and a softmax on the last shared features as in Eq. 6. ``weighting="equal"`` (``mu = 1/d``) is the baseline; the log tracks the
+from a layer and a softmax on the last shared features as in Eq. 6. ``weighting="equal"``
+(``mu = 1/d``) is the baseline; the log tracks the
 weights' entropy and their correlation with each attribute's error rate.
 
 Sample types feed only their losses: faces all four tasks, non-faces face classification only;
@@ -34,9 +35,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from ..attributes.crops import attribute_transforms
 from ..models.checkpoints import config_fields
 from ..models.mcfa import MCFANet, MCFAOutput
-from ..attributes.crops import attribute_transforms
 from .mcfa_data import FaceSet, crop_targets, face_batch, negative_batch
 from .trainer import CsvLog, _checkpoint, _resume, log_validation
 
@@ -47,19 +48,19 @@ VARIANTS = {"mcfa": ("fd", "fll", "fac"), "fac": ("fac",), "fll+fac": ("fll", "f
 @dataclass(frozen=True)
 class MCFATrainConfig:
     tasks: tuple[str, ...] = TASKS
-    weighting: str = "dynamic"          # "dynamic" (learned, see module doc) or "equal"
+    weighting: str = "dynamic"  # "dynamic" (learned, see module doc) or "equal"
     epochs: int = 12
-    batch_size: int = 64                # faces per step
-    negatives: int = 16                 # non-faces per step (with "fd")
-    lr: float = 2e-3                    # AdamW, cosine decay to 0
+    batch_size: int = 64  # faces per step
+    negatives: int = 16  # non-faces per step (with "fd")
+    lr: float = 2e-3  # AdamW, cosine decay to 0
     weight_decay: float = 5e-4
-    box_weight: float = 1.0             # weights of the Euclidean box and landmark losses (crop
-    landmark_weight: float = 1.0        # sides); x1 beat x5 on our val split (88.27 vs 87.68 %)
-    shift: float = 0.08                 # random crop shift, in box sides
-    scale: float = 0.1                  # random crop scale, 1 +- this
+    box_weight: float = 1.0  # weights of the Euclidean box and landmark losses (crop
+    landmark_weight: float = 1.0  # sides); x1 beat x5 on our val split (88.27 vs 87.68 %)
+    shift: float = 0.08  # random crop shift, in box sides
+    scale: float = 0.1  # random crop scale, 1 +- this
     mirror: bool = True
     seed: int = 0
-    threads: int = 0                    # torch threads; 0 = leave as is
+    threads: int = 0  # torch threads; 0 = leave as is
 
     def __post_init__(self) -> None:
         unknown = set(self.tasks) - set(TASKS)
@@ -90,15 +91,19 @@ def attribute_loss(logits: Tensor, labels: Tensor, weights: Tensor, weighting: s
     return d * (weights.detach() * per).sum(dim=1).mean(), fit
 
 
-def subnet_loss(out: MCFAOutput, is_face: Tensor, boxes: Tensor, points: Tensor, labels: Tensor,
-                cfg: MCFATrainConfig) -> MCFALoss:
+def subnet_loss(
+    out: MCFAOutput, is_face: Tensor, boxes: Tensor, points: Tensor, labels: Tensor, cfg: MCFATrainConfig
+) -> MCFALoss:
     """One sub-network's masked multi-task loss: ``is_face (B,)`` bool over the whole batch; the
     targets ``boxes (F, 4)``, ``points (F, 5, 2)``, ``labels (F, d)`` cover its faces."""
     zero = out.logits.sum() * 0
     cls = F.cross_entropy(out.logits, is_face.long()) if "fd" in cfg.tasks else zero
     box = ((out.box[is_face] - boxes) ** 2).sum(1).mean() * cfg.box_weight if "fd" in cfg.tasks else zero
-    landmark = (((out.landmarks[is_face] - points) ** 2).sum((1, 2)).mean() * cfg.landmark_weight
-                if "fll" in cfg.tasks else zero)
+    landmark = (
+        ((out.landmarks[is_face] - points) ** 2).sum((1, 2)).mean() * cfg.landmark_weight
+        if "fll" in cfg.tasks
+        else zero
+    )
     attr, fit = attribute_loss(out.attributes[is_face], labels, out.weights[is_face], cfg.weighting)
     return MCFALoss(cls + box + landmark + attr + fit, cls, box, landmark, attr, fit)
 
@@ -109,8 +114,14 @@ def mcfa_loss(outputs: list[MCFAOutput], *args, cfg: MCFATrainConfig) -> MCFALos
     return MCFALoss(*(sum(p[k] for p in parts) for k in range(len(MCFALoss._fields))))
 
 
-def train_batch(faces: FaceSet, negatives: np.ndarray | None, face_index: np.ndarray, cfg: MCFATrainConfig,
-                size: int, rng: np.random.Generator) -> tuple[Tensor, ...]:
+def train_batch(
+    faces: FaceSet,
+    negatives: np.ndarray | None,
+    face_index: np.ndarray,
+    cfg: MCFATrainConfig,
+    size: int,
+    rng: np.random.Generator,
+) -> tuple[Tensor, ...]:
     """``(x, is_face, boxes, points, labels)``: augmented faces, then non-faces when "fd" is on."""
     x, boxes, points, labels = face_batch(faces, face_index, size, rng, cfg.shift, cfg.scale, cfg.mirror)
     is_face = torch.ones(len(x), dtype=torch.bool)
@@ -125,8 +136,9 @@ def train_batch(faces: FaceSet, negatives: np.ndarray | None, face_index: np.nda
 def predict_faces(net: MCFANet, faces: FaceSet, size: int, batch: int = 256) -> list[MCFAOutput]:
     """Each sub-network's outputs for every face of ``faces`` (centred crops, no augmentation)."""
     net.eval()
-    parts = [net(face_batch(faces, np.arange(i, min(i + batch, len(faces))), size)[0])
-             for i in range(0, len(faces), batch)]
+    parts = [
+        net(face_batch(faces, np.arange(i, min(i + batch, len(faces))), size)[0]) for i in range(0, len(faces), batch)
+    ]
     return [MCFAOutput(*(torch.cat([p[j][k] for p in parts]) for k in range(5))) for j in range(3)]
 
 
@@ -135,8 +147,9 @@ def attribute_accuracy(logits: Tensor, labels: Tensor) -> Tensor:
     return ((logits > 0).float() == labels).float().mean(dim=0)
 
 
-def evaluate(net: MCFANet, faces: FaceSet, negatives: np.ndarray | None, size: int,
-             outs: list[MCFAOutput] | None = None) -> dict[str, float]:
+def evaluate(
+    net: MCFANet, faces: FaceSet, negatives: np.ndarray | None, size: int, outs: list[MCFAOutput] | None = None
+) -> dict[str, float]:
     """Mean attribute accuracy of L_Net (and of S_Net, M_Net), face/non-face accuracy, landmark
     error (crop sides), and what the dynamic weights do (entropy, correlation with error).
     ``outs``: `predict_faces` of ``faces`` when the caller has them already."""
@@ -145,14 +158,22 @@ def evaluate(net: MCFANet, faces: FaceSet, negatives: np.ndarray | None, size: i
     acc = [attribute_accuracy(o.attributes, labels) for o in outs]
     everyone = np.arange(len(faces))
     points = torch.from_numpy(crop_targets(faces, everyone, attribute_transforms(faces.boxes, size), size)[1])
-    metrics = {"acc": float(acc[2].mean()), "acc_s": float(acc[0].mean()), "acc_m": float(acc[1].mean()),
-               "landmark_err": float((outs[2].landmarks - points).norm(dim=2).mean())}
+    metrics = {
+        "acc": float(acc[2].mean()),
+        "acc_s": float(acc[0].mean()),
+        "acc_m": float(acc[1].mean()),
+        "landmark_err": float((outs[2].landmarks - points).norm(dim=2).mean()),
+    }
     face_ok = (outs[2].logits.argmax(1) == 1).float()
     if negatives is not None and len(negatives):
         net.eval()
         with torch.no_grad():
-            neg = torch.cat([net(negative_batch(negatives, np.arange(i, min(i + 256, len(negatives)))))[2].logits
-                             for i in range(0, len(negatives), 256)])
+            neg = torch.cat(
+                [
+                    net(negative_batch(negatives, np.arange(i, min(i + 256, len(negatives)))))[2].logits
+                    for i in range(0, len(negatives), 256)
+                ]
+            )
         face_ok = torch.cat([face_ok, (neg.argmax(1) == 0).float()])
     metrics["face_acc"] = float(face_ok.mean())
     mu = outs[2].weights.mean(0)
@@ -161,12 +182,33 @@ def evaluate(net: MCFANet, faces: FaceSet, negatives: np.ndarray | None, size: i
     return metrics
 
 
-FIELDS = ("total", "cls", "box", "landmark", "attr", "weight_fit", "acc", "acc_s", "acc_m", "landmark_err",
-          "face_acc", "mu_entropy", "mu_err_corr")
+FIELDS = (
+    "total",
+    "cls",
+    "box",
+    "landmark",
+    "attr",
+    "weight_fit",
+    "acc",
+    "acc_s",
+    "acc_m",
+    "landmark_err",
+    "face_acc",
+    "mu_entropy",
+    "mu_err_corr",
+)
 
 
-def fit_mcfa(net: MCFANet, train: FaceSet, val: FaceSet, neg_train: np.ndarray | None, neg_val: np.ndarray | None,
-             cfg: MCFATrainConfig, out: Path, quiet: bool = False) -> MCFANet:
+def fit_mcfa(
+    net: MCFANet,
+    train: FaceSet,
+    val: FaceSet,
+    neg_train: np.ndarray | None,
+    neg_val: np.ndarray | None,
+    cfg: MCFATrainConfig,
+    out: Path,
+    quiet: bool = False,
+) -> MCFANet:
     """Train ``net``; checkpoint each epoch to ``out/last.pt`` and resume from it; log to
     ``out/log.csv`` (training rows every 20 steps, one validation row per epoch)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -178,7 +220,8 @@ def fit_mcfa(net: MCFANet, train: FaceSet, val: FaceSet, neg_train: np.ndarray |
     steps = max(1, len(train) // cfg.batch_size)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / (cfg.epochs * steps)))))
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / (cfg.epochs * steps))))
+    )
     start = _resume(out / "last.pt", net, optimizer, scheduler, rng)
     log, began = CsvLog(out / "log.csv", FIELDS), time.time()
     for epoch in range(start, cfg.epochs):
@@ -186,16 +229,22 @@ def fit_mcfa(net: MCFANet, train: FaceSet, val: FaceSet, neg_train: np.ndarray |
         order = rng.permutation(len(train))
         for step in tqdm(range(steps), desc=f"{out.name} epoch {epoch + 1}/{cfg.epochs}", disable=quiet, leave=False):
             x, is_face, boxes, points, labels = train_batch(
-                train, neg_train, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], cfg, size, rng)
+                train, neg_train, order[step * cfg.batch_size : (step + 1) * cfg.batch_size], cfg, size, rng
+            )
             parts = mcfa_loss(net(x), is_face, boxes, points, labels, cfg=cfg)
             optimizer.zero_grad(set_to_none=True)
             parts.total.backward()
             optimizer.step()
             scheduler.step()
             if step % 20 == 0:
-                log.write(epoch=epoch + 1, step=step, split="train", lr=scheduler.get_last_lr()[0],
-                          seconds=round(time.time() - began, 1),
-                          **{k: float(v.detach()) for k, v in parts._asdict().items()})
+                log.write(
+                    epoch=epoch + 1,
+                    step=step,
+                    split="train",
+                    lr=scheduler.get_last_lr()[0],
+                    seconds=round(time.time() - began, 1),
+                    **{k: float(v.detach()) for k, v in parts._asdict().items()},
+                )
         log_validation(log, out.name, epoch + 1, steps, began, evaluate(net, val, neg_val, size), quiet)
         _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
     net.eval()

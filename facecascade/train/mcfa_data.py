@@ -44,10 +44,13 @@ def load_faces(records: list[FaceRecord], names: tuple[str, ...]) -> FaceSet:
     if not records:
         raise ValueError("no face records to load")
     images = np.stack([load_image(r.image) for r in records])  # (N, H, W, 3)
-    return FaceSet(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
-                   np.concatenate([r.boxes for r in records]).astype(np.float32),
-                   np.concatenate([r.landmarks for r in records]).astype(np.float32),
-                   (np.concatenate([r.attributes for r in records]) > 0).astype(np.float32), names)
+    return FaceSet(
+        torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+        np.concatenate([r.boxes for r in records]).astype(np.float32),
+        np.concatenate([r.landmarks for r in records]).astype(np.float32),
+        (np.concatenate([r.attributes for r in records]) > 0).astype(np.float32),
+        names,
+    )
 
 
 def _jittered(boxes: np.ndarray, shift: float, scale: float, rng: np.random.Generator) -> np.ndarray:
@@ -66,12 +69,21 @@ def _apply(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def crop_targets(faces: FaceSet, index: np.ndarray, transforms: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The faces' boxes ``(B, 2, 2)`` (corners) and landmarks ``(B, 5, 2)`` in crop sides."""
-    return (_apply(transforms, faces.boxes[index].reshape(-1, 2, 2)) / size,
-            _apply(transforms, faces.landmarks[index]) / size)
+    return (
+        _apply(transforms, faces.boxes[index].reshape(-1, 2, 2)) / size,
+        _apply(transforms, faces.landmarks[index]) / size,
+    )
 
 
-def face_batch(faces: FaceSet, index: np.ndarray, size: int, rng: np.random.Generator | None = None,
-               shift: float = 0.0, scale: float = 0.0, mirror: bool = False) -> tuple[Tensor, ...]:
+def face_batch(
+    faces: FaceSet,
+    index: np.ndarray,
+    size: int,
+    rng: np.random.Generator | None = None,
+    shift: float = 0.0,
+    scale: float = 0.0,
+    mirror: bool = False,
+) -> tuple[Tensor, ...]:
     """Normalised crops ``(B, 3, size, size)``, and targets in crop sides: boxes ``(B, 4)``,
     landmarks ``(B, 5, 2)``; attributes ``(B, d)``. With ``rng``: random crop shift/scale, and a
     mirror of half the batch when ``mirror``."""
@@ -87,8 +99,12 @@ def face_batch(faces: FaceSet, index: np.ndarray, size: int, rng: np.random.Gene
         corners[flip, :, 0] = edge - corners[flip][:, ::-1, 0]
         points[flip] = points[flip][:, MIRROR_POINTS]
         points[flip, :, 0] = edge - points[flip, :, 0]
-    return (normalize_pixels(x), torch.from_numpy(corners.reshape(-1, 4)).float(),
-            torch.from_numpy(points).float(), torch.from_numpy(faces.attributes[index]))
+    return (
+        normalize_pixels(x),
+        torch.from_numpy(corners.reshape(-1, 4)).float(),
+        torch.from_numpy(points).float(),
+        torch.from_numpy(faces.attributes[index]),
+    )
 
 
 def _max_iou(box: np.ndarray, boxes: np.ndarray) -> float:
@@ -101,8 +117,14 @@ def _max_iou(box: np.ndarray, boxes: np.ndarray) -> float:
     return float((inter / union).max())
 
 
-def sample_negatives(records: list[FaceRecord], count: int, size: int, rng: np.random.Generator,
-                     per_image: int = 4, max_iou: float = 0.001) -> np.ndarray:
+def sample_negatives(
+    records: list[FaceRecord],
+    count: int,
+    size: int,
+    rng: np.random.Generator,
+    per_image: int = 4,
+    max_iou: float = 0.001,
+) -> np.ndarray:
     """``(count, size, size, 3)`` uint8 square patches (sides 15-60 % of the shorter image side)
     that overlap no annotated face by IoU ``>= max_iou``; unreadable images are skipped."""
     out: list[np.ndarray] = []

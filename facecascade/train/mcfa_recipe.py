@@ -25,8 +25,10 @@ from .mcfa import VARIANTS, MCFATrainConfig, attribute_accuracy, config_dict, ev
 from .mcfa_data import FaceSet, load_faces, negatives_cached
 
 NEGATIVES = {"train": 6000, "val": 1500}
-DATA_NOTE = ("CelebA (shared 89x109 copy, train split) faces; non-faces from face_mask and Caltech WebFaces "
-             "(train split); research use only")
+DATA_NOTE = (
+    "CelebA (shared 89x109 copy, train split) faces; non-faces from face_mask and Caltech WebFaces "
+    "(train split); research use only"
+)
 
 
 def celeba_faces(data: Path, split: str, limit: int = 0) -> FaceSet:
@@ -36,11 +38,18 @@ def celeba_faces(data: Path, split: str, limit: int = 0) -> FaceSet:
 
 def background(data: Path, split: str, out: Path, size: int, limit: int = 0) -> np.ndarray:
     """The split's non-face patches (cached)."""
-    records = (select_split(read_dataset("voc", data / "face_mask" / "annotations", data / "face_mask" / "images"), split)
-               + select_split(read_dataset("caltech", data / "caltech_webfaces" / "WebFaces_GroundThruth.txt",
-                                           data / "caltech_webfaces" / "images"), split))
+    records = select_split(
+        read_dataset("voc", data / "face_mask" / "annotations", data / "face_mask" / "images"), split
+    ) + select_split(
+        read_dataset(
+            "caltech", data / "caltech_webfaces" / "WebFaces_GroundThruth.txt", data / "caltech_webfaces" / "images"
+        ),
+        split,
+    )
     count = min(NEGATIVES[split], limit) if limit else NEGATIVES[split]
-    return negatives_cached(out / f"negatives_{split}_{count}.npy", records, count, size, seed=1 if split == "val" else 0)
+    return negatives_cached(
+        out / f"negatives_{split}_{count}.npy", records, count, size, seed=1 if split == "val" else 0
+    )
 
 
 def report(val_logits: Tensor, train: FaceSet, val: FaceSet) -> dict:
@@ -49,13 +58,24 @@ def report(val_logits: Tensor, train: FaceSet, val: FaceSet) -> dict:
     acc = attribute_accuracy(val_logits, torch.from_numpy(val.attributes))
     majority = (train.attributes.mean(0) >= 0.5).astype(np.float32)
     base = (val.attributes == majority).mean(0)
-    return {"mean_accuracy": float(acc.mean()), "majority_mean_accuracy": float(base.mean()),
-            "per_attribute": {n: {"accuracy": float(a), "majority": float(b)}
-                              for n, a, b in zip(val.names, acc.tolist(), base.tolist())}}
+    return {
+        "mean_accuracy": float(acc.mean()),
+        "majority_mean_accuracy": float(base.mean()),
+        "per_attribute": {
+            n: {"accuracy": float(a), "majority": float(b)} for n, a, b in zip(val.names, acc.tolist(), base.tolist())
+        },
+    }
 
 
-def run_mcfa(data: Path, out: Path, variant: str = "mcfa", weighting: str = "dynamic",
-             cfg: MCFATrainConfig | None = None, limit: int = 0, quiet: bool = False) -> Path:
+def run_mcfa(
+    data: Path,
+    out: Path,
+    variant: str = "mcfa",
+    weighting: str = "dynamic",
+    cfg: MCFATrainConfig | None = None,
+    limit: int = 0,
+    quiet: bool = False,
+) -> Path:
     """Train one variant; returns the path of its weights."""
     cfg = replace(cfg or MCFATrainConfig(), tasks=VARIANTS[variant], weighting=weighting)
     name = f"{variant}-{weighting}"
@@ -63,15 +83,33 @@ def run_mcfa(data: Path, out: Path, variant: str = "mcfa", weighting: str = "dyn
     size = net.cfg.sizes[2]
     train, val = celeba_faces(data, "train", limit), celeba_faces(data, "val", limit // 4 if limit else 0)
     negatives = {s: background(data, s, out, size, limit) for s in ("train", "val")}
-    fit_mcfa(net, train, val, negatives["train"] if "fd" in cfg.tasks else None, negatives["val"], cfg,
-             out / name, quiet=quiet)
-    outs = predict_faces(net, val, size)            # once, for both reports
+    fit_mcfa(
+        net,
+        train,
+        val,
+        negatives["train"] if "fd" in cfg.tasks else None,
+        negatives["val"],
+        cfg,
+        out / name,
+        quiet=quiet,
+    )
+    outs = predict_faces(net, val, size)  # once, for both reports
     result = {**report(outs[2].attributes, train, val), **evaluate(net, val, negatives["val"], size, outs)}
-    result.update(variant=variant, weighting=weighting, config=config_dict(cfg), train_faces=len(train),
-                  val_faces=len(val))
+    result.update(
+        variant=variant, weighting=weighting, config=config_dict(cfg), train_faces=len(train), val_faces=len(val)
+    )
     (out / name / "report.json").write_text(json.dumps(result, indent=1))
     path = out / f"{name}.pt"
-    save_mcfa(path, net, {"attributes": list(CELEBA_ATTRIBUTES), "data": DATA_NOTE, "variant": variant,
-                          "weighting": weighting, "val_mean_accuracy": result["mean_accuracy"],
-                          "recipe": "facecascade train mcfa"})
+    save_mcfa(
+        path,
+        net,
+        {
+            "attributes": list(CELEBA_ATTRIBUTES),
+            "data": DATA_NOTE,
+            "variant": variant,
+            "weighting": weighting,
+            "val_mean_accuracy": result["mean_accuracy"],
+            "recipe": "facecascade train mcfa",
+        },
+    )
     return path

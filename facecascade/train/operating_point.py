@@ -17,7 +17,7 @@ split stays close to the original weights' at their (0.6, 0.7, 0.7) (Caltech Web
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -28,19 +28,37 @@ from ..eval.metrics import evaluate_detections
 from ..io import load_image
 from ..models import MTCNNNets
 
-CANDIDATE_THRESHOLDS = ((0.6, 0.7, 0.7), (0.6, 0.5, 0.7), (0.6, 0.4, 0.6), (0.5, 0.3, 0.6), (0.5, 0.3, 0.5),
-                        (0.5, 0.2, 0.4), (0.4, 0.3, 0.5), (0.4, 0.2, 0.4), (0.4, 0.2, 0.3), (0.4, 0.1, 0.3),
-                        (0.3, 0.1, 0.3), (0.3, 0.2, 0.2), (0.3, 0.1, 0.2))
+CANDIDATE_THRESHOLDS = (
+    (0.6, 0.7, 0.7),
+    (0.6, 0.5, 0.7),
+    (0.6, 0.4, 0.6),
+    (0.5, 0.3, 0.6),
+    (0.5, 0.3, 0.5),
+    (0.5, 0.2, 0.4),
+    (0.4, 0.3, 0.5),
+    (0.4, 0.2, 0.4),
+    (0.4, 0.2, 0.3),
+    (0.4, 0.1, 0.3),
+    (0.3, 0.1, 0.3),
+    (0.3, 0.2, 0.2),
+    (0.3, 0.1, 0.2),
+)
 
 # Bounds the work of a barely trained cascade (quick runs); a trained one stays far below it.
 TUNING_MAX_PROPOSALS = 2000
 
 
-def mean_ap(nets: MTCNNNets, thresholds: Sequence[float], datasets: Sequence[Sequence[FaceRecord]],
-            images: dict, device: torch.device) -> float:
+def mean_ap(
+    nets: MTCNNNets,
+    thresholds: Sequence[float],
+    datasets: Sequence[Sequence[FaceRecord]],
+    images: dict,
+    device: torch.device,
+) -> float:
     """Mean over ``datasets`` of AP@0.5 with ``thresholds`` (``images``: path -> RGB array)."""
-    cascade = MTCNNCascade(nets, MTCNNConfig(thresholds=tuple(thresholds), max_proposals=TUNING_MAX_PROPOSALS,
-                                             precision="fp32"), device)  # the same on every machine
+    cascade = MTCNNCascade(
+        nets, MTCNNConfig(thresholds=tuple(thresholds), max_proposals=TUNING_MAX_PROPOSALS, precision="fp32"), device
+    )  # the same on every machine
     aps = []
     for records in datasets:
         predictions = [cascade.detect([images[r.image]])[0] for r in records]
@@ -48,9 +66,12 @@ def mean_ap(nets: MTCNNNets, thresholds: Sequence[float], datasets: Sequence[Seq
     return float(np.nanmean(aps))
 
 
-def choose_thresholds(nets: MTCNNNets, datasets: Sequence[Sequence[FaceRecord]],
-                      candidates: Sequence[Sequence[float]] = CANDIDATE_THRESHOLDS,
-                      device: torch.device = torch.device("cpu")) -> tuple[tuple[float, ...], dict[str, float]]:
+def choose_thresholds(
+    nets: MTCNNNets,
+    datasets: Sequence[Sequence[FaceRecord]],
+    candidates: Sequence[Sequence[float]] = CANDIDATE_THRESHOLDS,
+    device: torch.device = torch.device("cpu"),
+) -> tuple[tuple[float, ...], dict[str, float]]:
     """The candidate with the best mean AP@0.5, and every candidate's score."""
     images = {r.image: load_image(r.image) for records in datasets for r in records}
     scores = {",".join(f"{t:g}" for t in c): mean_ap(nets, c, datasets, images, device) for c in candidates}

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -27,26 +27,35 @@ from ..io import load_image
 from ..models.cascade_rcnn import CascadeRCNN, image_input
 from .trainer import CsvLog
 
-LOSS_FIELDS = ("total", "loss_objectness", "loss_rpn_box_reg", "loss_cls_stage1", "loss_box_stage1",
-               "loss_cls_stage2", "loss_box_stage2", "loss_cls_stage3", "loss_box_stage3")
+LOSS_FIELDS = (
+    "total",
+    "loss_objectness",
+    "loss_rpn_box_reg",
+    "loss_cls_stage1",
+    "loss_box_stage1",
+    "loss_cls_stage2",
+    "loss_box_stage2",
+    "loss_cls_stage3",
+    "loss_box_stage3",
+)
 
 
 @dataclass(frozen=True)
 class RCNNTrainConfig:
     iterations: int = 4000
-    batch_size: int = 2                  # images per step
+    batch_size: int = 2  # images per step
     lr: float = 0.02
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    warmup: int = 200                    # steps of linear warm-up at the start of each phase
-    decay_at: tuple[float, ...] = (0.75, 0.9)   # fractions of each phase where lr drops x0.1
+    warmup: int = 200  # steps of linear warm-up at the start of each phase
+    decay_at: tuple[float, ...] = (0.75, 0.9)  # fractions of each phase where lr drops x0.1
     flip: bool = True
-    rpn: str = "joint"                   # "joint" or "separate" (module docstring)
-    min_box: float = 4.0                 # boxes narrower or shorter than this (pixels) are dropped
+    rpn: str = "joint"  # "joint" or "separate" (module docstring)
+    min_box: float = 4.0  # boxes narrower or shorter than this (pixels) are dropped
     checkpoint_every: int = 100
     log_every: int = 20
     seed: int = 0
-    threads: int = 0                     # torch threads; 0 = leave as is
+    threads: int = 0  # torch threads; 0 = leave as is
 
     def __post_init__(self) -> None:
         if self.rpn not in ("joint", "separate"):
@@ -69,7 +78,7 @@ def learning_rate(step: int, start: int, end: int, cfg: RCNNTrainConfig) -> floa
     if done < cfg.warmup:
         return cfg.lr * (0.01 + 0.99 * done / cfg.warmup)
     drops = sum(done >= f * (end - start) for f in cfg.decay_at)
-    return cfg.lr * 0.1 ** drops
+    return cfg.lr * 0.1**drops
 
 
 def detection_target(record: FaceRecord, min_box: float) -> dict[str, Tensor]:
@@ -95,8 +104,17 @@ def load_sample(record: FaceRecord, cfg: RCNNTrainConfig, flip: bool) -> tuple[T
 
 def _save_state(path: Path, model: CascadeRCNN, optimizer, parts: str, step: int, rng: np.random.Generator) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "parts": parts, "step": step,
-                "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "parts": parts,
+            "step": step,
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        },
+        tmp,
+    )
     tmp.replace(path)
 
 
@@ -112,12 +130,19 @@ def _resume(path: Path, model: CascadeRCNN, rng: np.random.Generator) -> tuple[i
 
 
 def _optimizer(model: CascadeRCNN, parts: str, cfg: RCNNTrainConfig) -> torch.optim.SGD:
-    return torch.optim.SGD(model.trainable_parameters(parts), lr=cfg.lr, momentum=cfg.momentum,
-                           weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        model.trainable_parameters(parts), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
 
 
-def train_rcnn(model: CascadeRCNN, records: Sequence[FaceRecord], cfg: RCNNTrainConfig, out: Path,
-               quiet: bool = False, steps: int = 0) -> Path:
+def train_rcnn(
+    model: CascadeRCNN,
+    records: Sequence[FaceRecord],
+    cfg: RCNNTrainConfig,
+    out: Path,
+    quiet: bool = False,
+    steps: int = 0,
+) -> Path:
     """Train ``model`` on ``records`` (records without any kept box are skipped); resumes from
     ``out/last.pt``; logs to ``out/log.csv``. ``steps > 0``: stop after that many steps in this
     call (a time-boxed session; a later call continues). Returns the checkpoint path."""
@@ -143,7 +168,7 @@ def train_rcnn(model: CascadeRCNN, records: Sequence[FaceRecord], cfg: RCNNTrain
         parts, start, end = next(p for p in phases(cfg) if p[1] <= step < p[2])
         if parts != current:
             optimizer, current = _optimizer(model, parts, cfg), parts
-            if optimizer_state is not None and optimizer_state[0] == parts:   # same phase: resume it
+            if optimizer_state is not None and optimizer_state[0] == parts:  # same phase: resume it
                 optimizer.load_state_dict(optimizer_state[1])
             optimizer_state = None
         for group in optimizer.param_groups:
@@ -154,7 +179,7 @@ def train_rcnn(model: CascadeRCNN, records: Sequence[FaceRecord], cfg: RCNNTrain
         losses = model(list(images), list(targets), parts=parts)
         total = sum(losses.values())
         if not math.isfinite(float(total.detach())):
-            raise FloatingPointError(f"non-finite loss at step {step}: {({k: float(v) for k, v in losses.items()})}")
+            raise FloatingPointError(f"non-finite loss at step {step}: { ({k: float(v) for k, v in losses.items()}) }")
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.trainable_parameters(parts), 10.0)
@@ -162,10 +187,16 @@ def train_rcnn(model: CascadeRCNN, records: Sequence[FaceRecord], cfg: RCNNTrain
         step += 1
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.iterations:
-            log.write(epoch=parts, step=step, split="train", total=round(float(total.detach()), 5), lr=group["lr"],
-                      seconds=round(time.time() - began, 1), **{k: round(float(v.detach()), 5) for k, v in losses.items()})
+            log.write(
+                epoch=parts,
+                step=step,
+                split="train",
+                total=round(float(total.detach()), 5),
+                lr=group["lr"],
+                seconds=round(time.time() - began, 1),
+                **{k: round(float(v.detach()), 5) for k, v in losses.items()},
+            )
         if step % cfg.checkpoint_every == 0 or step in (stop, end):
             _save_state(last, model, optimizer, parts, step, rng)
     bar.close()
     return last
-

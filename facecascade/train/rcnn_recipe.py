@@ -19,15 +19,19 @@ from ..models.checkpoints import config_fields
 from ..models.rcnn_weights import save_rcnn
 from .rcnn import RCNNTrainConfig, train_rcnn
 
-FACE_DATA_NOTE = ("face_mask (VOC boxes) + Caltech 10,000 Web Faces (boxes from its points), train split; "
-                  "research use only")
+FACE_DATA_NOTE = (
+    "face_mask (VOC boxes) + Caltech 10,000 Web Faces (boxes from its points), train split; research use only"
+)
 
 
 def face_records(data: Path, split: str, seed: int = 0) -> list[FaceRecord]:
     """The ``split`` of face_mask and Caltech WebFaces (the MTCNN recipe's detection sets)."""
-    sets = [read_dataset("voc", data / "face_mask" / "annotations", data / "face_mask" / "images"),
-            read_dataset("caltech", data / "caltech_webfaces" / "WebFaces_GroundThruth.txt",
-                         data / "caltech_webfaces" / "images")]
+    sets = [
+        read_dataset("voc", data / "face_mask" / "annotations", data / "face_mask" / "images"),
+        read_dataset(
+            "caltech", data / "caltech_webfaces" / "WebFaces_GroundThruth.txt", data / "caltech_webfaces" / "images"
+        ),
+    ]
     return [r for records in sets for r in select_split(records, split, seed=seed)]
 
 
@@ -36,8 +40,16 @@ def num_classes(records: list[FaceRecord]) -> int:
     return max((int(r.classes.max()) for r in records if len(r)), default=1)
 
 
-def run_rcnn(records: list[FaceRecord], out: Path, model_cfg: RCNNConfig, train_cfg: RCNNTrainConfig,
-             data_note: str, class_names: list[str] | None = None, quiet: bool = False, steps: int = 0) -> Path:
+def run_rcnn(
+    records: list[FaceRecord],
+    out: Path,
+    model_cfg: RCNNConfig,
+    train_cfg: RCNNTrainConfig,
+    data_note: str,
+    class_names: list[str] | None = None,
+    quiet: bool = False,
+    steps: int = 0,
+) -> Path:
     """Train one detector on ``records`` (at most ``steps`` more steps when > 0) and pack it;
     returns the packed weights' path."""
     model_cfg = replace(model_cfg, num_classes=max(model_cfg.num_classes, num_classes(records)))
@@ -46,8 +58,16 @@ def run_rcnn(records: list[FaceRecord], out: Path, model_cfg: RCNNConfig, train_
     last = train_rcnn(model, records, train_cfg, out / name, quiet, steps)
     model.load_state_dict(torch.load(last, map_location="cpu", weights_only=True)["model"])
     path = out / f"{name}.pt"
-    save_rcnn(path, model, {"classes": class_names or ["face"] * model_cfg.num_classes, "data": data_note,
-                            "train": config_fields(train_cfg), "recipe": "facecascade train rcnn"})
+    save_rcnn(
+        path,
+        model,
+        {
+            "classes": class_names or ["face"] * model_cfg.num_classes,
+            "data": data_note,
+            "train": config_fields(train_cfg),
+            "recipe": "facecascade train rcnn",
+        },
+    )
     return path
 
 

@@ -29,8 +29,7 @@ from ..detect.mtcnn import MTCNNCascade, MTCNNConfig
 from ..io import load_image
 from ..models import MTCNNNets, ONet, PNet, RNet, save_mtcnn
 from ..models.weights import landmark_points
-from .generate import (SamplingConfig, mined_boxes, negative_boxes, perturbed_boxes, pnet_samples,
-                       window_samples)
+from .generate import SamplingConfig, mined_boxes, negative_boxes, perturbed_boxes, pnet_samples, window_samples
 from .losses import TaskWeights
 from .operating_point import choose_thresholds
 from .samples import SampleArrays, load_samples, mirror_record, save_samples
@@ -53,8 +52,11 @@ MINED_BY = {"rnet": "pnet", "onet": "rnet", "joint": "pnet"}  # last stage run t
 MINING = MTCNNConfig(thresholds=(0.3, 0.1, 0.7), max_proposals=2000, precision="fp32")  # same on every CPU
 # Share of R-Net/O-Net training samples replayed at a small face's resolution (`train.augment`).
 LOW_RES = {"pnet": 0.0, "rnet": 0.5, "onet": 0.5}
-TASK_WEIGHTS = {"pnet": TaskWeights(1.0, 0.5, 0.5), "rnet": TaskWeights(1.0, 0.5, 0.5),
-                "onet": TaskWeights(1.0, 0.5, 1.0)}  # the paper's alphas
+TASK_WEIGHTS = {
+    "pnet": TaskWeights(1.0, 0.5, 0.5),
+    "rnet": TaskWeights(1.0, 0.5, 0.5),
+    "onet": TaskWeights(1.0, 0.5, 1.0),
+}  # the paper's alphas
 
 
 @dataclass(frozen=True)
@@ -62,16 +64,17 @@ class Recipe:
     data: Path
     out: Path
     epochs: dict[str, int] = field(default_factory=lambda: {"pnet": 30, "rnet": 15, "onet": 12})
-    samples_per_epoch: dict[str, int] = field(default_factory=lambda: {"pnet": 200_000, "rnet": 120_000,
-                                                                      "onet": 60_000})
+    samples_per_epoch: dict[str, int] = field(
+        default_factory=lambda: {"pnet": 200_000, "rnet": 120_000, "onet": 60_000}
+    )
     ohem: bool = True
     landmarks: bool = True
-    low_res: bool = True          # low-resolution augmentation of R-Net and O-Net (`LOW_RES`)
+    low_res: bool = True  # low-resolution augmentation of R-Net and O-Net (`LOW_RES`)
     seed: int = 0
-    limit: int = 0                # images per dataset (0 = all): quick runs and tests
+    limit: int = 0  # images per dataset (0 = all): quick runs and tests
     device: str = "cpu"
-    reuse: Path | None = None     # read earlier stages and samples from this run if not in ``out``
-    tuning_images: int = 150      # training images per detection set for choosing the thresholds
+    reuse: Path | None = None  # read earlier stages and samples from this run if not in ``out``
+    tuning_images: int = 150  # training images per detection set for choosing the thresholds
     ignore_unlabeled: str | None = None  # weights that flag faces left unannotated (`train.unlabeled`)
     ignore_min_score: float = MIN_SCORE  # ... from this face probability on
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -87,15 +90,18 @@ class Recipe:
 def datasets(recipe: Recipe, split: str) -> list[FaceRecord]:
     """Detection records (face_mask, caltech) then landmark records (celeba, mtfl) of ``split``."""
     d = recipe.data
-    sets = [read_dataset("voc", d / "face_mask" / "annotations", d / "face_mask" / "images"),
-            read_dataset("caltech", d / "caltech_webfaces" / "WebFaces_GroundThruth.txt", d / "caltech_webfaces" / "images")]
+    sets = [
+        read_dataset("voc", d / "face_mask" / "annotations", d / "face_mask" / "images"),
+        read_dataset(
+            "caltech", d / "caltech_webfaces" / "WebFaces_GroundThruth.txt", d / "caltech_webfaces" / "images"
+        ),
+    ]
     if recipe.landmarks:
-        sets += [read_dataset("celeba", d / "celeba"),
-                 read_dataset("mtfl", d / "mtfl" / "lfw_5590_landmarks.txt")]
+        sets += [read_dataset("celeba", d / "celeba"), read_dataset("mtfl", d / "mtfl" / "lfw_5590_landmarks.txt")]
     out = []
     for records in sets:
         chosen = select_split(records, split, seed=recipe.seed)
-        out += chosen[:recipe.limit] if recipe.limit else chosen
+        out += chosen[: recipe.limit] if recipe.limit else chosen
     return out
 
 
@@ -107,8 +113,9 @@ def sampled_records(recipe: Recipe, split: str) -> list[FaceRecord]:
     if not recipe.ignore_unlabeled:
         return records
     detection = [r for r in records if r.landmarks is None]
-    boxes = cached_unlabeled(detection, recipe.ignore_unlabeled, recipe.out / f"unlabeled_{split}.json",
-                             min_score=recipe.ignore_min_score)
+    boxes = cached_unlabeled(
+        detection, recipe.ignore_unlabeled, recipe.out / f"unlabeled_{split}.json", min_score=recipe.ignore_min_score
+    )
     return mark_unlabeled(records, boxes)
 
 
@@ -197,11 +204,16 @@ def stage_config(recipe: Recipe, stage: str) -> TrainConfig:
     """The stage's training settings; the ablations switch off hard sample mining (``keep=1``)
     or the landmark task (zero weight, no landmark faces drawn)."""
     weights = TASK_WEIGHTS[stage] if recipe.landmarks else TASK_WEIGHTS[stage]._replace(landmark=0.0)
-    return TrainConfig(epochs=recipe.epochs[stage], samples_per_epoch=recipe.samples_per_epoch[stage],
-                       keep=0.7 if recipe.ohem else 1.0, weights=weights, seed=recipe.seed,
-                       ratio=(3.0, 1.0, 1.0, 2.0 if recipe.landmarks else 0.0),
-                       batch_size=256 if stage != "onet" else 128,
-                       low_res=LOW_RES[stage] if recipe.low_res else 0.0)
+    return TrainConfig(
+        epochs=recipe.epochs[stage],
+        samples_per_epoch=recipe.samples_per_epoch[stage],
+        keep=0.7 if recipe.ohem else 1.0,
+        weights=weights,
+        seed=recipe.seed,
+        ratio=(3.0, 1.0, 1.0, 2.0 if recipe.landmarks else 0.0),
+        batch_size=256 if stage != "onet" else 128,
+        low_res=LOW_RES[stage] if recipe.low_res else 0.0,
+    )
 
 
 def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
@@ -212,16 +224,20 @@ def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
     val = stage_samples(recipe, stage, "val", nets)
     cfg = stage_config(recipe, stage)
     torch.manual_seed(recipe.seed)
-    net = train_stage(_new_net(stage), train, val, cfg, recipe.out / stage,
-                      torch.device(recipe.device), quiet)
+    net = train_stage(_new_net(stage), train, val, cfg, recipe.out / stage, torch.device(recipe.device), quiet)
     path = recipe.out / stage / f"{stage}.pt"
     torch.save(net.cpu().state_dict(), path)
     summary = recipe.out / stage / "summary.json"
     seconds = time.time() - began
     if summary.is_file():  # a resumed run adds its time to the earlier runs'
         seconds += json.loads(summary.read_text()).get("seconds", 0.0)
-    info = {"stage": stage, "train_samples": train.counts(), "val_samples": val.counts(),
-            "config": config_dict(cfg), "seconds": round(seconds, 1)}
+    info = {
+        "stage": stage,
+        "train_samples": train.counts(),
+        "val_samples": val.counts(),
+        "config": config_dict(cfg),
+        "seconds": round(seconds, 1),
+    }
     summary.write_text(json.dumps(info, indent=1))
     return path
 
@@ -229,7 +245,7 @@ def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
 def operating_point(recipe: Recipe, nets: MTCNNNets) -> tuple[tuple[float, ...], dict[str, float]]:
     """Stage thresholds chosen on ``recipe.tuning_images`` training images of each detection set."""
     detection = datasets(replace(recipe, landmarks=False), "train")
-    per_set = [[r for r in detection if r.source == s][:recipe.tuning_images] for s in ("voc", "caltech")]
+    per_set = [[r for r in detection if r.source == s][: recipe.tuning_images] for s in ("voc", "caltech")]
     return choose_thresholds(nets, per_set, device=torch.device(recipe.device))
 
 
@@ -238,12 +254,17 @@ def pack(recipe: Recipe) -> Path:
     thresholds chosen on training images (`facecascade.train.operating_point`)."""
     nets = MTCNNNets(*(_load_stage(recipe, s) for s in STAGES))
     thresholds, tried = operating_point(recipe, nets)
-    meta = {"recipe": "facecascade train mtcnn", "data": "face_mask + caltech_webfaces (train split), "
-            "celeba + mtfl landmarks (train split); research use only", "ohem": recipe.ohem,
-            "landmarks": recipe.landmarks, "seed": recipe.seed, "ignore_unlabeled": recipe.ignore_unlabeled,
-            "ignore_min_score": recipe.ignore_min_score if recipe.ignore_unlabeled else None,
-            "thresholds": list(thresholds),
-            "thresholds_tried": tried}
+    meta = {
+        "recipe": "facecascade train mtcnn",
+        "data": "face_mask + caltech_webfaces (train split), celeba + mtfl landmarks (train split); research use only",
+        "ohem": recipe.ohem,
+        "landmarks": recipe.landmarks,
+        "seed": recipe.seed,
+        "ignore_unlabeled": recipe.ignore_unlabeled,
+        "ignore_min_score": recipe.ignore_min_score if recipe.ignore_unlabeled else None,
+        "thresholds": list(thresholds),
+        "thresholds_tried": tried,
+    }
     path = recipe.out / "mtcnn.pt"
     save_mtcnn(path, nets, meta)
     return path

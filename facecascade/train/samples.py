@@ -33,20 +33,24 @@ ARRAYS = ("images", "kinds", "boxes", "landmarks")
 
 @dataclass
 class SampleArrays:
-    images: np.ndarray      # (N, S, S, 3) uint8
-    kinds: np.ndarray       # (N,) int8
-    boxes: np.ndarray       # (N, 4) float32
-    landmarks: np.ndarray   # (N, 5, 2) float32
+    images: np.ndarray  # (N, S, S, 3) uint8
+    kinds: np.ndarray  # (N,) int8
+    boxes: np.ndarray  # (N, 4) float32
+    landmarks: np.ndarray  # (N, 5, 2) float32
 
     def __len__(self) -> int:
         return len(self.kinds)
 
     @classmethod
-    def concat(cls, parts: list["SampleArrays"], size: int) -> "SampleArrays":
+    def concat(cls, parts: list[SampleArrays], size: int) -> SampleArrays:
         parts = [p for p in parts if len(p)]
         if not parts:
-            return cls(np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int8),
-                       np.zeros((0, 4), np.float32), np.zeros((0, 5, 2), np.float32))
+            return cls(
+                np.zeros((0, size, size, 3), np.uint8),
+                np.zeros(0, np.int8),
+                np.zeros((0, 4), np.float32),
+                np.zeros((0, 5, 2), np.float32),
+            )
         return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in ARRAYS))
 
     def counts(self) -> dict[str, int]:
@@ -69,6 +73,7 @@ def load_samples(folder: Path) -> SampleArrays:
 
 
 # -- geometry ------------------------------------------------------------------------------------
+
 
 def mirror_record(image: np.ndarray, record: FaceRecord) -> tuple[np.ndarray, FaceRecord]:
     """The image flipped left-right with its boxes and landmarks (left/right points swapped)."""
@@ -115,6 +120,7 @@ def label_windows(boxes: torch.Tensor, faces: torch.Tensor, ignore: torch.Tensor
 
 
 # -- crops ----------------------------------------------------------------------------------------
+
 
 def crop_samples(image: np.ndarray, windows: torch.Tensor, size: int) -> np.ndarray:
     """uint8 ``(M, size, size, 3)`` area-resampled crops of integer ``windows [x0, y0, x1, y1)``

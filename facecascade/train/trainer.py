@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -29,13 +30,13 @@ class TrainConfig:
     weight_decay: float = 1e-4
     samples_per_epoch: int = 150_000
     ratio: tuple[float, float, float, float] = (3.0, 1.0, 1.0, 2.0)  # neg : pos : part : landmark (paper)
-    keep: float = 0.7                     # online hard sample mining; 1.0 switches it off
+    keep: float = 0.7  # online hard sample mining; 1.0 switches it off
     weights: TaskWeights = field(default_factory=TaskWeights)
     seed: int = 0
-    threads: int = 0                      # torch threads; 0 = leave as is
-    val_samples: int = 20_000             # validation samples scored after each epoch (0: all)
-    low_res: float = 0.0                  # share of training samples seen at a lower resolution
-    low_res_min: int = 16                 # ... of at least this side (`facecascade.train.augment`)
+    threads: int = 0  # torch threads; 0 = leave as is
+    val_samples: int = 20_000  # validation samples scored after each epoch (0: all)
+    low_res: float = 0.0  # share of training samples seen at a lower resolution
+    low_res_min: int = 16  # ... of at least this side (`facecascade.train.augment`)
 
 
 def epoch_indices(kinds: np.ndarray, ratio: tuple[float, ...], total: int, rng: np.random.Generator) -> np.ndarray:
@@ -55,9 +56,12 @@ def to_batch(samples: SampleArrays, index: np.ndarray, device: torch.device) -> 
     index = np.sort(index)  # memory-mapped reads in order
     images = torch.from_numpy(np.ascontiguousarray(samples.images[index])).to(device)
     x = normalize_pixels(images.permute(0, 3, 1, 2).float())
-    return (x, torch.from_numpy(np.asarray(samples.kinds[index])).long().to(device),
-            torch.from_numpy(np.asarray(samples.boxes[index])).to(device),
-            torch.from_numpy(np.asarray(samples.landmarks[index])).to(device))
+    return (
+        x,
+        torch.from_numpy(np.asarray(samples.kinds[index])).long().to(device),
+        torch.from_numpy(np.asarray(samples.boxes[index])).to(device),
+        torch.from_numpy(np.asarray(samples.landmarks[index])).to(device),
+    )
 
 
 def stage_outputs(net: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -76,20 +80,22 @@ def batch_loss(net: nn.Module, batch: tuple[Tensor, ...], cfg: TrainConfig, keep
     return mtcnn_loss(logits, offsets, landmarks, kinds, boxes, points, cfg.weights, keep)
 
 
-def evaluation_batches(samples: SampleArrays, limit: int, device: torch.device,
-                       size: int = 1024) -> Iterator[tuple[Tensor, ...]]:
+def evaluation_batches(
+    samples: SampleArrays, limit: int, device: torch.device, size: int = 1024
+) -> Iterator[tuple[Tensor, ...]]:
     """`to_batch` batches of all ``samples`` or, with ``limit``, of that many samples evenly spread
     over the set (the same ones every time)."""
     chosen = np.arange(len(samples))
     if 0 < limit < len(samples):
         chosen = np.linspace(0, len(samples) - 1, limit).round().astype(np.int64)
     for start in range(0, len(chosen), size):
-        yield to_batch(samples, chosen[start:start + size], device)
+        yield to_batch(samples, chosen[start : start + size], device)
 
 
 @torch.no_grad()
-def evaluate(net: nn.Module, samples: SampleArrays, cfg: TrainConfig, device: torch.device,
-             limit: int = 0) -> dict[str, float]:
+def evaluate(
+    net: nn.Module, samples: SampleArrays, cfg: TrainConfig, device: torch.device, limit: int = 0
+) -> dict[str, float]:
     """Mean losses over ``samples`` (no hard-sample mining) and face/non-face accuracy; with
     ``limit``, over that many samples evenly spread over the set (`evaluation_batches`)."""
     net.eval()
@@ -104,8 +110,13 @@ def evaluate(net: nn.Module, samples: SampleArrays, cfg: TrainConfig, device: to
         batches += 1
     net.train()
     means = sums / max(batches, 1)
-    return {"total": means[0], "det": means[1], "box": means[2], "landmark": means[3],
-            "accuracy": correct / max(counted, 1)}
+    return {
+        "total": means[0],
+        "det": means[1],
+        "box": means[2],
+        "landmark": means[3],
+        "accuracy": correct / max(counted, 1),
+    }
 
 
 class CsvLog:
@@ -123,8 +134,9 @@ class CsvLog:
             csv.writer(f).writerow([row.get(k, "") for k in self.fields])
 
 
-def log_validation(log: CsvLog, name: str, epoch: int, steps: int, began: float, metrics: dict[str, float],
-                   quiet: bool) -> None:
+def log_validation(
+    log: CsvLog, name: str, epoch: int, steps: int, began: float, metrics: dict[str, float], quiet: bool
+) -> None:
     """One validation row in the log, and (unless ``quiet``) one line on the console."""
     log.write(epoch=epoch, step=steps, split="val", seconds=round(time.time() - began, 1), **metrics)
     if not quiet:
@@ -134,7 +146,7 @@ def log_validation(log: CsvLog, name: str, epoch: int, steps: int, began: float,
 class Task(Protocol):
     """What a training loop needs to know about a model: its loss and its validation."""
 
-    fields: tuple[str, ...]   # loss parts and metrics logged, ``total`` first
+    fields: tuple[str, ...]  # loss parts and metrics logged, ``total`` first
 
     def loss(self, net: nn.Module, batch: tuple[Tensor, ...], keep: float) -> NamedTuple: ...
 
@@ -158,8 +170,17 @@ class StageTask:
 
 def _checkpoint(path: Path, net, optimizer, scheduler, epoch: int, rng: np.random.Generator) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "epoch": epoch, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
+    torch.save(
+        {
+            "net": net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        },
+        tmp,
+    )
     tmp.replace(path)
 
 
@@ -179,21 +200,38 @@ def steps_per_epoch(cfg: TrainConfig) -> int:
     return max(1, cfg.samples_per_epoch // cfg.batch_size)
 
 
-def train_stage(net: nn.Module, train: SampleArrays, val: SampleArrays | None, cfg: TrainConfig,
-                out: Path, device: torch.device = torch.device("cpu"), quiet: bool = False) -> nn.Module:
+def train_stage(
+    net: nn.Module,
+    train: SampleArrays,
+    val: SampleArrays | None,
+    cfg: TrainConfig,
+    out: Path,
+    device: torch.device = torch.device("cpu"),
+    quiet: bool = False,
+) -> nn.Module:
     """Train one cascade stage ``net`` on ``train`` (`fit` with the MTCNN loss), with AdamW and a
     cosine learning-rate decay."""
     net.to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = cfg.epochs * steps_per_epoch(cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
+    )
     return fit(net, train, val, cfg, out, StageTask(cfg, device), optimizer, scheduler, device, quiet)
 
 
-def fit(net: nn.Module, train: SampleArrays, val: SampleArrays | None, cfg: TrainConfig, out: Path,
-        task: Task, optimizer: torch.optim.Optimizer, scheduler, device: torch.device = torch.device("cpu"),
-        quiet: bool = False) -> nn.Module:
+def fit(
+    net: nn.Module,
+    train: SampleArrays,
+    val: SampleArrays | None,
+    cfg: TrainConfig,
+    out: Path,
+    task: Task,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    device: torch.device = torch.device("cpu"),
+    quiet: bool = False,
+) -> nn.Module:
     """Train ``net`` on ``train`` with ``task``'s loss; checkpoint each epoch to ``out/last.pt``
     and resume from it.
 
@@ -212,10 +250,11 @@ def fit(net: nn.Module, train: SampleArrays, val: SampleArrays | None, cfg: Trai
     began = time.time()
     for epoch in range(start, cfg.epochs):
         order = epoch_indices(np.asarray(train.kinds), cfg.ratio, steps * cfg.batch_size, rng)
-        bar = tqdm(range(steps), desc=f"{out.name} epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
-                   unit="step", leave=False)
+        bar = tqdm(
+            range(steps), desc=f"{out.name} epoch {epoch + 1}/{cfg.epochs}", disable=quiet, unit="step", leave=False
+        )
         for step in bar:
-            batch = to_batch(train, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], device)
+            batch = to_batch(train, order[step * cfg.batch_size : (step + 1) * cfg.batch_size], device)
             batch = (low_resolution(batch[0], cfg.low_res, cfg.low_res_min), *batch[1:])
             parts = task.loss(net, batch, cfg.keep)
             optimizer.zero_grad(set_to_none=True)
@@ -225,8 +264,14 @@ def fit(net: nn.Module, train: SampleArrays, val: SampleArrays | None, cfg: Trai
             if step % 50 == 0:
                 values = {k: float(v.detach()) for k, v in parts._asdict().items()}
                 bar.set_postfix(loss=f"{values[task.fields[0]]:.3f}")
-                log.write(epoch=epoch + 1, step=step, split="train", lr=scheduler.get_last_lr()[0],
-                          seconds=round(time.time() - began, 1), **values)
+                log.write(
+                    epoch=epoch + 1,
+                    step=step,
+                    split="train",
+                    lr=scheduler.get_last_lr()[0],
+                    seconds=round(time.time() - began, 1),
+                    **values,
+                )
         if val is not None and len(val):
             log_validation(log, out.name, epoch + 1, steps, began, task.evaluate(net, val, cfg.val_samples), quiet)
         _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)

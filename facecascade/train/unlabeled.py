@@ -18,9 +18,9 @@ positives, so the cascade learns faces only from the human annotations.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -29,16 +29,17 @@ from tqdm import tqdm
 from ..data.records import FaceRecord
 from ..io import load_image
 from ..models.weights import weights_fingerprint
-from ..outputs import write_json_atomic
 from ..ops.boxes import box_iou
+from ..outputs import write_json_atomic
 
 SEARCH_THRESHOLDS = (0.3, 0.05, 0.05)  # loose stage thresholds: find what the cascade half-believes
-MIN_SCORE = 0.5                        # ... and keep the detections it scores at least this high
-MAX_IOU = 0.3                          # overlap with every annotated face below this: unlabelled
+MIN_SCORE = 0.5  # ... and keep the detections it scores at least this high
+MAX_IOU = 0.3  # overlap with every annotated face below this: unlabelled
 
 
-def unlabeled_boxes(record: FaceRecord, boxes: np.ndarray, scores: np.ndarray,
-                    min_score: float = MIN_SCORE, max_iou: float = MAX_IOU) -> np.ndarray:
+def unlabeled_boxes(
+    record: FaceRecord, boxes: np.ndarray, scores: np.ndarray, min_score: float = MIN_SCORE, max_iou: float = MAX_IOU
+) -> np.ndarray:
     """``(K, 4)`` float32 detections scoring ``>= min_score`` whose IoU with every annotated box
     (ignored ones included) is below ``max_iou``."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -58,14 +59,20 @@ def with_ignored(record: FaceRecord, extra: np.ndarray) -> FaceRecord:
         raise ValueError(f"{record.image}: only face-box records can take ignored boxes")
     landmarks = None
     if record.landmarks is not None:
-        landmarks = np.concatenate([record.landmarks,
-                                    np.full((len(extra), *record.landmarks.shape[1:]), np.nan, np.float32)])
-    return replace(record, boxes=np.concatenate([record.boxes, extra]), landmarks=landmarks,
-                   ignore=np.concatenate([record.ignore, np.ones(len(extra), bool)]))
+        landmarks = np.concatenate(
+            [record.landmarks, np.full((len(extra), *record.landmarks.shape[1:]), np.nan, np.float32)]
+        )
+    return replace(
+        record,
+        boxes=np.concatenate([record.boxes, extra]),
+        landmarks=landmarks,
+        ignore=np.concatenate([record.ignore, np.ones(len(extra), bool)]),
+    )
 
 
-def find_unlabeled(records: Sequence[FaceRecord], detector, min_score: float = MIN_SCORE,
-                   quiet: bool = False) -> dict[str, list[list[float]]]:
+def find_unlabeled(
+    records: Sequence[FaceRecord], detector, min_score: float = MIN_SCORE, quiet: bool = False
+) -> dict[str, list[list[float]]]:
     """``{image path: boxes}`` of the unlabelled faces ``detector`` (a `FaceDetector`) finds, for
     the images that have any; unreadable images are skipped (the sampler reports them)."""
     found: dict[str, list[list[float]]] = {}
@@ -80,15 +87,21 @@ def find_unlabeled(records: Sequence[FaceRecord], detector, min_score: float = M
     return found
 
 
-def cached_unlabeled(records: Sequence[FaceRecord], weights: str, cache: Path, min_score: float = MIN_SCORE,
-                     quiet: bool = False) -> dict[str, list[list[float]]]:
+def cached_unlabeled(
+    records: Sequence[FaceRecord], weights: str, cache: Path, min_score: float = MIN_SCORE, quiet: bool = False
+) -> dict[str, list[list[float]]]:
     """`find_unlabeled` with ``weights`` at `SEARCH_THRESHOLDS`, read from ``cache`` (JSON) when it
     was made by the same weights (by content: `weights_fingerprint`) for these images, else
     computed and written there."""
     from ..detect import FaceDetector
 
-    key = {"sha256": weights_fingerprint(weights), "thresholds": list(SEARCH_THRESHOLDS),
-           "min_score": min_score, "max_iou": MAX_IOU, "images": len(records)}
+    key = {
+        "sha256": weights_fingerprint(weights),
+        "thresholds": list(SEARCH_THRESHOLDS),
+        "min_score": min_score,
+        "max_iou": MAX_IOU,
+        "images": len(records),
+    }
     if cache.is_file():
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:
