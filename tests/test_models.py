@@ -265,7 +265,8 @@ def test_unknown_name_lists_known_names():
 
 
 def test_packaged_mtcnn_weights_load_with_their_operating_point():
-    from facecascade.models.weights import PACKAGED, load_mtcnn_with_meta
+    from facecascade.models.weights import load_mtcnn_with_meta
+    from facecascade.registry import PACKAGED
 
     assert (PACKAGED / "mtcnn.pt").stat().st_size < 4_000_000  # small enough to ship
     nets, meta = load_mtcnn_with_meta("mtcnn")
@@ -309,7 +310,8 @@ def test_weights_fingerprint_follows_the_bytes_not_the_name(tmp_path):
     import hashlib
     import shutil
 
-    from facecascade.models.weights import PACKAGED, weights_files, weights_fingerprint
+    from facecascade.models.weights import weights_files, weights_fingerprint
+    from facecascade.registry import PACKAGED
 
     copy = tmp_path / "copy.pt"
     shutil.copyfile(PACKAGED / "mtcnn.pt", copy)

@@ -102,7 +102,8 @@ def test_cached_unlabeled_reads_a_matching_cache_and_redoes_a_stale_one(tmp_path
     file replaced under the same path does not."""
     import shutil
 
-    from facecascade.models.weights import PACKAGED, weights_fingerprint
+    from facecascade.models.weights import weights_fingerprint
+    from facecascade.registry import PACKAGED
 
     records = [_record(tmp_path / "a.jpg")]
     cache = tmp_path / "unlabeled.json"

@@ -10,15 +10,16 @@ import numpy as np
 import torch
 
 from ..models.cascade_rcnn import image_input
-from ..models.rcnn_weights import NAMED_RCNN_WEIGHTS, load_rcnn
+from ..models.rcnn_weights import KIND, load_rcnn
+from ..registry import is_registered, weights_info
 from ..structures import Faces
 from .devices import resolve_device
 
 
 def is_rcnn_weights(weights: str | os.PathLike) -> bool:
     """Whether ``weights`` names shipped two-stage weights or is a `save_rcnn` checkpoint file."""
-    if os.fspath(weights) in NAMED_RCNN_WEIGHTS:
-        return True
+    if is_registered(weights):
+        return weights_info(str(weights)).kind == KIND
     path = Path(weights)
     if not path.is_file():
         return False

@@ -1,10 +1,10 @@
-"""Model checkpoints of the form ``{"state_dict", "config" (a config dataclass's fields), "meta"}``,
-and how a weights argument (a shipped name or a file path) becomes a file."""
+"""Model checkpoints of the form ``{"state_dict", "config" (a config dataclass's fields), "meta"}``;
+a weights argument (a registered name or a file path) becomes a file through `facecascade.registry`."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,22 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .weights import PACKAGED
-
-
-def weights_path(weights: str | os.PathLike, named: Mapping[str, str], what: str) -> Path:
-    """The file behind ``weights``: ``PACKAGED/<name>.pt`` for a name in ``named``, else the path
-    itself; ``FileNotFoundError`` naming the shipped ``what`` weights when there is no such file."""
-    name = os.fspath(weights)
-    path = PACKAGED / f"{name}.pt" if name in named else Path(name)
-    if not path.is_file():
-        known = ", ".join(named)
-        raise FileNotFoundError(
-            f"no {what} weights {name!r}: not a file, nor one of the named weights ({known})"
-            if name not in named
-            else f"the named weights {name!r} are missing from the installed package ({path})"
-        )
-    return path
+from ..registry import resolve_weights
 
 
 def config_fields(config: Any) -> dict[str, Any]:
@@ -59,16 +44,16 @@ def read_checkpoint(path: Path, what: str) -> tuple[dict[str, Any], dict[str, An
 
 def load_model(
     weights: str | os.PathLike,
-    named: Mapping[str, str],
-    role: str,
     kind: str,
+    article: str,
     build: Callable[[Any], nn.Module],
     config: type,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """``(model in eval mode, meta)`` for a name in ``named`` or a checkpoint path: the model is
-    ``build(config(**fields))`` with the checkpoint's weights. ``role`` ("aligner") and ``kind``
-    ("a DCRN") word the errors."""
-    state, fields, meta = read_checkpoint(weights_path(weights, named, role), kind)
+    """``(model in eval mode, meta)`` for a registered name of ``kind`` (`facecascade.registry`:
+    its file checked against its SHA-256) or a checkpoint path: the model is
+    ``build(config(**fields))`` with the checkpoint's weights. ``article`` ("a DCRN") words the
+    errors."""
+    state, fields, meta = read_checkpoint(resolve_weights(weights, kind)[0], article)
     model = build(config(**fields))
     model.load_state_dict(state)
     return model.eval(), meta

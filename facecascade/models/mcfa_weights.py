@@ -1,6 +1,6 @@
-"""MCFA checkpoints: ``{"state_dict", "config" (MCFAConfig fields), "meta"}``, and the named
-``"mcfa"`` weights shipped in the package (see ``facecascade/weights/MODEL_CARD_mcfa.md``).
-Read with ``torch.load(weights_only=True)``."""
+"""MCFA checkpoints: ``{"state_dict", "config" (MCFAConfig fields), "meta"}``, read with
+``torch.load(weights_only=True)``; the shipped ``"mcfa"`` is the registry entry of kind
+``attributes`` (`facecascade.registry`; see ``facecascade/weights/MODEL_CARD_mcfa.md``)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,7 @@ from typing import Any
 from .checkpoints import load_model, save_checkpoint
 from .mcfa import MCFAConfig, MCFANet
 
-NAMED_ATTRIBUTE_WEIGHTS = {
-    "mcfa": "facecascade's MCFA attribute model (40 CelebA attributes), trained with `facecascade train mcfa` "
-    "on the training split of the shared CelebA copy plus non-faces from face_mask and Caltech "
-    "WebFaces (research use only; see facecascade/weights/MODEL_CARD_mcfa.md). Shipped in the package.",
-}
+KIND = "attributes"
 
 
 def save_mcfa(path: str | os.PathLike, net: MCFANet, meta: dict[str, Any] | None = None) -> None:
@@ -23,5 +19,7 @@ def save_mcfa(path: str | os.PathLike, net: MCFANet, meta: dict[str, Any] | None
 
 
 def load_mcfa(weights: str | os.PathLike) -> tuple[MCFANet, dict[str, Any]]:
-    """``(net in eval mode, meta)`` for a name of `NAMED_ATTRIBUTE_WEIGHTS` or a checkpoint path."""
-    return load_model(weights, NAMED_ATTRIBUTE_WEIGHTS, "attribute", "an MCFA", MCFANet, MCFAConfig)
+    """``(net in eval mode, meta)`` for a registered name of `KIND` or a checkpoint path."""
+    net, meta = load_model(weights, KIND, "an MCFA", MCFANet, MCFAConfig)
+    assert isinstance(net, MCFANet)
+    return net, meta

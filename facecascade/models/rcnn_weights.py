@@ -1,4 +1,6 @@
-"""Checkpoints of the two-stage detectors (`facecascade.models.cascade_rcnn`)."""
+"""Checkpoints of the two-stage detectors (`facecascade.models.cascade_rcnn`); the shipped
+``"cascade-rcnn"`` and ``"faster-rcnn"`` are registry entries of kind ``two-stage detector``
+(`facecascade.registry`; see ``facecascade/weights/MODEL_CARD_cascade-rcnn.md``)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,7 @@ from typing import Any
 from .cascade_rcnn import CascadeRCNN, RCNNConfig
 from .checkpoints import load_model, save_checkpoint
 
-NAMED_RCNN_WEIGHTS = {
-    "cascade-rcnn": "facecascade's Cascade R-CNN face detector (3 stages at IoU 0.5/0.6/0.7, ResNet-FPN "
-    "trained from scratch), trained with `facecascade train rcnn` on the training split of the "
-    "shared face_mask and Caltech WebFaces copies (research use only; see "
-    "facecascade/weights/MODEL_CARD_cascade-rcnn.md). Shipped in the package.",
-    "faster-rcnn": "the single-head baseline (`--mode baseline`) of the same backbone, data and steps, for "
-    "comparison (research use only; same model card). Shipped in the package.",
-}
+KIND = "two-stage detector"
 
 
 def save_rcnn(
@@ -26,12 +21,9 @@ def save_rcnn(
 
 
 def load_rcnn(weights: str | os.PathLike) -> tuple[CascadeRCNN, dict[str, Any]]:
-    """``(model in eval mode, meta)`` for a name of `NAMED_RCNN_WEIGHTS` or a checkpoint path."""
-    return load_model(
-        weights,
-        NAMED_RCNN_WEIGHTS,
-        "two-stage detector",
-        "a Cascade R-CNN",
-        CascadeRCNN,
-        lambda **fields: RCNNConfig.from_dict(fields),
+    """``(model in eval mode, meta)`` for a registered name of `KIND` or a checkpoint path."""
+    model, meta = load_model(
+        weights, KIND, "a Cascade R-CNN", CascadeRCNN, lambda **fields: RCNNConfig.from_dict(fields)
     )
+    assert isinstance(model, CascadeRCNN)
+    return model, meta

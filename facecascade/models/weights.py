@@ -10,7 +10,6 @@ installed ``facenet-pytorch`` package, which carries them converted to PyTorch
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,13 +17,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from ..registry import is_registered, list_weights, resolve_weights, weights_info
 from .joint import JointCascade
 from .mtcnn import ONet, PNet, RNet
-
-FACENET_INSTALL_HINT = (
-    "install it with `pip install --no-deps facenet-pytorch==2.6.0` "
-    "(--no-deps: its pins would downgrade torch and numpy)"
-)
 
 # facenet-pytorch parameter names -> ours, per network.
 _FACENET_KEYS = {
@@ -70,18 +65,8 @@ _FACENET_KEYS = {
 # ours flattens PyTorch's (C, H, W). Both R-Net and O-Net flatten a 3x3 map.
 _TRANSPOSED_FC = {"rnet": ("dense4", 3), "onet": ("dense5", 3)}
 
-PACKAGED = Path(__file__).resolve().parents[1] / "weights"  # weights shipped inside the package
-
-NAMED_WEIGHTS = {
-    "mtcnn": "facecascade's own MTCNN, trained with `facecascade train mtcnn` on the training split of "
-    "the shared face_mask, Caltech WebFaces, CelebA and MTFL data (research use only; see "
-    "facecascade/weights/MODEL_CARD.md). Shipped in the package.",
-    "mtcnn-joint": "facecascade's jointly trained cascade (FaceCraft, `facecascade train joint`): the "
-    "'mtcnn' stages fine-tuned as one network with shared features, on the same research-use "
-    "data (see facecascade/weights/MODEL_CARD_mtcnn-joint.md). Shipped in the package.",
-    "mtcnn-original": "Zhang et al.'s original MTCNN weights (MIT licence), read from an installed "
-    "facenet-pytorch package; trained on WIDER FACE and CelebA by the authors.",
-}
+# The detector names of the registry (`facecascade.registry`) and what each is.
+NAMED_WEIGHTS = {name: weights_info(name).description for name in list_weights("detector")}
 
 
 class MTCNNNets(NamedTuple):
@@ -91,22 +76,6 @@ class MTCNNNets(NamedTuple):
     pnet: PNet
     rnet: RNet
     onet: ONet
-
-
-def facenet_weights_dir() -> Path:
-    """Folder holding ``pnet.pt``, ``rnet.pt``, ``onet.pt`` inside the installed facenet-pytorch."""
-    spec = importlib.util.find_spec("facenet_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"weights 'mtcnn-original' need the facenet-pytorch package, which is not installed: {FACENET_INSTALL_HINT}"
-        )
-    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
-    missing = [n for n in ("pnet.pt", "rnet.pt", "onet.pt") if not (folder / n).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"facenet-pytorch at {folder.parent} lacks {', '.join(missing)}; reinstall it: {FACENET_INSTALL_HINT}"
-        )
-    return folder
 
 
 def _unflip_fc(weight: Tensor, side: int) -> Tensor:
@@ -186,16 +155,14 @@ def _joint(nets: MTCNNNets, checkpoint: dict[str, Any], source: str) -> JointCas
 
 
 def weights_files(weights: str | os.PathLike) -> list[Path]:
-    """The file(s) behind a weights name (`NAMED_WEIGHTS`) or checkpoint path, existing or not."""
-    if weights == "mtcnn-original":
-        folder = facenet_weights_dir()
-        return [folder / f"{net}.pt" for net in MTCNNNets._fields]
-    if weights in ("mtcnn", "mtcnn-joint"):
-        return [PACKAGED / f"{weights}.pt"]
+    """The file(s) behind a registered name (`facecascade.registry`) or a checkpoint path,
+    existing or not, unverified (`load_mtcnn` verifies them)."""
+    if is_registered(weights):
+        return weights_info(str(weights)).files
     path = Path(weights)
     if path.suffix in (".pt", ".pth") or path.exists():
         return [path]
-    known = ", ".join(sorted(NAMED_WEIGHTS))
+    known = ", ".join(NAMED_WEIGHTS)
     raise ValueError(f"unknown weights {weights!r}: use one of {known} or a checkpoint path")
 
 
@@ -212,15 +179,17 @@ def weights_fingerprint(weights: str | os.PathLike) -> str:
 
 def load_mtcnn_with_meta(weights: str | os.PathLike) -> tuple[MTCNNNets, dict[str, Any]]:
     """`load_mtcnn` and the checkpoint's ``meta`` dict (``{}`` for the original weights); a
-    checkpoint may recommend its own operating point there as ``meta["thresholds"]``."""
-    files = weights_files(weights)
-    if weights == "mtcnn-original":
+    checkpoint may recommend its own operating point there as ``meta["thresholds"]``. A registered
+    name's files are checked against their SHA-256 first (`facecascade.registry.resolve_weights`)."""
+    files = resolve_weights(weights, "detector")
+    if is_registered(weights) and weights_info(str(weights)).source == "facenet-pytorch":
         return _load_original(files), {}
     return _load_checkpoint(files[0])
 
 
 def load_mtcnn(weights: str | os.PathLike) -> MTCNNNets:
-    """Load a cascade by name (see `NAMED_WEIGHTS`) or from a checkpoint path (`save_mtcnn`)."""
+    """Load a cascade by name (see `NAMED_WEIGHTS`, `facecascade.list_weights("detector")`) or from a
+    checkpoint path (`save_mtcnn`)."""
     return load_mtcnn_with_meta(weights)[0]
 
 
