@@ -1,7 +1,7 @@
 """AP@0.5 of several detectors on the validation splits of face_mask and Caltech WebFaces, one run.
 
 Every weights (and, with ``--fast``, each one's fast path) detects the same images; the table has
-AP@0.5 per set and the change against the first column's detector. This is how the README's
+AP@0.5 per set and the change against the first column's detector. This is how the docs'
 joint-vs-separate and fast-vs-standard AP figures are made:
 
     python benchmarks/compare_detectors.py --weights mtcnn runs/joint/mtcnn-joint.pt runs/joint/mtcnn-separate.pt

@@ -3,7 +3,7 @@ matched at IoU >= 0.9, extra faces, mean landmark difference) for each choice of
 the original weights (Zhang et al.'s, trained by them on WIDER FACE and CelebA, never by us) and
 the test's photos (the 9 dlib_faces photos and every third face_mask photo). It compares two
 implementations of the same weights, not accuracy.
-This is where the README's "bf16 in P-Net / R-Net changes the answers" figures come from:
+This is where the docs' "bf16 in P-Net / R-Net changes the answers" figures come from:
 
     python3 benchmarks/parity_precision.py fp32 pnet rnet onet pnet/rnet/onet
 

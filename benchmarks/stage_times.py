@@ -2,7 +2,7 @@
 
 Each setting is ``NAME:key=value,key=value`` over `facecascade.detect.mtcnn.MTCNNConfig` fields
 (numbers, true/false, strings, or tuples of numbers written a/b/c); calls are interleaved across settings, 1 thread,
-median of ``--calls`` after 3 warm-up calls. This is where the README's per-stage figures of the fast path
+median of ``--calls`` after 3 warm-up calls. This is where the docs' per-stage figures of the fast path
 and of patch reuse come from:
 
     python benchmarks/stage_times.py --weights mtcnn std \\

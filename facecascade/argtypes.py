@@ -36,4 +36,4 @@ def stage_thresholds(text: str) -> tuple[float, float, float]:
         raise argparse.ArgumentTypeError(f"expected three numbers like 0.6,0.7,0.7, got {text!r}") from exc
     if len(values) != 3:
         raise argparse.ArgumentTypeError(f"expected three numbers like 0.6,0.7,0.7, got {text!r}")
-    return values  # type: ignore[return-value]
+    return values

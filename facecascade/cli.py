@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast",
         action="store_true",
         help="FaceCraft's fast path: max-pool suppression, coarser pyramid; faster, answers differ "
-        'slightly (README, "Fast path")',
+        'slightly (docs/models/facecraft.md, "Fast path")',
     )
     detect.add_argument(
         "--refine",

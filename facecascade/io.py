@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    import torch
 
 # Union: `X | Any` fails at run time on Python 3.10
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, Any]  # noqa: UP007
@@ -74,7 +77,7 @@ def _pil_to_rgb(img: Image.Image) -> np.ndarray:
     if img.mode != "RGB":
         img = img.convert("RGBA" if "transparency" in img.info or img.mode in ("P", "PA") else img.mode)
         img = img.convert("RGB")
-    return np.asarray(img, dtype=np.uint8).copy()
+    return np.array(img, dtype=np.uint8)  # a copy: writable, not tied to the image
 
 
 def _float_to_uint8(array: np.ndarray, what: str) -> np.ndarray:
@@ -114,7 +117,7 @@ def _array_to_rgb(array: np.ndarray, what: str, bgr: bool) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _tensor_to_array(tensor: Any, what: str) -> np.ndarray:
+def _tensor_to_array(tensor: torch.Tensor, what: str) -> np.ndarray:
     if tensor.ndim == 3:
         channels_first = tensor.shape[0] in (1, 3, 4)
         channels_last = tensor.shape[-1] in (1, 3, 4)

@@ -75,6 +75,7 @@ class AtomicFile:
             self.file.flush()
             return
         self.file.close()
+        assert self.path is not None  # a temporary file has a target
         os.chmod(self._tmp, _file_mode())
         os.replace(self._tmp, self.path)
         self._tmp = None

@@ -38,8 +38,9 @@ class Faces:
 
     boxes: np.ndarray
     scores: np.ndarray
-    landmarks: np.ndarray | None = None
-    attributes: np.ndarray | None = None
+    # landmarks, attributes: ``None`` (the default) becomes an empty array in `__post_init__`, never read back
+    landmarks: np.ndarray = None  # type: ignore[assignment]  # None: no landmarks (K = 0)
+    attributes: np.ndarray = None  # type: ignore[assignment]  # None: no attributes (A = 0)
     attribute_names: Sequence[str] = field(default=())
     iterations: np.ndarray | None = None
 

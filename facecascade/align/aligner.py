@@ -41,7 +41,7 @@ class FaceAligner:
         device: str | torch.device = "cpu",
         steps: int | str = "auto",
         batch_size: int = 128,
-    ):
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
@@ -89,7 +89,8 @@ class FaceAligner:
         for i in range(0, len(crops), self.batch_size):
             x = torch.from_numpy(crops[i : i + self.batch_size]).to(self.device).permute(0, 3, 1, 2)
             p, it = self.model(normalize_crops(x), self.steps, self.use_gen)
-            points.append(p.cpu().numpy()), iterations.append(it.cpu().numpy())
+            points.append(p.cpu().numpy())
+            iterations.append(it.cpu().numpy())
         if not points:
             return np.zeros((0, self.cfg.num_points, 2), np.float32), np.zeros(0, np.int64)
         return np.concatenate(points), np.concatenate(iterations)

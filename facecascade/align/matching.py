@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -78,4 +79,5 @@ def detect_and_match(faces: list[LandmarkFace], detector, quiet: bool = True) ->
         boxes[index], landmarks[index] = matched_detections(
             [faces[i] for i in index], detector.detect_arrays([array])[0]
         )
-    return Matches(boxes, ~np.isnan(boxes).any(1), landmarks, readable), errors
+    found = cast(np.ndarray, ~np.isnan(boxes).any(1))  # (n,) bool; numpy's stubs allow a scalar
+    return Matches(boxes, found, landmarks, readable), errors

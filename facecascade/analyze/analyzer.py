@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, overload, runtime_checkable
 
 import numpy as np
+from PIL import Image
 
 from ..detect.detector import DEFAULT_WEIGHTS, FaceDetector, is_batch
 from ..io import ImageInput, load_image
@@ -109,7 +110,7 @@ class FaceAnalyzer:
         thresholds: Sequence[float] | None = None,
         fast: bool = False,
         batch_size: int = 8,
-    ):
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(detector, (str, os.PathLike)) and detector != "none":
@@ -139,6 +140,13 @@ class FaceAnalyzer:
             f"attributes={type(self.attributes).__name__ if self.attributes else None}",
         ]
         return f"FaceAnalyzer({', '.join(parts)})"
+
+    @overload
+    def analyze(self, images: list[Any] | tuple[Any, ...], bgr: bool = False) -> list[Faces]: ...
+    @overload
+    def analyze(self, images: str | os.PathLike[str] | Image.Image, bgr: bool = False) -> Faces: ...
+    @overload
+    def analyze(self, images: ImageInput, bgr: bool = False) -> Faces | list[Faces]: ...  # a list for a 4-D batch
 
     def analyze(self, images: ImageInput | Sequence[ImageInput], bgr: bool = False) -> Faces | list[Faces]:
         """`Faces` for one image, or a list of `Faces` for a list (or 4-D batch) of images.

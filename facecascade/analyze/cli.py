@@ -157,7 +157,9 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--thresholds", type=stage_thresholds, default=None, help="detector stage thresholds, e.g. 0.6,0.7,0.7"
     )
-    p.add_argument("--fast", action="store_true", help='the detector\'s fast path (README, "Fast path")')
+    p.add_argument(
+        "--fast", action="store_true", help='the detector\'s fast path (docs/models/facecraft.md, "Fast path")'
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--batch-size", type=positive_int, default=8, help="images per batch (default 8)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's)")

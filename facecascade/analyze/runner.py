@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -95,9 +96,10 @@ def run_files(
     items = prefetch(read_items(files, video=video, every=every), depth=2 * batch_size)
     try:
         for batch in batches(items, batch_size, report):
-            for item, faces in zip(batch, analyze([it.image for it in batch])):
-                h, w = item.image.shape[:2]
-                on_record(Record(item.source, item.frame, w, h, faces), item.image)
+            images = cast("list[np.ndarray]", [it.image for it in batch])  # `batches` passes readable items only
+            for item, image, faces in zip(batch, images, analyze(images)):
+                h, w = image.shape[:2]
+                on_record(Record(item.source, item.frame, w, h, faces), image)
             summary.analysed += len(batch)
             bar.update(len(batch))
     finally:

@@ -33,7 +33,9 @@ class AttributeClassifier:
         >>> dict(zip(faces.attribute_names, faces.attributes[0]))
     """
 
-    def __init__(self, weights: str | os.PathLike = "mcfa", device: str | torch.device = "cpu", batch_size: int = 64):
+    def __init__(
+        self, weights: str | os.PathLike = "mcfa", device: str | torch.device = "cpu", batch_size: int = 64
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)

@@ -3,7 +3,7 @@
 Each line is ``name leye_x leye_y reye_x reye_y nose_x nose_y mouth_x mouth_y`` (pixels; the first
 eye is the one on the image's left). Boxes are derived from the points with `CALTECH_BOXES`, a
 `BoxFromPoints` fitted to the boxes that the original MTCNN weights give the same faces (so they
-follow MTCNN's box convention); see ``tools/fit_caltech_boxes.py`` and the README for the fit.
+follow MTCNN's box convention); see ``tools/fit_caltech_boxes.py`` and docs/datasets.md ("Caltech boxes") for the fit.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .records import FaceRecord
 
 # Fitted by `python tools/fit_caltech_boxes.py --images 1500` on the first 1,500 training-split
 # images of the shared copy: 2,417 faces matched to original-MTCNN detections; derived vs MTCNN
-# boxes: median IoU 0.824, 99.8 % at IoU >= 0.5, 88.6 % at IoU >= 0.7 (README "Caltech boxes").
+# boxes: median IoU 0.824, 99.8 % at IoU >= 0.5, 88.6 % at IoU >= 0.7 (docs/datasets.md, "Caltech boxes").
 CALTECH_BOXES = BoxFromPoints(shift=0.2862, w_mouth=0.7571, w_eyes=1.3482, h_mouth=1.3699, h_eyes=1.3644)
 
 

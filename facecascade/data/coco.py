@@ -118,7 +118,7 @@ def read_coco(json_file: Path, images_dir: Path, categories: Iterable[str | int]
     for image in data["images"]:
         found = faces[image["id"]]
         boxes = np.asarray([b for b, *_ in found], np.float32).reshape(-1, 4)
-        ignore = np.asarray([i for _, i, *_ in found], bool)
+        ignored = np.asarray([i for _, i, *_ in found], bool)
         labels = np.asarray([class_of.get(c, 1) for _, _, c, _ in found], np.int64)
         landmarks = None
         if any_points:
@@ -126,6 +126,6 @@ def read_coco(json_file: Path, images_dir: Path, categories: Iterable[str | int]
             landmarks = np.asarray([nan if p is None else p for *_, p in found], np.float32)
             landmarks = landmarks.reshape(-1, NUM_LANDMARKS, 2)
         records.append(
-            FaceRecord(images_dir / image["file_name"], boxes, landmarks, ignore, source="coco", labels=labels)
+            FaceRecord(images_dir / image["file_name"], boxes, landmarks, ignored, source="coco", labels=labels)
         )
     return records

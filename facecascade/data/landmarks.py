@@ -152,6 +152,8 @@ def faces_from_records(records: list[FaceRecord]) -> list[LandmarkFace]:
     """One `LandmarkFace` per record face that has all 5 points (records of mtfl / celeba)."""
     faces = []
     for record in records:
+        if record.landmarks is None:  # no points at all: `has_landmarks` is all False
+            continue
         keep = record.has_landmarks
         for i in np.flatnonzero(keep):
             faces.append(LandmarkFace(record.image, record.landmarks[i], record.boxes[i], record.source))

@@ -31,7 +31,7 @@ class FaceRecord:
     image: Path
     boxes: np.ndarray
     landmarks: np.ndarray | None = None
-    ignore: np.ndarray = field(default=None)  # type: ignore[assignment]
+    ignore: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: no face ignored (__post_init__)
     attributes: np.ndarray | None = None
     source: str = ""
     labels: np.ndarray | None = None

@@ -11,7 +11,8 @@ from typing import Protocol, TypeVar
 class HasImage(Protocol):
     """Anything split by its image file: `FaceRecord`, `facecascade.data.landmarks.LandmarkFace`."""
 
-    image: Path
+    @property
+    def image(self) -> Path: ...  # read-only: both are frozen dataclasses
 
 
 Item = TypeVar("Item", bound=HasImage)
@@ -35,7 +36,8 @@ def split_records(records: Sequence[Item], val_fraction: float = 0.2, seed: int 
     """
     if not 0.0 <= val_fraction <= 1.0:
         raise ValueError(f"val_fraction must be in [0, 1], got {val_fraction}")
-    train, val = [], []
+    train: list[Item] = []
+    val: list[Item] = []
     for record in records:
         (val if in_val(record.image.name, val_fraction, seed) else train).append(record)
     return train, val

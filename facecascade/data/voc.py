@@ -31,7 +31,7 @@ def read_voc_file(xml_path: Path, images: Path, classes: Iterable[str] | None = 
         if bb is None:
             raise ValueError(f"{xml_path}: an <object> without <bndbox>")
         try:
-            x1, y1, x2, y2 = (float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
+            x1, y1, x2, y2 = (float(bb.findtext(k, "")) for k in ("xmin", "ymin", "xmax", "ymax"))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{xml_path}: bad <bndbox> coordinates") from exc
         boxes.append((x1 - 1, y1 - 1, x2, y2))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeGuard, cast, overload
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..io import ImageInput, load_image
 from ..models.weights import load_mtcnn_with_meta
@@ -20,7 +21,7 @@ TWO_STAGE_MIN_SCORE = 0.5  # faces a two-stage detector reports through FaceDete
 DEFAULT_WEIGHTS = "mtcnn"  # facecascade's own weights, shipped in the package (weights/MODEL_CARD.md)
 
 
-def is_batch(images: Any) -> bool:
+def is_batch(images: Any) -> TypeGuard[Iterable[ImageInput]]:
     if isinstance(images, (list, tuple)):
         return True
     return getattr(images, "ndim", 0) == 4  # (N, H, W, C) array or (N, C, H, W) tensor
@@ -45,7 +46,7 @@ class FaceDetector:
         batch_size: images packed into one cascade pass by `detect` on a list.
         fast: FaceCraft's fast path (`facecascade.detect.mtcnn.FAST_PATH`: max-pool suppression
             after P-Net instead of NMS, a coarser pyramid, NMS at 0.5): about 1.5-1.9x faster, answers
-            differ slightly (README, "Fast path").
+            differ slightly (docs/models/facecraft.md, "Fast path").
         precision: ``"auto"`` runs the stages of ``MTCNNConfig.bf16_stages`` (O-Net; all three on
             the fast path) in bfloat16 on CPUs with native bf16 (AVX512-BF16 / AMX) and everything
             else in float32; ``"fp32"``: float32 throughout (the reference's arithmetic);
@@ -67,12 +68,13 @@ class FaceDetector:
         batch_size: int = 8,
         fast: bool = False,
         precision: str = "auto",
-    ):
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
         self.weights, self.fast, self.batch_size = weights, bool(fast), batch_size
-        self.two_stage = self.cascade = None
+        self.two_stage: TwoStageDetector | None = None
+        self.cascade: MTCNNCascade | None = None
         if is_rcnn_weights(weights):  # a two-stage detector: its own pipeline, DCRN landmarks
             if fast:
                 raise ValueError("fast=True is the MTCNN cascade's fast path; two-stage weights have none")
@@ -83,12 +85,12 @@ class FaceDetector:
         nets, meta = load_mtcnn_with_meta(weights)
         if thresholds is None:
             thresholds = meta.get("thresholds", MTCNNConfig.thresholds)
-        preset = dict(FAST_PATH) if fast else {}
+        preset: dict[str, Any] = dict(FAST_PATH) if fast else {}
         if scale_factor is not None:
             preset["scale_factor"] = float(scale_factor)
         config = MTCNNConfig(
             min_face_size=float(min_face_size),
-            thresholds=tuple(float(t) for t in thresholds),
+            thresholds=cast("tuple[float, float, float]", tuple(float(t) for t in thresholds)),  # MTCNNConfig checks
             precision=precision,
             **preset,
         )
@@ -109,6 +111,13 @@ class FaceDetector:
             f"thresholds={c.thresholds}, scale_factor={c.scale_factor:g}, fast={self.fast})"
         )
 
+    @overload
+    def detect(self, images: list[Any] | tuple[Any, ...], bgr: bool = False) -> list[Faces]: ...
+    @overload
+    def detect(self, images: str | os.PathLike[str] | Image.Image, bgr: bool = False) -> Faces: ...
+    @overload
+    def detect(self, images: ImageInput, bgr: bool = False) -> Faces | list[Faces]: ...  # a list for a 4-D batch
+
     def detect(self, images: ImageInput | Sequence[ImageInput], bgr: bool = False) -> Faces | list[Faces]:
         """Faces in one image, or a list of `Faces` for a list (or 4-D batch) of images.
 
@@ -127,7 +136,12 @@ class FaceDetector:
 
     def detect_arrays(self, arrays: list[np.ndarray]) -> list[Faces]:
         """`detect` for RGB ``uint8 (H, W, 3)`` arrays that are already loaded, in batches."""
-        run = self.cascade.detect if self.cascade is not None else self.two_stage.detect_arrays
+        run: Callable[[list[np.ndarray]], list[Faces]]
+        if self.cascade is not None:
+            run = self.cascade.detect
+        else:
+            assert self.two_stage is not None  # __init__ builds one of the two
+            run = self.two_stage.detect_arrays
         out: list[Faces] = []
         for start in range(0, len(arrays), self.batch_size):
             out.extend(run(arrays[start : start + self.batch_size]))

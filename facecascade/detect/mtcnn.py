@@ -10,7 +10,7 @@ Batched end to end:
 * suppression uses ``torchvision.ops.batched_nms`` with an image (or level) id per box.
 
 FaceCraft's fast inference (§4.3 and §6.5) is here as two switches (`FAST_PATH` is the preset
-``FaceDetector(fast=True)`` uses, with a coarser pyramid; the README has their measured effect):
+``FaceDetector(fast=True)`` uses, with a coarser pyramid; docs/models/facecraft.md has their measured effect):
 
 * ``suppression="block"|"peak"``: stage 1 keeps the best cell of each ``k x k`` block of each
   level's response map, or each cell that is the best of the ``k x k`` neighbourhood around it
@@ -58,13 +58,13 @@ from ..structures import Faces
 PIXEL_MEAN = 127.5
 PIXEL_SCALE = 0.0078125  # 1 / 128
 PRE_NMS_FACTOR = 5  # with ``max_proposals``: best cells per image that go into P-Net's NMS
-# ``FaceDetector(fast=True)`` (measured in the README, "Fast path"): block max-pool suppression in
+# ``FaceDetector(fast=True)`` (measured in docs/models/facecraft.md, "Fast path"): block max-pool suppression in
 # stage 1, a coarser pyramid (0.58 instead of 0.709; §6.5: "vary threshold and image pyramids number
 # to accelerate"), NMS at IoU 0.55 instead of 0.7 across levels and after R-Net (0.5 until the
 # current `mtcnn` weights, whose face_mask AP it kept within 1 point only at 0.55), and all three
 # stages in bf16 where the CPU has it natively (0.2 points AP@0.5 on face_mask). Patch reuse stays
 # off: it measured no faster than the summed-area crops, and peak suppression lost more AP.
-FAST_PATH = {
+FAST_PATH: dict[str, Any] = {
     "suppression": "block",
     "suppression_kernel": 2,
     "scale_factor": 0.58,
@@ -157,8 +157,8 @@ def _run_chunked(net: torch.nn.Module, crops: Tensor, chunk: int) -> StageOutput
     if len(crops) <= chunk:
         return net(crops)
     parts = [net(crops[i : i + chunk]) for i in range(0, len(crops), chunk)]
-    return StageOutput(
-        *(None if parts[0][k] is None else torch.cat([p[k] for p in parts]) for k in range(len(parts[0])))
+    return StageOutput._make(
+        None if parts[0][k] is None else torch.cat([p[k] for p in parts]) for k in range(len(parts[0]))
     )
 
 
@@ -212,17 +212,15 @@ class MTCNNCascade:
     """
 
     def __init__(self, nets: MTCNNNets, config: MTCNNConfig, device: torch.device):
-        nets = MTCNNNets(*(net.to(device).to(memory_format=torch.channels_last) for net in nets))
+        nets = MTCNNNets._make(net.to(device).to(memory_format=torch.channels_last) for net in nets)
         self.source_nets = nets  # before any fused or bf16 copies: see `reconfigure`
         self.precision = resolve_precision(config.precision, device)
         if device.type == "cpu" and native.enabled():  # first layers fused (and kept float32)
-            nets = MTCNNNets(nets.pnet, *(with_fused_layers(net) for net in nets[1:]))
+            nets = MTCNNNets(nets.pnet, with_fused_layers(nets.rnet), with_fused_layers(nets.onet))
         if self.precision == "bf16":
-            nets = MTCNNNets(
-                *(
-                    with_bf16_layers(net) if name in config.bf16_stages else net
-                    for name, net in zip(MTCNNNets._fields, nets)
-                )
+            nets = MTCNNNets._make(
+                with_bf16_layers(net) if name in config.bf16_stages else net
+                for name, net in zip(MTCNNNets._fields, nets)
             )
         self.nets = nets
         self.config = config
@@ -275,11 +273,12 @@ class MTCNNCascade:
         if not self._native_stem:
             pnet = self.nets.pnet
             return pnet.body[0](_mask_pool_edges(pnet.stem(canvas[:, :, row0:row1]), layout, row0=row0))
-        stem = self.source_nets.pnet.stem  # float32 in every precision
+        conv, prelu = self.source_nets.pnet.stem  # float32 in every precision
+        assert isinstance(conv, torch.nn.Conv2d) and isinstance(prelu, torch.nn.PReLU)  # `native.pnet_stem_ok`
         row_skip, col_skip = layout.pool_edge_arrays
         row_skip = row_skip - torch.tensor([row0, 0, 0])
         col_skip = col_skip - torch.tensor([0, row0, row0])
-        return native.pnet_stem(canvas, layout.canvas_size[1], row0, row1, stem[0], stem[1].weight, row_skip, col_skip)
+        return native.pnet_stem(canvas, layout.canvas_size[1], row0, row1, conv, prelu.weight, row_skip, col_skip)
 
     def _scan(self, canvas: Tensor, layout: CanvasLayout, cell_level: Tensor) -> Proposals:
         """P-Net over the canvas in bands of response rows, keeping the cells that pass.
@@ -346,7 +345,9 @@ class MTCNNCascade:
         cfg = self.config
         if cfg.suppression == "nms":
             return nms(boxes, scores, cfg.nms_level, groups=level)
-        kept = SUPPRESSIONS[cfg.suppression](level, cells[:, 0], cells[:, 1], scores, cfg.suppression_kernel)
+        suppress = SUPPRESSIONS[cfg.suppression]
+        assert suppress is not None  # only "nms" has none
+        kept = suppress(level, cells[:, 0], cells[:, 1], scores, cfg.suppression_kernel)
         return kept[torch.argsort(scores[kept], descending=True)]
 
     # -- stages 2 and 3 ------------------------------------------------------------------------
@@ -364,6 +365,7 @@ class MTCNNCascade:
     def _reused_crops(self, batch: Batch, cands: Candidates, windows: Tensor, size: int) -> Tensor:
         """Patch reuse: windows cropped from the pyramid canvas where a level is large enough
         (2x2 bilinear samples per output pixel), from the image's summed-area table elsewhere."""
+        assert batch.canvas is not None and batch.layout is not None  # `propose` keeps both with patch reuse
         rois, usable = reuse_levels(
             windows, cands.image_index, batch.layout, batch.sizes, size, self.config.reuse_ratio
         )
@@ -398,6 +400,7 @@ class MTCNNCascade:
         scores = out.logits.softmax(1)[:, 1]
         passed = scores > self.config.thresholds[2]
         boxes = cands.boxes[passed]
+        assert out.landmarks is not None  # O-Net has a landmark head
         landmarks = decode_landmarks(boxes, out.landmarks[passed])
         boxes = apply_offsets(boxes, out.offsets[passed], inclusive=True)
         cands = Candidates(boxes, scores[passed], cands.image_index[passed])

@@ -86,7 +86,7 @@ def load_detectors(args: argparse.Namespace) -> dict:
     from ..detect.two_stage import TwoStageDetector, is_rcnn_weights
 
     paths = (False, True) if args.fast else (False,)  # the fast path of the same weights, same images
-    detectors = {}
+    detectors: dict[str, FaceDetector | TwoStageDetector] = {}
     for w in _unique(args.weights or [DEFAULT_WEIGHTS]):
         if is_rcnn_weights(w):  # a two-stage detector (`facecascade train rcnn`): no fast path
             detectors[w] = TwoStageDetector(w, device=args.device)

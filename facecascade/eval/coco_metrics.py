@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,10 @@ def _xywh(boxes: np.ndarray) -> np.ndarray:
 
 def coco_dicts(records: Sequence[FaceRecord], predictions: Sequence[dict]) -> tuple[dict, list[dict]]:
     """The ground truth as a COCO dataset dict and the predictions as COCO result entries."""
-    images, annotations, results, classes = [], [], [], {1}
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    classes = {1}
     for image_id, (record, found) in enumerate(zip(records, predictions), 1):
         images.append({"id": image_id, "file_name": record.image.name})
         for box, ignore, label in zip(_xywh(record.boxes), record.ignore, record.classes):

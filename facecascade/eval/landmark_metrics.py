@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def point_errors(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -30,13 +31,13 @@ def nme(predicted: np.ndarray, truth: np.ndarray, norm: np.ndarray) -> np.ndarra
     return point_errors(predicted, truth) / norm
 
 
-def failure_rate(errors: np.ndarray, threshold: float = 0.1) -> float:
+def failure_rate(errors: ArrayLike, threshold: float = 0.1) -> float:
     """Share of faces whose NME exceeds ``threshold`` (missed faces, ``inf``, included)."""
     errors = np.asarray(errors, np.float64)
     return float((errors > threshold).mean()) if errors.size else float("nan")
 
 
-def ced(errors: np.ndarray, threshold: float = 0.1, steps: int = 1001) -> tuple[np.ndarray, np.ndarray]:
+def ced(errors: ArrayLike, threshold: float = 0.1, steps: int = 1001) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative error distribution: ``(thresholds (steps,), share of faces with NME <= t)``."""
     errors = np.sort(np.asarray(errors, np.float64))
     grid = np.linspace(0.0, threshold, steps)
@@ -45,7 +46,7 @@ def ced(errors: np.ndarray, threshold: float = 0.1, steps: int = 1001) -> tuple[
     return grid, np.searchsorted(errors, grid, side="right") / errors.size
 
 
-def auc(errors: np.ndarray, threshold: float = 0.1) -> float:
+def auc(errors: ArrayLike, threshold: float = 0.1) -> float:
     """Area under the CED up to ``threshold``, divided by ``threshold`` (1 = every face exact)."""
     grid, share = ced(errors, threshold)
     return float(np.trapezoid(share, grid) / threshold)

@@ -31,11 +31,11 @@ DROPPED = -1
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``(len(a), len(b))`` float64 IoU of ``x1, y1, x2, y2`` boxes (`facecascade.ops.box_iou`,
     i.e. torchvision's); 0 where the union is empty, and inverted boxes count as empty."""
-    a = torch.as_tensor(np.asarray(a, np.float64)).reshape(-1, 4)
-    b = torch.as_tensor(np.asarray(b, np.float64)).reshape(-1, 4)
-    a = torch.cat([a[:, :2], torch.maximum(a[:, 2:], a[:, :2])], 1)
-    b = torch.cat([b[:, :2], torch.maximum(b[:, 2:], b[:, :2])], 1)
-    return torch.nan_to_num(ops_box_iou(a, b), nan=0.0).numpy()
+    ta = torch.as_tensor(np.asarray(a, np.float64)).reshape(-1, 4)
+    tb = torch.as_tensor(np.asarray(b, np.float64)).reshape(-1, 4)
+    ta = torch.cat([ta[:, :2], torch.maximum(ta[:, 2:], ta[:, :2])], 1)
+    tb = torch.cat([tb[:, :2], torch.maximum(tb[:, 2:], tb[:, :2])], 1)
+    return torch.nan_to_num(ops_box_iou(ta, tb), nan=0.0).numpy()
 
 
 def effective_ignore(gt_boxes: np.ndarray, gt_ignore: np.ndarray | None = None, min_size: float = 0.0) -> np.ndarray:

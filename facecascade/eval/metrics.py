@@ -215,7 +215,8 @@ class DetectionReport:
 
 def _boxes_scores(prediction: Prediction) -> tuple[np.ndarray, np.ndarray]:
     if hasattr(prediction, "boxes") and hasattr(prediction, "scores"):
-        boxes, scores = prediction.boxes, prediction.scores
+        found: Any = prediction  # `Faces`, or anything else with both
+        boxes, scores = found.boxes, found.scores
     else:
         boxes, scores = prediction
     return np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores, np.float64).reshape(-1)

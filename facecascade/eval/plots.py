@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
+
+from numpy.typing import ArrayLike
 
 from .metrics import DetectionReport
 
@@ -90,7 +92,7 @@ def plot_roc(
 
 
 def plot_ced(
-    errors: Mapping[str, Sequence[float]],
+    errors: Mapping[str, ArrayLike],
     path: str | os.PathLike,
     threshold: float = 0.1,
     title: str = "Cumulative error distribution",

@@ -36,6 +36,7 @@ Box convention everywhere: ``x1, y1, x2, y2`` in pixels of the (resized) image.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -110,9 +111,10 @@ class StageHead(nn.Module):
             nn.Linear(representation, representation),
             nn.ReLU(inplace=True),
         )
-        self.classifiers = nn.ModuleList(nn.Linear(representation, num_classes + 1) for _ in range(num_classifiers))
+        classifiers = [nn.Linear(representation, num_classes + 1) for _ in range(num_classifiers)]
+        self.classifiers = nn.ModuleList(classifiers)
         self.regressor = nn.Linear(representation, 4)
-        for layer, std in [(c, 0.01) for c in self.classifiers] + [(self.regressor, 0.001)]:
+        for layer, std in [(c, 0.01) for c in classifiers] + [(self.regressor, 0.001)]:
             nn.init.normal_(layer.weight, std=std)
             nn.init.zeros_(layer.bias)
 
@@ -188,7 +190,7 @@ class CascadeRoIHeads(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Cross-entropy of every classifier (summed, the integral loss's form) and smooth-L1 on the
         foreground of the first, normalised by the sample count, times the stage's loss weight."""
-        cls = sum(F.cross_entropy(lg, lab) for lg, lab in zip(logits, labels))
+        cls = cast(Tensor, sum(F.cross_entropy(lg, lab) for lg, lab in zip(logits, labels)))  # >= 1 classifier
         fg = labels[0] > 0
         if bool(fg.any()):
             target = encode_deltas(rois[fg], gt[fg], stage.std)

@@ -20,6 +20,7 @@ in [0, 1]; ``targets``: a list of ``{"boxes": (N, 4) float, "labels": (N,) int64
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,10 +83,8 @@ class RCNNConfig:
         heads = dict(values.pop("heads", {}))
         heads.pop("stages", None)  # set by the mode
         tuples = {k: tuple(v) for k, v in values.items() if isinstance(v, list)}
-        return cls(
-            **{**values, **tuples},
-            heads=HeadsConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in heads.items()}),
-        )
+        head_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in heads.items()}
+        return cls(**{**values, **tuples}, heads=HeadsConfig(**head_fields))
 
 
 class CascadeRCNN(nn.Module):

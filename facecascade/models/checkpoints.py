@@ -47,7 +47,7 @@ def load_model(
     kind: str,
     article: str,
     build: Callable[[Any], nn.Module],
-    config: type,
+    config: Callable[..., Any],
 ) -> tuple[nn.Module, dict[str, Any]]:
     """``(model in eval mode, meta)`` for a registered name of ``kind`` (`facecascade.registry`:
     its file checked against its SHA-256) or a checkpoint path: the model is

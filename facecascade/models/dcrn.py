@@ -67,6 +67,8 @@ def normalize_crops(crops: Tensor) -> Tensor:
 class GEN(nn.Module):
     """Global estimation: ``(B, 3, S, S)`` normalised crops -> ``(B, K, 2)`` points (crop units)."""
 
+    mean_shape: Tensor  # buffer ``(K, 2)``, registered in __init__
+
     def __init__(self, cfg: DCRNConfig):
         super().__init__()
         layers: list[nn.Module] = []
@@ -89,8 +91,10 @@ class GEN(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(cfg.gen_hidden, 2 * cfg.num_points),
         )
-        nn.init.zeros_(self.fc[-1].weight)
-        nn.init.zeros_(self.fc[-1].bias)
+        head = self.fc[-1]
+        assert isinstance(head, nn.Linear)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
         self.register_buffer("mean_shape", torch.full((cfg.num_points, 2), 0.5))
 
     def forward(self, crops: Tensor) -> Tensor:

@@ -90,6 +90,7 @@ class JointCascade(nn.Module):
         out = self.rnet.heads(h24)
         if self.context24 is None:
             return out, h24
+        assert f12 is not None  # sharing: the context layers read it
         return self.context24(out, f12), torch.cat([f12, h24], 1)
 
     def branch48(self, x48: Tensor, f1224: Tensor | None) -> StageOutput:
@@ -109,7 +110,7 @@ class JointCascade(nn.Module):
         return JointOutputs(out12, out24, self.branch48(x48, f1224))
 
     # -- testing -------------------------------------------------------------------------------
-    def stage_nets(self) -> tuple[PNet, nn.Module, nn.Module]:
+    def stage_nets(self) -> tuple[PNet, RNet | StageOf24, ONet | StageOf48]:
         """P-Net and the x24/x48 test-time stages (`StageOf24`, `StageOf48`); without sharing,
         simply the three stages."""
         if not self.share:

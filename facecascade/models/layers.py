@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..ops import native
+
+Net = TypeVar("Net", bound=nn.Module)
 
 
 class CeilMaxPool2d(nn.Module):
@@ -125,6 +128,10 @@ class WindowStem(nn.Module):
     a fraction of the float32 peak in oneDNN (3 input channels) and write a map 4x the size of
     the pooled one; the native pass keeps that map in cache."""
 
+    packed_weight: Tensor  # buffers, registered in __init__
+    packed_bias: Tensor
+    packed_slope: Tensor
+
     def __init__(self, conv: nn.Conv2d, prelu: nn.PReLU, pool: CeilMaxPool2d) -> None:
         super().__init__()
         self.conv, self.prelu, self.pool = conv, prelu, pool
@@ -157,7 +164,7 @@ def _fuse_stem(seq: nn.Sequential) -> None:
         setattr(seq, names[2], nn.Identity())
 
 
-def with_fused_layers(net: nn.Module) -> nn.Module:
+def with_fused_layers(net: Net) -> Net:
     """A copy of ``net`` (``net`` itself is untouched) for inference in which, inside its
     ``nn.Sequential`` containers, a leading 3-channel conv + PReLU + pool is one `WindowStem` and
     each other `PReLU` directly followed by a `CeilMaxPool2d` is one `PReLUMaxPool` (replaced

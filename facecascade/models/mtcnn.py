@@ -67,8 +67,10 @@ class PNet(nn.Module):
     def face_margin(self, feats: Tensor) -> Tensor:
         """``logit(p_face) = l_face - l_nonface`` ``(N, H', W')`` from trunk features, as one dot
         product per cell (``sigmoid`` of it is the softmax face probability)."""
+        bias = self.cls.bias
+        assert bias is not None  # nn.Conv2d's default: built with one
         w = self.cls.weight[1, :, 0, 0] - self.cls.weight[0, :, 0, 0]
-        b = self.cls.bias[1] - self.cls.bias[0]
+        b = bias[1] - bias[0]
         n, c, h, width = feats.shape
         if feats.is_contiguous(memory_format=torch.channels_last):  # one matrix-vector product
             return torch.mv(feats.permute(0, 2, 3, 1).reshape(-1, c), w).add_(b).view(n, h, width)

@@ -5,7 +5,7 @@ natively (AVX512-BF16 or AMX).
 its ``nn.Sequential`` trunks) take bf16 inputs and weights and return float32 (oneDNN accumulates
 in float32); PReLU, pooling and the small output heads stay float32. The cascade chooses the
 stages (`facecascade.detect.mtcnn.MTCNNConfig.bf16_stages`). Measured on this project's 2-core AMD
-EPYC (README, "How the engine works"): O-Net in bf16 runs 16-20 % faster and keeps the reference's
+EPYC (docs/models/mtcnn.md, "How the engine works"): O-Net in bf16 runs 16-20 % faster and keeps the reference's
 answers on the original weights (730 of 730 faces of `tests/test_parity.py`, landmarks 0.02 px
 apart), so the standard path uses it; in P-Net or R-Net bf16 changes which windows pass (93 % of
 the reference's faces matched with all three), so only the fast path runs them in bf16.
@@ -15,11 +15,13 @@ the reference's faces matched with all three), so only the fast path runs them i
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
 
 PRECISIONS = ("auto", "fp32", "bf16")
+Net = TypeVar("Net", bound=nn.Module)
 
 
 class BF16Compute(nn.Module):
@@ -55,7 +57,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def with_bf16_layers(net: nn.Module) -> nn.Module:
+def with_bf16_layers(net: Net) -> Net:
     """A copy of ``net`` (``net`` itself is untouched) whose convolutions and fc layers inside
     ``nn.Sequential`` containers compute in bfloat16 (`BF16Compute`)."""
     net = copy.deepcopy(net)

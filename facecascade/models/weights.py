@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..registry import is_registered, list_weights, resolve_weights, weights_info
-from .joint import JointCascade
+from .joint import JointCascade, StageOf24, StageOf48
 from .mtcnn import ONet, PNet, RNet
 
 # facenet-pytorch parameter names -> ours, per network.
@@ -74,8 +74,8 @@ class MTCNNNets(NamedTuple):
     its test-time stages, `facecascade.models.joint.StageOf24` / `StageOf48`)."""
 
     pnet: PNet
-    rnet: RNet
-    onet: ONet
+    rnet: RNet | StageOf24
+    onet: ONet | StageOf48
 
 
 def _unflip_fc(weight: Tensor, side: int) -> Tensor:
@@ -105,12 +105,10 @@ def landmark_points(state: dict[str, Tensor]) -> int:
 
 
 def _build(states: dict[str, dict[str, Tensor]], source: str) -> MTCNNNets:
-    nets = MTCNNNets(
-        *(
-            cls(landmarks=landmark_points(states.get(name, {})))
-            for cls, name in ((PNet, "pnet"), (RNet, "rnet"), (ONet, "onet"))
-        )
-    )
+    def points(name: str) -> int:
+        return landmark_points(states.get(name, {}))
+
+    nets = MTCNNNets(PNet(landmarks=points("pnet")), RNet(landmarks=points("rnet")), ONet(landmarks=points("onet")))
     for name, net in zip(MTCNNNets._fields, nets):
         try:
             net.load_state_dict(states[name])
@@ -145,7 +143,9 @@ def _load_checkpoint(path: Path) -> tuple[MTCNNNets, dict[str, Any]]:
 
 
 def _joint(nets: MTCNNNets, checkpoint: dict[str, Any], source: str) -> JointCascade:
-    joint = JointCascade(*nets, share=True)
+    assert isinstance(nets.rnet, RNet) and isinstance(nets.onet, ONet)  # `_build`'s plain stages
+    joint = JointCascade(nets.pnet, nets.rnet, nets.onet, share=True)
+    assert joint.context24 is not None and joint.context48 is not None  # share=True makes them
     try:
         joint.context24.load_state_dict(checkpoint["context24"])
         joint.context48.load_state_dict(checkpoint["context48"])
@@ -197,8 +197,8 @@ def save_mtcnn(path: str | os.PathLike, nets: MTCNNNets | JointCascade, meta: di
     """Write ``nets`` (three stages, or a joint cascade) as one checkpoint that `load_mtcnn` reads
     back; a joint cascade with shared features adds its context layers."""
     stages = (nets.pnet, nets.rnet, nets.onet)
-    checkpoint = {name: net.state_dict() for name, net in zip(MTCNNNets._fields, stages)}
-    if isinstance(nets, JointCascade) and nets.share:
+    checkpoint: dict[str, Any] = {name: net.state_dict() for name, net in zip(MTCNNNets._fields, stages)}
+    if isinstance(nets, JointCascade) and nets.context24 is not None and nets.context48 is not None:  # shared
         checkpoint["context24"] = nets.context24.state_dict()
         checkpoint["context48"] = nets.context48.state_dict()
     checkpoint["meta"] = dict(meta or {})

@@ -78,6 +78,13 @@ def _library() -> ctypes.CDLL | None:
     return lib
 
 
+def _loaded() -> ctypes.CDLL:
+    """The library, for a kernel whose ``*_ok`` check passed (so it is loaded)."""
+    lib = _library()
+    assert lib is not None, "native kernel called without the library: check enabled() first"
+    return lib
+
+
 def enabled() -> bool:
     """Whether the native kernels are built, loadable and not switched off (``FACECASCADE_NATIVE=0``)."""
     return os.environ.get(_ENV, "1") != "0" and _library() is not None
@@ -163,7 +170,7 @@ def prelu_max_pool(x: Tensor, slope: Tensor, kernel: int, stride: int) -> Tensor
     out = torch.empty((n, oh, ow, c))
     slope = slope.detach().to(torch.float32).expand(c).contiguous()
     scratch = torch.empty(2 * w * c)
-    _library().fc_prelu_maxpool(_ptr(x), n, h, w, c, _ptr(slope), kernel, stride, _ptr(out), _ptr(scratch))
+    _loaded().fc_prelu_maxpool(_ptr(x), n, h, w, c, _ptr(slope), kernel, stride, _ptr(out), _ptr(scratch))
     return out.permute(0, 3, 1, 2)
 
 
@@ -212,10 +219,11 @@ def pnet_stem(
     wpad = (width - 2 + 16) // 16 * 16
     out = torch.empty((ph, pw, 10))
     scratch = torch.empty(3 * 10 * wpad)
+    assert conv.bias is not None  # `pnet_stem_ok`
     weight, bias = conv.weight.detach().contiguous(), conv.bias.detach().contiguous()
     slope = slope.detach().to(torch.float32).expand(10).contiguous()
     row_skip, col_skip = row_skip.contiguous(), col_skip.contiguous()
-    _library().fc_pnet_stem(
+    _loaded().fc_pnet_stem(
         _ptr(planes[:, row0]),
         h,
         width,
@@ -261,6 +269,7 @@ def pack_window_stem(conv: torch.nn.Conv2d, slope: Tensor) -> tuple[Tensor, Tens
     weight = torch.zeros((27, WINDOW_STEM_CHANNELS))
     weight[:, :c] = conv.weight.detach().permute(2, 3, 1, 0).reshape(27, c)
     bias, slopes = torch.zeros(WINDOW_STEM_CHANNELS), torch.zeros(WINDOW_STEM_CHANNELS)
+    assert conv.bias is not None  # `facecascade.models.layers` fuses only convs with a bias
     bias[:c] = conv.bias.detach()
     slopes[:c] = slope.detach().float().expand(c)
     return weight, bias, slopes
@@ -275,7 +284,7 @@ def window_stem(x: Tensor, packed: tuple[Tensor, Tensor, Tensor], channels: int,
     out = torch.empty((n, p, p, channels))
     scratch = torch.empty((s - 2) * (s - 2) * WINDOW_STEM_CHANNELS)
     weight, bias, slopes = packed
-    _library().fc_window_stem(
+    _loaded().fc_window_stem(
         _ptr(x), n, s, _ptr(weight), _ptr(bias), _ptr(slopes), channels, kernel, stride, _ptr(out), _ptr(scratch)
     )
     return out.permute(0, 3, 1, 2)

@@ -20,6 +20,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -89,7 +90,9 @@ def predict(
             regions, np.arange(start, min(start + batch_size, len(regions))), NO_AUGMENT, None, device
         )
         pred, it = model(crops, steps, use_gen)
-        out.append(pred.cpu()), truth.append(points.cpu()), iters.append(it.cpu())
+        out.append(pred.cpu())
+        truth.append(points.cpu())
+        iters.append(it.cpu())
     return torch.cat(out), torch.cat(truth), torch.cat(iters)
 
 
@@ -302,6 +305,14 @@ def rollout(
     return {"return": float(total_reward.mean()), "steps": float(steps.mean()), "final_nme": float(error.mean())}
 
 
+class _Progress(TypedDict):
+    """DDPG updates done so far and the last critic and actor losses (`fit_ddpg`)."""
+
+    updates: int
+    critic: float
+    actor: float
+
+
 def fit_ddpg(
     model: DCRN,
     train: FaceRegions,
@@ -325,7 +336,7 @@ def fit_ddpg(
         out / "log.csv", ("total", "critic", "actor", "return", "steps", "final_nme", "nme", "failure", "iterations")
     )
     began, best = time.time(), _best_score(out)
-    counter = {"updates": updates, "critic": float("nan"), "actor": float("nan")}
+    counter: _Progress = {"updates": updates, "critic": float("nan"), "actor": float("nan")}
 
     def on_step() -> None:
         if len(buffer) < cfg.batch_size:
@@ -367,7 +378,7 @@ def _best_score(out: Path) -> float:
 
 
 def _save_agent(path: Path, agent: Agent, episode: int, updates: int) -> None:
-    state = {name: net.state_dict() for name, net in agent.networks().items()}
+    state: dict[str, Any] = {name: net.state_dict() for name, net in agent.networks().items()}
     state.update(
         actor_opt=agent.actor_opt.state_dict(),
         critic_opt=agent.critic_opt.state_dict(),

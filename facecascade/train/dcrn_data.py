@@ -68,7 +68,8 @@ class FaceRegions:
         reported as ``"path: reason"`` strings."""
         size = round(cfg.crop_size * REGION_CONTEXT)
         margin = (1 + cfg.crop_margin) * REGION_CONTEXT - 1
-        regions, points, names, errors, cache = [], [], [], [], {}
+        regions, points, names, errors = [], [], [], []
+        cache: dict[Path, np.ndarray] = {}
         for face, box in zip(faces, boxes):
             try:
                 image = cache[face.image] if face.image in cache else load_image(face.image)

@@ -119,7 +119,7 @@ def run_phase(
         torch.set_num_threads(tcfg.threads)
     train = regions_for(data, "train", cfg, out, limit=limit, quiet=quiet)
     val = regions_for(data, "val", cfg, out, limit=limit // 4 if limit else 0, quiet=quiet)
-    model = _phase_model(source and out / names[source], phase, cfg, train).to(device)
+    model = _phase_model(None if source is None else out / names[source], phase, cfg, train).to(device)
     if phase == "lrn" and (out / names["lrn-mean"]).is_file():
         # curriculum: LRN-m already refines from the far-off mean shape; fine-tune it from GEN's points
         model.lrn.load_state_dict(load_dcrn(out / names["lrn-mean"])[0].lrn.state_dict())

@@ -20,7 +20,7 @@ features, no gradient between branches): the baseline of the joint-vs-separate c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import torch
@@ -136,14 +136,26 @@ def joint_loss(
     losses = [branch_loss(out.x12, kinds, pnet_box_targets(boxes), pnet_landmark_targets(points), tasks12, w, keep)]
     for branch, mask, tasks in ((out.x24, pass24, tasks24), (out.x48, pass48, tasks48)):
         losses.append(branch_loss(_select(branch, mask), kinds[mask], boxes[mask], points[mask], tasks, w, keep))
-    total = sum(lam * loss for lam, loss in zip(cfg.branch_weights, losses))
-    return JointLossParts(total, *(loss.detach() for loss in losses), pass24.float().mean(), pass48.float().mean())
+    total = cast(Tensor, sum(lam * loss for lam, loss in zip(cfg.branch_weights, losses)))  # three terms
+    x12, x24, x48 = (loss.detach() for loss in losses)
+    return JointLossParts(total, x12, x24, x48, pass24.float().mean(), pass48.float().mean())
 
 
 class JointTask:
     """The `facecascade.train.trainer.Task` of the joint cascade."""
 
-    fields = ("total", "x12", "x24", "x48", "pass24", "pass48", "acc12", "acc24", "acc48", "face_recall")
+    fields: tuple[str, ...] = (
+        "total",
+        "x12",
+        "x24",
+        "x48",
+        "pass24",
+        "pass48",
+        "acc12",
+        "acc24",
+        "acc48",
+        "face_recall",
+    )
 
     def __init__(self, cfg: JointConfig, scale: RegressionScale, device: torch.device):
         self.cfg, self.scale, self.device = cfg, scale, device

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ..models.joint import JointCascade
+from ..models.mtcnn import ONet, RNet
 from ..models.weights import MTCNNNets, load_mtcnn_with_meta, save_mtcnn
 from .joint import JointConfig, JointTask, RegressionScale, make_optimizer
 from .recipe import Recipe, operating_point, stage_samples
@@ -32,7 +33,8 @@ def initial_cascade(init: str | Path, share: bool) -> JointCascade:
     nets, _ = load_mtcnn_with_meta(init)
     if not all(isinstance(n, torch.nn.Module) and hasattr(n, "cls") for n in nets):
         raise ValueError(f"{init}: a joint cascade starts from three plain stages, not a joint checkpoint")
-    return JointCascade(*nets, share=share).requires_grad_(True)
+    assert isinstance(nets.rnet, RNet) and isinstance(nets.onet, ONet)  # plain stages, as just checked
+    return JointCascade(nets.pnet, nets.rnet, nets.onet, share=share).requires_grad_(True)
 
 
 def run_joint(recipe: Recipe, cfg: JointConfig, init: str | Path = "mtcnn", quiet: bool = False) -> Path:

@@ -108,10 +108,12 @@ def subnet_loss(
     return MCFALoss(cls + box + landmark + attr + fit, cls, box, landmark, attr, fit)
 
 
-def mcfa_loss(outputs: list[MCFAOutput], *args, cfg: MCFATrainConfig) -> MCFALoss:
-    """Eq. 5: the sum of the three sub-networks' losses."""
-    parts = [subnet_loss(out, *args, cfg=cfg) for out in outputs]
-    return MCFALoss(*(sum(p[k] for p in parts) for k in range(len(MCFALoss._fields))))
+def mcfa_loss(
+    outputs: list[MCFAOutput], is_face: Tensor, boxes: Tensor, points: Tensor, labels: Tensor, *, cfg: MCFATrainConfig
+) -> MCFALoss:
+    """Eq. 5: the sum of the three sub-networks' losses (`subnet_loss` takes the same targets)."""
+    parts = [subnet_loss(out, is_face, boxes, points, labels, cfg=cfg) for out in outputs]
+    return MCFALoss._make(sum(p[k] for p in parts) for k in range(len(MCFALoss._fields)))
 
 
 def train_batch(

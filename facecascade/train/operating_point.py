@@ -18,6 +18,7 @@ split stays close to the original weights' at their (0.6, 0.7, 0.7) (Caltech Web
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -57,7 +58,13 @@ def mean_ap(
 ) -> float:
     """Mean over ``datasets`` of AP@0.5 with ``thresholds`` (``images``: path -> RGB array)."""
     cascade = MTCNNCascade(
-        nets, MTCNNConfig(thresholds=tuple(thresholds), max_proposals=TUNING_MAX_PROPOSALS, precision="fp32"), device
+        nets,
+        MTCNNConfig(
+            thresholds=cast("tuple[float, float, float]", tuple(thresholds)),
+            max_proposals=TUNING_MAX_PROPOSALS,
+            precision="fp32",
+        ),
+        device,
     )  # the same on every machine
     aps = []
     for records in datasets:
@@ -75,5 +82,5 @@ def choose_thresholds(
     """The candidate with the best mean AP@0.5, and every candidate's score."""
     images = {r.image: load_image(r.image) for records in datasets for r in records}
     scores = {",".join(f"{t:g}" for t in c): mean_ap(nets, c, datasets, images, device) for c in candidates}
-    best = max(scores, key=scores.get)
+    best = max(scores, key=scores.__getitem__)
     return tuple(float(t) for t in best.split(",")), scores

@@ -171,6 +171,7 @@ def train_rcnn(
             if optimizer_state is not None and optimizer_state[0] == parts:  # same phase: resume it
                 optimizer.load_state_dict(optimizer_state[1])
             optimizer_state = None
+        assert optimizer is not None  # built at the first step, where ``current`` is None
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, start, end, cfg)
         picks = rng.integers(0, len(records), cfg.batch_size)

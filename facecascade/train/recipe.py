@@ -133,7 +133,10 @@ def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | N
     """Samples for ``stage`` (one of `SAMPLE_SETS`) from the ``split`` images (mining with
     ``nets`` for all but P-Net)."""
     rng = np.random.default_rng(recipe.seed + SAMPLE_SETS.index(stage) + (100 if split == "val" else 0))
-    cascade = None if stage == "pnet" else MTCNNCascade(nets, MINING, torch.device(recipe.device))
+    cascade = None
+    if stage != "pnet":
+        assert nets is not None, f"{stage} samples are mined with the earlier stages"
+        cascade = MTCNNCascade(nets, MINING, torch.device(recipe.device))
     parts, failed = [], 0
     for record in tqdm(sampled_records(recipe, split), desc=f"{stage} samples ({split})", unit="img"):
         try:
@@ -148,6 +151,7 @@ def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | N
                 continue
             boxes = perturbed_boxes(rec, rng, recipe.sampling)
             if rec.landmarks is None:
+                assert cascade is not None  # built for every stage but P-Net
                 mined = mined_boxes(cascade, view, MINED_BY[stage])
                 boxes = torch.cat([boxes, mined, negative_boxes(view, rec, rng, recipe.sampling)])
             else:

@@ -156,7 +156,7 @@ class Task(Protocol):
 class StageTask:
     """One cascade stage trained with the MTCNN multi-task loss."""
 
-    fields = ("total", "det", "box", "landmark", "accuracy")
+    fields: tuple[str, ...] = ("total", "det", "box", "landmark", "accuracy")
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg, self.device = cfg, device
