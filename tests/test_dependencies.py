@@ -1,0 +1,73 @@
+"""Every third-party module the package imports, at the top of a file or inside a function, is a
+declared dependency of the installed facecascade; every one the tests import is a dependency, in
+the ``test`` extra, or installed apart as the README says. Read from the code (``ast``) and from
+the installed metadata, so a dependency dropped from pyproject.toml fails here even where no test
+happens to run the import."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Installed apart by the README's second command (its pins would downgrade torch and numpy).
+APART = {"facenet_pytorch": "facenet-pytorch"}
+
+
+def imported_modules(folder: Path) -> set[str]:
+    """Top-level names of the absolute imports in the Python files under ``folder``."""
+    names: set[str] = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"__future__", "facecascade", "tests"}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared(extra: str | None = None) -> set[str]:
+    """Distributions the installed facecascade requires (with ``extra``: those of that extra only)."""
+    out = set()
+    for requirement in metadata.requires("facecascade") or []:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)
+        marker = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", requirement)
+        if name and (marker.group(1) if marker else None) == extra:
+            out.add(_canonical(name.group(0)))
+    return out
+
+
+def undeclared(modules: set[str], allowed: set[str]) -> dict[str, list[str]]:
+    """Modules none of whose distributions is in ``allowed`` (module -> its distributions)."""
+    owners = metadata.packages_distributions()
+    missing = {}
+    for module in sorted(modules):
+        dists = [_canonical(d) for d in owners.get(module, [])]
+        if not set(dists) & allowed:
+            missing[module] = dists
+    return missing
+
+
+def test_the_package_imports_only_declared_dependencies():
+    modules = imported_modules(ROOT / "facecascade")
+    assert {"torch", "numpy", "PIL", "pycocotools", "av"} <= modules  # the walk sees lazy imports too
+    assert undeclared(modules, declared()) == {}
+
+
+def test_the_tests_import_only_declared_or_documented_packages():
+    modules = imported_modules(ROOT / "tests") - set(APART)
+    assert "pytest" in modules
+    assert undeclared(modules, declared() | declared("test")) == {}
+    assert "requests" in declared("test")  # facenet-pytorch imports it; --no-deps leaves it out
+
+
+def test_the_checker_catches_a_missing_declaration():
+    assert undeclared({"pycocotools", "numpy"}, declared() - {"pycocotools"}) == {"pycocotools": ["pycocotools"]}
+    assert undeclared({"no_such_module_xyz"}, declared()) == {"no_such_module_xyz": []}
