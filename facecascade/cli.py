@@ -1,5 +1,5 @@
 """Command line: ``facecascade detect IMAGE_OR_DIR... [--json OUT] [--draw DIR]``, and the
-``analyze``, ``eval``, ``train`` and ``weights`` subcommands (their own modules).
+``analyze``, ``eval``, ``train``, ``serve`` and ``weights`` subcommands (their own modules).
 
 A file that cannot be read is reported on one line (``error: <path>: <reason>``) and skipped; the
 run goes on and the exit code is 1 if any input failed (2 for bad arguments).
@@ -117,12 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     detect.set_defaults(func=cmd_detect)
     from .analyze.cli import add_analyze_parser
     from .eval.cli import add_eval_parser
+    from .serve.cli import add_serve_parser
     from .train.cli import add_train_parser
     from .weights_cli import add_weights_parser
 
     add_analyze_parser(sub)
     add_eval_parser(sub)
     add_train_parser(sub)
+    add_serve_parser(sub)
     add_weights_parser(sub)
     return parser
 

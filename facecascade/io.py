@@ -18,8 +18,9 @@ silently ruins accuracy. Alpha is dropped. Everything else raises ``ValueError``
 from __future__ import annotations
 
 import os
+from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -42,24 +43,51 @@ def _describe(image: Any) -> str:
     return type(image).__name__
 
 
+class ImageTooLarge(ValueError):
+    """An image refused for its pixel count (a decompression bomb, or over a caller's limit)."""
+
+
 def _open_path(path: str | os.PathLike) -> Image.Image:
     name = os.fspath(path)
     if not os.path.exists(name):
         raise FileNotFoundError(f"image file not found: '{name}'")
     if os.path.isdir(name):
         raise ValueError(f"'{name}' is a folder, not an image file")
+    return _decode(name, name)
+
+
+def _decode(source: str | BinaryIO, name: str, max_pixels: int | None = None) -> Image.Image:
+    """The first frame of the image in ``source`` (a path or a binary file), upright (EXIF), loaded;
+    ``ValueError`` naming ``name`` for anything that is not a readable image of at most
+    ``max_pixels`` pixels (checked from the header, before decoding)."""
     try:
-        with Image.open(name) as img:
+        with Image.open(source) as img:
+            if max_pixels is not None and img.width * img.height > max_pixels:
+                raise ImageTooLarge(
+                    f"refusing '{name}': {img.width} x {img.height} pixels, over the limit of {max_pixels:,}"
+                )
             img.seek(0)  # first frame of animated GIF/PNG/WebP
             img = ImageOps.exif_transpose(img)
             img.load()
             return img
+    except ImageTooLarge:
+        raise
     except PermissionError as exc:
         raise ValueError(f"cannot read '{name}': permission denied") from exc
     except Image.DecompressionBombError as exc:
-        raise ValueError(f"refusing '{name}': {exc}") from exc
+        raise ImageTooLarge(f"refusing '{name}': {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"cannot decode '{name}' as an image ({type(exc).__name__}: {exc})") from exc
+
+
+def load_image_bytes(data: bytes, name: str = "upload", max_pixels: int | None = None) -> np.ndarray:
+    """`load_image` for an encoded image held in memory (an upload): RGB ``uint8 (H, W, 3)``.
+
+    ``ValueError`` naming ``name`` for empty data, anything Pillow cannot decode, a decompression
+    bomb, or more than ``max_pixels`` pixels."""
+    if not data:
+        raise ValueError(f"'{name}' is empty (0 bytes)")
+    return _pil_to_rgb(_decode(BytesIO(data), name, max_pixels))
 
 
 def _pil_to_rgb(img: Image.Image) -> np.ndarray:

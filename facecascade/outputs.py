@@ -104,14 +104,20 @@ def write_json_atomic(path: str | os.PathLike, payload: object) -> None:
         out.file.write("\n")
 
 
+def record_json(record: Record) -> dict[str, Any]:
+    """The JSON object of one image or frame, ``{"file", ["frame",] "width", "height", "faces":
+    [...]}`` with each face as `Faces.to_dicts` gives it: a line of ``facecascade analyze --json``
+    and the body of the service's answer (`facecascade.serve.schema.ImageResult` documents it)."""
+    line = record.header()
+    line["faces"] = record.faces.to_dicts()
+    return line
+
+
 class JsonLinesWriter(AtomicFile):
-    """One JSON object per image or frame: ``{"file", ["frame",] "width", "height", "faces": [...]}``,
-    each face as `Faces.to_dicts` gives it."""
+    """One `record_json` object per image or frame, one per line."""
 
     def write(self, record: Record) -> None:
-        line = record.header()
-        line["faces"] = record.faces.to_dicts()
-        self.file.write(json.dumps(line) + "\n")
+        self.file.write(json.dumps(record_json(record)) + "\n")
 
 
 class CsvWriter(AtomicFile):
