@@ -1,0 +1,319 @@
+"""Load test of ``facecascade serve`` over loopback: throughput and latency, batched vs unbatched.
+
+For each server setting the script starts ``facecascade serve`` as a subprocess on a free port
+(``--threads`` PyTorch threads, uvicorn log level ``warning``), waits for ``GET /healthz``, warms
+it up with one request per image, then for each client count runs that many client threads (one
+``httpx.Client`` each, one connection each) that ``POST /v1/<endpoint>`` the photos as raw
+``image/jpeg`` bodies, back to back, for ``--seconds`` or until ``--max-requests`` have been sent.
+A client checks the clock before each request, so the requests in flight at the end are still
+answered and counted; the window ends when the last client has its answer.
+
+The images: the PASCAL VOC photos of ``--data``/dlib_faces (375 to 500 px, 1 to 7 faces) and the
+first ``--mask-images`` of face_mask/images (crowded street scenes, 300 to 600 px), cycled; each
+client starts at another image so that batches mix them.
+
+One markdown row per (setting, clients):
+
+* req/s: 200 answers per second of the window; p50/p95/p99: latency of the 200 answers (ms,
+  client side: send to last byte);
+* errors: answers other than 200 by status, and requests without an answer (timeouts, resets)
+  by exception type;
+* sent / answered: every request sent must get exactly one answer (``ok`` when they match);
+* mean batch: images per cascade batch over the window, from the server's ``/metrics``
+  (``facecascade_batch_size_sum`` / ``_count``, differences before and after);
+* healthy after: the server process still runs and ``/healthz`` answers 200.
+
+Settings: ``batched`` (``--max-batch 8 --max-wait-ms 5``), ``unbatched`` (``--max-batch 1
+--max-wait-ms 0``: one image at a time through the cascade), or ``NAME:MAX_BATCH:MAX_WAIT_MS``.
+``--tiny-queue`` adds a row with ``--max-queue 2`` (batched otherwise) and ``--tiny-clients``
+clients, which must answer the excess with 503 (+ ``Retry-After``), never time out or crash; its
+clients wait ``min(Retry-After, --max-backoff)`` after a 503 (all other rows: no waiting). After
+the table, the ratio of batched to unbatched throughput at each client count.
+
+The clients run on the same machine as the server (and share its cores): on a small machine
+they take CPU time from it, more so with many clients. Default run: 2 settings x 3 client counts
+x 10 s + the tiny-queue row + server starts, about 2 minutes.
+
+    python benchmarks/load_serve.py [--clients 1 8 32] [--seconds 10] [--max-requests 5000]
+        [--endpoint analyze|detect] [--threads 2] [--settings batched unbatched] [--tiny-queue]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import torch
+
+from facecascade import __version__
+from facecascade.io import image_files
+
+PRESETS = {"batched": (8, 5.0), "unbatched": (1, 0.0)}
+SERVE = [sys.executable, "-c", "from facecascade.cli import main; raise SystemExit(main())", "serve"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    max_batch: int
+    max_wait_ms: float
+    max_queue: int = 64
+
+
+def parse_setting(text: str) -> Setting:
+    """``batched``, ``unbatched`` or ``NAME:MAX_BATCH:MAX_WAIT_MS``."""
+    if text in PRESETS:
+        return Setting(text, *PRESETS[text])
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected one of {sorted(PRESETS)} or NAME:MAX_BATCH:MAX_WAIT_MS")
+    return Setting(parts[0], int(parts[1]), float(parts[2]))
+
+
+def bench_images(data: Path, mask_images: int) -> list[tuple[str, bytes]]:
+    """(name, JPEG bytes) of the VOC photos of dlib_faces and the first ``mask_images`` of face_mask."""
+    voc = [p for p in image_files(data / "dlib_faces", recursive=False) if re.fullmatch(r"\d{4}_\d{6}", p.stem)]
+    files = voc + image_files(data / "face_mask" / "images")[:mask_images]
+    if len(files) < 8:
+        raise SystemExit(f"found {len(files)} images under {data}; need at least 8 (see --data)")
+    return [(p.name, p.read_bytes()) for p in files]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(setting: Setting, args: argparse.Namespace, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A running ``facecascade serve`` with ``setting``: (base URL, process); stopped on exit."""
+    port = free_port()
+    command = [
+        *SERVE,
+        "--port", str(port),
+        "--max-batch", str(setting.max_batch),
+        "--max-wait-ms", str(setting.max_wait_ms),
+        "--max-queue", str(setting.max_queue),
+        "--threads", str(args.threads),
+        "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + args.start_timeout
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"server {setting.name} exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"server {setting.name} not ready in {args.start_timeout} s:\n{log.read_text()[-3000:]}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        yield base, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def batch_totals(base: str) -> tuple[float, float]:
+    """(sum, count) of the server's facecascade_batch_size histogram."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    found = dict(re.findall(r"^facecascade_batch_size_(sum|count) (\S+)$", text, re.MULTILINE))
+    return float(found.get("sum", 0)), float(found.get("count", 0))
+
+
+def healthy(base: str, process: subprocess.Popen) -> bool:
+    if process.poll() is not None:
+        return False
+    try:
+        return httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Tally:
+    """What the clients of one cell saw (shared, under ``lock``)."""
+
+    sent: int = 0
+    answered: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)  # seconds, 200 answers
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_ticket(self, limit: int) -> bool:
+        with self.lock:
+            if self.sent >= limit:
+                return False
+            self.sent += 1
+            return True
+
+
+def client(
+    url: str, images: list[tuple[str, bytes]], start: int, tally: Tally, stop_at: float, args: argparse.Namespace
+) -> None:
+    i = start
+    with httpx.Client(timeout=args.request_timeout) as http:
+        while time.monotonic() < stop_at and tally.take_ticket(args.max_requests):
+            _, body = images[i % len(images)]
+            i += 1
+            began = time.perf_counter()
+            try:
+                response = http.post(url, content=body, headers={"Content-Type": "image/jpeg"})
+            except httpx.HTTPError as exc:  # no answer: counted as sent, not answered
+                with tally.lock:
+                    tally.statuses[type(exc).__name__] += 1
+                continue
+            seconds = time.perf_counter() - began
+            with tally.lock:
+                tally.answered += 1
+                tally.statuses[str(response.status_code)] += 1
+                if response.status_code == 200:
+                    tally.latencies.append(seconds)
+            if response.status_code == 503 and args.backoff:
+                time.sleep(min(float(response.headers.get("retry-after", "1")), args.max_backoff))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def run_cell(
+    base: str, process: subprocess.Popen, clients: int, images: list[tuple[str, bytes]], args: argparse.Namespace
+) -> dict[str, object]:
+    url = f"{base}/v1/{args.endpoint}"
+    sum0, count0 = batch_totals(base)
+    tally = Tally()
+    began = time.monotonic()
+    stop_at = began + args.seconds
+    threads = [
+        threading.Thread(target=client, args=(url, images, k * len(images) // clients, tally, stop_at, args))
+        for k in range(clients)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - began
+    sum1, count1 = batch_totals(base)
+    ok = tally.statuses.get("200", 0)
+    ms = [s * 1000 for s in tally.latencies]
+    errors = ", ".join(f"{k}: {v}" for k, v in sorted(tally.statuses.items()) if k != "200") or "none"
+    return {
+        "rate": ok / elapsed,
+        "p50": percentile(ms, 50),
+        "p95": percentile(ms, 95),
+        "p99": percentile(ms, 99),
+        "errors": errors,
+        "sent": tally.sent,
+        "answered": tally.answered,
+        "batch": (sum1 - sum0) / (count1 - count0) if count1 > count0 else float("nan"),
+        "healthy": healthy(base, process),
+    }
+
+
+def row(setting: Setting, clients: int, r: dict[str, object]) -> str:
+    match = "ok" if r["sent"] == r["answered"] else "**MISMATCH**"
+    return (
+        f"| {setting.name} | {setting.max_batch} | {setting.max_wait_ms:g} | {setting.max_queue} | {clients} "
+        f"| {r['rate']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {r['errors']} "
+        f"| {r['sent']} / {r['answered']} {match} | {r['batch']:.2f} | {'yes' if r['healthy'] else '**NO**'} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each cell (default 10)")
+    parser.add_argument("--max-requests", type=int, default=5000, help="most requests per cell (default 5000)")
+    parser.add_argument("--endpoint", choices=["analyze", "detect"], default="analyze")
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch threads of the server (default 2)")
+    parser.add_argument(
+        "--settings",
+        type=parse_setting,
+        nargs="+",
+        default=[parse_setting("batched"), parse_setting("unbatched")],
+        help="batched, unbatched or NAME:MAX_BATCH:MAX_WAIT_MS (default: batched unbatched)",
+    )
+    parser.add_argument(
+        "--tiny-queue", action=argparse.BooleanOptionalAction, default=True, help="add the --max-queue 2 row (on)"
+    )
+    parser.add_argument("--tiny-clients", type=int, default=32, help="clients of the tiny-queue row (32)")
+    parser.add_argument("--max-backoff", type=float, default=0.1, help="tiny-queue: longest wait after a 503 (s)")
+    parser.add_argument("--mask-images", type=int, default=7, help="face_mask images besides dlib_faces' (7)")
+    parser.add_argument("--request-timeout", type=float, default=60.0, help="client timeout per request (s)")
+    parser.add_argument("--start-timeout", type=float, default=180.0, help="wait for /healthz at most (s)")
+    args = parser.parse_args()
+
+    images = bench_images(args.data, args.mask_images)
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"facecascade {__version__}, torch {torch.__version__}, Python {platform.python_version()}; "
+        f"{os.cpu_count()} CPUs; {datetime.date.today()}; load average before {load}; "
+        f"POST /v1/{args.endpoint}, {len(images)} images cycled; server --threads {args.threads}; "
+        f"{args.seconds:g} s or {args.max_requests} requests per row\n"
+    )
+    header = (
+        "| setting | max batch | max wait ms | max queue | clients | req/s | p50 ms | p95 ms | p99 ms "
+        "| errors | sent / answered | mean batch | healthy after |"
+    )
+    print(header)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|")
+    plan = [(s, args.clients, False) for s in args.settings]
+    if args.tiny_queue:
+        tiny = Setting("tiny queue", *PRESETS["batched"], max_queue=2)
+        plan.append((tiny, [args.tiny_clients], True))
+    rates: dict[tuple[str, int], float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for setting, client_counts, backoff in plan:
+            args.backoff = backoff
+            with server(setting, args, Path(tmp) / "serve.log") as (base, process):
+                warm = httpx.Client(timeout=args.request_timeout)
+                for _, body in images:  # warm-up: every image once, and the first-call costs
+                    warm.post(f"{base}/v1/{args.endpoint}", content=body, headers={"Content-Type": "image/jpeg"})
+                warm.close()
+                for clients in client_counts:
+                    result = run_cell(base, process, clients, images, args)
+                    rates[setting.name, clients] = float(result["rate"])  # type: ignore[arg-type]
+                    print(row(setting, clients, result), flush=True)
+    if any(name == "batched" for name, _ in rates) and any(name == "unbatched" for name, _ in rates):
+        print("\n| clients | batched req/s | unbatched req/s | batched / unbatched |")
+        print("|---:|---:|---:|---:|")
+        for clients in args.clients:
+            b, u = rates["batched", clients], rates["unbatched", clients]
+            print(f"| {clients} | {b:.1f} | {u:.1f} | {b / u:.2f}x |")
+    print(f"\nload average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
