@@ -75,10 +75,9 @@ def test_a_full_queue_refuses_at_once_and_drains():
     batcher = DynamicBatcher(lambda: Recorder(gate), max_batch=1, max_wait_ms=0, max_queue=2)
 
     async def requests():
-        first = asyncio.ensure_future(batcher.submit("k", _image(1)))  # taken by the worker, held at the gate
-        while batcher.depth() or (not first.done() and not batcher._queue.empty()):
-            await asyncio.sleep(0.01)
+        first = asyncio.ensure_future(batcher.submit("k", _image(1)))
         await asyncio.sleep(0.1)
+        assert batcher.depth() == 0  # taken by the worker, held at the gate
         waiting = [asyncio.ensure_future(batcher.submit("k", _image(v))) for v in (2, 3)]
         await asyncio.sleep(0.05)
         assert batcher.depth() == 2
