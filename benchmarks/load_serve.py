@@ -21,21 +21,27 @@ One markdown row per (setting, clients):
 * sent / answered: every request sent must get exactly one answer (``ok`` when they match);
 * mean batch: images per cascade batch over the window, from the server's ``/metrics``
   (``facecascade_batch_size_sum`` / ``_count``, differences before and after);
+* CPU % server / clients: CPU time of the server process and of this one (the clients) over the
+  window, in % of one core (Linux /proc); their sum near 100 x the number of cores means the
+  machine is saturated, so throughput can only grow by spending less CPU per request;
 * healthy after: the server process still runs and ``/healthz`` answers 200.
 
-Settings: ``batched`` (``--max-batch 8 --max-wait-ms 5``), ``unbatched`` (``--max-batch 1
---max-wait-ms 0``: one image at a time through the cascade), or ``NAME:MAX_BATCH:MAX_WAIT_MS``.
-``--tiny-queue`` adds a row with ``--max-queue 2`` (batched otherwise) and ``--tiny-clients``
-clients, which must answer the excess with 503 (+ ``Retry-After``), never time out or crash; its
-clients wait ``min(Retry-After, --max-backoff)`` after a 503 (all other rows: no waiting). After
-the table, the ratio of batched to unbatched throughput at each client count.
+Settings: ``default`` (the server's defaults: ``--max-batch 8 --max-wait-ms 5``, two workers of
+one thread each on a 2-core CPU), ``batched`` (the same batching, one worker), ``unbatched``
+(``--max-batch 1 --max-wait-ms 0``, one worker: one image at a time through the cascade), or
+``NAME:MAX_BATCH:MAX_WAIT_MS`` and optionally ``:WORKERS`` (batch worker threads, each with its
+models; default 1). ``--tiny-queue`` (on unless ``--no-tiny-queue``) adds a row with
+``--max-queue 2`` (the defaults otherwise) and ``--tiny-clients`` clients: the server must answer the excess with 503 (+
+``Retry-After``), never time out or crash; these clients wait ``min(Retry-After, --max-backoff)``
+after a 503 (all other rows: no waiting). After the table, the ratio of batched to unbatched
+throughput at each client count.
 
 The clients run on the same machine as the server (and share its cores): on a small machine
-they take CPU time from it, more so with many clients. Default run: 2 settings x 3 client counts
-x 10 s + the tiny-queue row + server starts, about 2 minutes.
+they take CPU time from it, more so with many clients. Default run: 3 settings x 3 client counts
+x 10 s + the tiny-queue row + 4 server starts: about 2 minutes.
 
     python benchmarks/load_serve.py [--clients 1 8 32] [--seconds 10] [--max-requests 5000]
-        [--endpoint analyze|detect] [--threads 2] [--settings batched unbatched] [--tiny-queue]
+        [--endpoint analyze|detect] [--threads 0] [--settings default batched unbatched] [--no-tiny-queue]
 """
 
 from __future__ import annotations
@@ -64,7 +70,8 @@ import torch
 from facecascade import __version__
 from facecascade.io import image_files
 
-PRESETS = {"batched": (8, 5.0), "unbatched": (1, 0.0)}
+# name: (max batch, max wait ms, max queue, workers); workers 0: the server's default (2 on CPU)
+PRESETS = {"default": (8, 5.0, 64, 0), "batched": (8, 5.0, 64, 1), "unbatched": (1, 0.0, 64, 1)}
 SERVE = [sys.executable, "-c", "from facecascade.cli import main; raise SystemExit(main())", "serve"]
 
 
@@ -74,16 +81,33 @@ class Setting:
     max_batch: int
     max_wait_ms: float
     max_queue: int = 64
+    workers: int = 1
 
 
 def parse_setting(text: str) -> Setting:
-    """``batched``, ``unbatched`` or ``NAME:MAX_BATCH:MAX_WAIT_MS``."""
+    """``batched``, ``unbatched`` or ``NAME:MAX_BATCH:MAX_WAIT_MS[:WORKERS]``."""
     if text in PRESETS:
         return Setting(text, *PRESETS[text])
     parts = text.split(":")
-    if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected one of {sorted(PRESETS)} or NAME:MAX_BATCH:MAX_WAIT_MS")
-    return Setting(parts[0], int(parts[1]), float(parts[2]))
+    if len(parts) not in (3, 4):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected one of {sorted(PRESETS)} or NAME:MAX_BATCH:MAX_WAIT_MS[:WORKERS]"
+        )
+    workers = int(parts[3]) if len(parts) == 4 else 1
+    return Setting(parts[0], int(parts[1]), float(parts[2]), workers=workers)
+
+
+def ratios(rates: dict[tuple[str, int], float], clients: list[int]) -> None:
+    """Each setting's throughput over ``unbatched`` (one request at a time), per client count."""
+    names = [n for n in dict.fromkeys(name for name, _ in rates) if n not in ("unbatched", "tiny queue")]
+    if not any(name == "unbatched" for name, _ in rates) or not names:
+        return
+    print("\n| clients | unbatched req/s | " + " | ".join(f"{n} req/s (x unbatched)" for n in names) + " |")
+    print("|---:|---:|" + "---:|" * len(names))
+    for count in clients:
+        base = rates["unbatched", count]
+        cells = [f"{rates[n, count]:.1f} ({rates[n, count] / base:.2f}x)" for n in names]
+        print(f"| {count} | {base:.1f} | " + " | ".join(cells) + " |")
 
 
 def bench_images(data: Path, mask_images: int) -> list[tuple[str, bytes]]:
@@ -111,6 +135,7 @@ def server(setting: Setting, args: argparse.Namespace, log: Path) -> Iterator[tu
         "--max-batch", str(setting.max_batch),
         "--max-wait-ms", str(setting.max_wait_ms),
         "--max-queue", str(setting.max_queue),
+        "--workers", str(setting.workers),
         "--threads", str(args.threads),
         "--log-level", "warning",
     ]  # fmt: skip
@@ -147,6 +172,15 @@ def batch_totals(base: str) -> tuple[float, float]:
     return float(found.get("sum", 0)), float(found.get("count", 0))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads) from /proc; NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def healthy(base: str, process: subprocess.Popen) -> bool:
     if process.poll() is not None:
         return False
@@ -175,8 +209,15 @@ class Tally:
 
 
 def client(
-    url: str, images: list[tuple[str, bytes]], start: int, tally: Tally, stop_at: float, args: argparse.Namespace
+    url: str,
+    images: list[tuple[str, bytes]],
+    start: int,
+    tally: Tally,
+    stop_at: float,
+    backoff: bool,
+    args: argparse.Namespace,
 ) -> None:
+    """Post the images from ``start`` on, one at a time, until ``stop_at`` or the request limit."""
     i = start
     with httpx.Client(timeout=args.request_timeout) as http:
         while time.monotonic() < stop_at and tally.take_ticket(args.max_requests):
@@ -195,28 +236,48 @@ def client(
                 tally.statuses[str(response.status_code)] += 1
                 if response.status_code == 200:
                     tally.latencies.append(seconds)
-            if response.status_code == 503 and args.backoff:
+            if response.status_code == 503 and backoff:
                 time.sleep(min(float(response.headers.get("retry-after", "1")), args.max_backoff))
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
+def percentile(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
+@dataclass
+class Result:
+    """One row of the table."""
+
+    rate: float  # 200 answers per second
+    p50: float
+    p95: float
+    p99: float
+    errors: str
+    sent: int
+    answered: int
+    mean_batch: float
+    cpu: str  # "server / clients" in % of one core
+    healthy: bool
+
+
 def run_cell(
-    base: str, process: subprocess.Popen, clients: int, images: list[tuple[str, bytes]], args: argparse.Namespace
-) -> dict[str, object]:
+    base: str,
+    process: subprocess.Popen,
+    clients: int,
+    images: list[tuple[str, bytes]],
+    backoff: bool,
+    args: argparse.Namespace,
+) -> Result:
     url = f"{base}/v1/{args.endpoint}"
     sum0, count0 = batch_totals(base)
     tally = Tally()
+    server_cpu, own = cpu_seconds(process.pid), os.times()
     began = time.monotonic()
     stop_at = began + args.seconds
     threads = [
-        threading.Thread(target=client, args=(url, images, k * len(images) // clients, tally, stop_at, args))
+        threading.Thread(target=client, args=(url, images, k * len(images) // clients, tally, stop_at, backoff, args))
         for k in range(clients)
     ]
     for t in threads:
@@ -224,29 +285,30 @@ def run_cell(
     for t in threads:
         t.join()
     elapsed = time.monotonic() - began
+    server_cpu = cpu_seconds(process.pid) - server_cpu
+    client_cpu = sum(os.times()[:2]) - sum(own[:2])
     sum1, count1 = batch_totals(base)
-    ok = tally.statuses.get("200", 0)
     ms = [s * 1000 for s in tally.latencies]
-    errors = ", ".join(f"{k}: {v}" for k, v in sorted(tally.statuses.items()) if k != "200") or "none"
-    return {
-        "rate": ok / elapsed,
-        "p50": percentile(ms, 50),
-        "p95": percentile(ms, 95),
-        "p99": percentile(ms, 99),
-        "errors": errors,
-        "sent": tally.sent,
-        "answered": tally.answered,
-        "batch": (sum1 - sum0) / (count1 - count0) if count1 > count0 else float("nan"),
-        "healthy": healthy(base, process),
-    }
+    return Result(
+        rate=tally.statuses.get("200", 0) / elapsed,
+        p50=percentile(ms, 50),
+        p95=percentile(ms, 95),
+        p99=percentile(ms, 99),
+        errors=", ".join(f"{k}: {v}" for k, v in sorted(tally.statuses.items()) if k != "200") or "none",
+        sent=tally.sent,
+        answered=tally.answered,
+        mean_batch=(sum1 - sum0) / (count1 - count0) if count1 > count0 else float("nan"),
+        cpu=f"{100 * server_cpu / elapsed:.0f} / {100 * client_cpu / elapsed:.0f}",
+        healthy=healthy(base, process),
+    )
 
 
-def row(setting: Setting, clients: int, r: dict[str, object]) -> str:
-    match = "ok" if r["sent"] == r["answered"] else "**MISMATCH**"
+def row(setting: Setting, clients: int, r: Result) -> str:
+    match = "ok" if r.sent == r.answered else "**MISMATCH**"
     return (
-        f"| {setting.name} | {setting.max_batch} | {setting.max_wait_ms:g} | {setting.max_queue} | {clients} "
-        f"| {r['rate']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {r['errors']} "
-        f"| {r['sent']} / {r['answered']} {match} | {r['batch']:.2f} | {'yes' if r['healthy'] else '**NO**'} |"
+        f"| {setting.name} | {setting.max_batch} | {setting.max_wait_ms:g} | {setting.max_queue} "
+        f"| {setting.workers} | {clients} | {r.rate:.1f} | {r.p50:.0f} | {r.p95:.0f} | {r.p99:.0f} | {r.errors} "
+        f"| {r.sent} / {r.answered} {match} | {r.mean_batch:.2f} | {r.cpu} | {'yes' if r.healthy else '**NO**'} |"
     )
 
 
@@ -257,13 +319,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each cell (default 10)")
     parser.add_argument("--max-requests", type=int, default=5000, help="most requests per cell (default 5000)")
     parser.add_argument("--endpoint", choices=["analyze", "detect"], default="analyze")
-    parser.add_argument("--threads", type=int, default=2, help="PyTorch threads of the server (default 2)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="PyTorch threads of the server (0, default: cores / workers)"
+    )
     parser.add_argument(
         "--settings",
         type=parse_setting,
-        nargs="+",
-        default=[parse_setting("batched"), parse_setting("unbatched")],
-        help="batched, unbatched or NAME:MAX_BATCH:MAX_WAIT_MS (default: batched unbatched)",
+        nargs="*",
+        default=[parse_setting(name) for name in ("default", "batched", "unbatched")],
+        help="default, batched, unbatched or NAME:MAX_BATCH:MAX_WAIT_MS[:WORKERS] (default: all three; "
+        "none: the tiny-queue row only)",
     )
     parser.add_argument(
         "--tiny-queue", action=argparse.BooleanOptionalAction, default=True, help="add the --max-queue 2 row (on)"
@@ -284,34 +349,29 @@ def main() -> None:
         f"{args.seconds:g} s or {args.max_requests} requests per row\n"
     )
     header = (
-        "| setting | max batch | max wait ms | max queue | clients | req/s | p50 ms | p95 ms | p99 ms "
-        "| errors | sent / answered | mean batch | healthy after |"
+        "| setting | max batch | max wait ms | max queue | workers | clients | req/s | p50 ms | p95 ms | p99 ms "
+        "| errors | sent / answered | mean batch | CPU % server / clients | healthy after |"
     )
     print(header)
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---|")
     plan = [(s, args.clients, False) for s in args.settings]
     if args.tiny_queue:
-        tiny = Setting("tiny queue", *PRESETS["batched"], max_queue=2)
+        batch, wait, _, workers = PRESETS["default"]
+        tiny = Setting("tiny queue", batch, wait, max_queue=2, workers=workers)
         plan.append((tiny, [args.tiny_clients], True))
     rates: dict[tuple[str, int], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for setting, client_counts, backoff in plan:
-            args.backoff = backoff
             with server(setting, args, Path(tmp) / "serve.log") as (base, process):
                 warm = httpx.Client(timeout=args.request_timeout)
                 for _, body in images:  # warm-up: every image once, and the first-call costs
                     warm.post(f"{base}/v1/{args.endpoint}", content=body, headers={"Content-Type": "image/jpeg"})
                 warm.close()
                 for clients in client_counts:
-                    result = run_cell(base, process, clients, images, args)
-                    rates[setting.name, clients] = float(result["rate"])  # type: ignore[arg-type]
+                    result = run_cell(base, process, clients, images, backoff, args)
+                    rates[setting.name, clients] = result.rate
                     print(row(setting, clients, result), flush=True)
-    if any(name == "batched" for name, _ in rates) and any(name == "unbatched" for name, _ in rates):
-        print("\n| clients | batched req/s | unbatched req/s | batched / unbatched |")
-        print("|---:|---:|---:|---:|")
-        for clients in args.clients:
-            b, u = rates["batched", clients], rates["unbatched", clients]
-            print(f"| {clients} | {b:.1f} | {u:.1f} | {b / u:.2f}x |")
+    ratios(rates, args.clients)
     print(f"\nload average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

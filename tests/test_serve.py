@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +22,7 @@ from facecascade.serve import ServeConfig, create_app
 from facecascade.serve.schema import ImageResult
 from facecascade.testing.corpus import bomb_png, write_corpus
 
+from .serving import LocalServer
 from .shared_data import require
 
 PHOTO = "dlib_faces/2008_002506.jpg"
@@ -192,3 +195,28 @@ def test_openapi_documents_the_bodies_and_the_answers(client: TestClient):
 def test_serve_command_rejects_bad_settings(capsys: pytest.CaptureFixture[str]):
     assert main(["serve", "--max-batch", "0"]) == 2
     assert "max_batch must be >= 1" in capsys.readouterr().err
+
+
+def _send_and_hang_up(url: str, head: bytes, body: bytes) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(head + body)
+
+
+def test_clients_that_hang_up_leave_the_server_serving(photo: bytes):
+    server = LocalServer(ServeConfig(attributes=None))
+    server.start()
+    try:
+        head = b"POST /v1/detect HTTP/1.1\r\nHost: test\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+        _send_and_hang_up(server.url, head % 100_000, photo[:1000])  # mid-upload
+        for _ in range(4):
+            _send_and_hang_up(server.url, head % len(photo), photo)  # before the answer
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            answer = client.post("/v1/detect", content=photo, headers=JPEG)
+            assert answer.status_code == 200 and len(answer.json()["faces"]) == 3
+            assert client.get("/healthz").status_code == 200
+            metrics = client.get("/metrics").text
+        assert 'facecascade_errors_total{error="client disconnected"} 1.0' in metrics
+        assert 'facecascade_requests_total{endpoint="/v1/detect",status="200"} 5.0' in metrics  # 4 unread + 1
+    finally:
+        server.stop()

@@ -111,17 +111,16 @@ class Service:
         self.metrics = ServiceMetrics(lambda: self.batcher.depth() if self.batcher else 0)
 
     def start(self) -> None:
-        if self.config.threads:
-            import torch
+        import torch
 
-            torch.set_num_threads(self.config.threads)
         c = self.config
+        torch.set_num_threads(c.thread_count())  # process-wide: shared by the workers
         batcher = DynamicBatcher(
             lambda: Pipelines(c).warm(),
             c.max_batch,
             c.max_wait_ms,
             c.max_queue,
-            c.workers,
+            c.worker_count(),
             self.metrics.batch_size.observe,
         )
         batcher.start()
@@ -146,6 +145,10 @@ class Service:
         self, request: Request, endpoint: str, min_face: float | None, fast: bool | None, attributes: str, draw: bool
     ) -> Response:
         c = self.config
+        if self.batcher is not None and self.batcher.full():  # refused before reading and decoding
+            raise ApiError(
+                503, "busy", f"{self.batcher.depth()} images are waiting; retry after a second", {"Retry-After": "1"}
+            )
         image, name = await read_image(request, c.max_bytes, c.max_pixels)
         key = PipelineKey(
             endpoint, c.min_face if min_face is None else float(min_face), c.fast if fast is None else fast

@@ -76,12 +76,17 @@ class DynamicBatcher:
         self.make_runner, self.max_batch, self.max_wait = make_runner, max_batch, max_wait_ms / 1000
         self.max_queue, self.workers, self.on_batch = max_queue, workers, on_batch
         self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._outstanding = 0  # submitted, not yet answered (read without a lock: a hint only)
         self._threads: list[threading.Thread] = []
         self._ready = threading.Barrier(workers + 1)
 
     def depth(self) -> int:
         """Images waiting (not yet taken by a worker)."""
         return self._queue.qsize()
+
+    def full(self) -> bool:
+        """Whether `submit` would refuse now."""
+        return self._queue.qsize() >= self.max_queue
 
     def start(self) -> None:
         """Start the workers and wait until each has built its runner (its models are loaded)."""
@@ -105,12 +110,16 @@ class DynamicBatcher:
 
     async def submit(self, key: Hashable, image: np.ndarray) -> Faces:
         """The faces in ``image`` through the pipeline ``key``; `QueueFull` if the queue is full."""
-        if self._queue.qsize() >= self.max_queue:
+        if self.full():
             raise QueueFull(f"{self._queue.qsize()} images are waiting (the limit is {self.max_queue})")
         loop = asyncio.get_running_loop()
         job = _Job(key, image, loop.create_future(), loop)
-        self._queue.put(job)
-        return await job.future
+        self._outstanding += 1  # on the event loop's thread only
+        try:
+            self._queue.put(job)
+            return await job.future
+        finally:
+            self._outstanding -= 1
 
     def _work(self, errors: list[BaseException]) -> None:
         try:
@@ -127,11 +136,14 @@ class DynamicBatcher:
                 self._run_group(run, group)
 
     def _next_batch(self) -> list[_Job] | None:
-        """The first waiting job and those that arrive within ``max_wait`` (``None``: stop)."""
+        """The first waiting job and those that arrive within ``max_wait`` (``None``: stop). With no
+        other request outstanding nothing can join, so the worker does not wait (a lone client
+        would only lose ``max_wait`` per request)."""
         first = self._queue.get()
         if first is None:
             return None
-        batch, deadline = [first], time.monotonic() + self.max_wait
+        wait = self.max_wait if self._outstanding > 1 else 0.0
+        batch, deadline = [first], time.monotonic() + wait
         while len(batch) < self.max_batch:
             try:
                 job = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))

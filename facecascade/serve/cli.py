@@ -64,12 +64,17 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-face", type=float, default=d.min_face, help="default smallest face side in pixels (20)")
     p.add_argument("--fast", action="store_true", help="the detector's fast path by default")
     p.add_argument("--device", default=d.device, help="cpu, cuda, ... (default cpu)")
-    p.add_argument("--workers", type=int, default=d.workers, help="batch worker threads, each with its models (1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=d.workers,
+        help="batch worker threads, each with its models (0: 2 on CPU, 1 on GPU)",
+    )
     p.add_argument("--max-batch", type=int, default=d.max_batch, help="most images per batch (8; 1: no batching)")
     p.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms, help="longest wait to fill a batch (5 ms)")
     p.add_argument("--max-queue", type=int, default=d.max_queue, help="most images waiting before 503 (64)")
     p.add_argument("--max-bytes", type=int, default=d.max_bytes, help="largest upload in bytes (20 MiB)")
     p.add_argument("--max-pixels", type=int, default=d.max_pixels, help="largest image in pixels (40 M)")
-    p.add_argument("--threads", type=int, default=d.threads, help="PyTorch CPU threads (default: PyTorch's)")
+    p.add_argument("--threads", type=int, default=d.threads, help="PyTorch CPU threads (0: cores / workers)")
     p.add_argument("--log-level", default="info", help="uvicorn's log level (default info)")
     p.set_defaults(func=cmd_serve)

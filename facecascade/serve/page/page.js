@@ -5,9 +5,11 @@
 const ENDPOINT = "/v1/analyze?attributes=top5";
 const CONCURRENT = 3; // requests in flight at once; the server batches them
 const RETRIES = 3; // tries after a 503 (queue full, models loading)
-const LABEL_ATTRIBUTES = 2; // attributes drawn on the canvas (the table has all 5)
+const LABEL_ATTRIBUTES = 2; // attributes drawn on the canvas (the table has all 5)...
+const NARROW_PX = 480; // ...none where the canvas shows narrower than this (a phone)
+const MIN_FONT_PX = 11; // the smallest label text on the screen
 const COLORS = ["#22c55e", "#38bdf8", "#f97316", "#e879f9", "#facc15", "#f87171", "#a3e635", "#2dd4bf"];
-const LANDMARKS = ["left eye", "right eye", "nose", "left mouth corner", "right mouth corner"];
+const LANDMARKS = 5; // eyes, nose, mouth corners
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -42,6 +44,10 @@ function attributesText(face, n) {
 
 function boxText(box) {
   return box.map((v) => Math.round(v)).join(", ");
+}
+
+function faceColor(index) {
+  return COLORS[index % COLORS.length];
 }
 
 function sleep(ms) {
@@ -107,12 +113,16 @@ function loadImage(file) {
 
 // --- drawing -------------------------------------------------------------------------------
 
-function drawStyle(width, height) {
+// Line widths and text sizes in canvas pixels: in proportion to the photo, and text never under
+// MIN_FONT_PX on the screen, however much the canvas is scaled down to fit.
+function drawStyle(width, height, shownWidth) {
   const side = Math.max(width, height);
+  const perScreenPixel = width / (shownWidth || width);
   return {
     line: Math.max(2, Math.round(side / 300)),
     radius: Math.max(2, Math.round(side / 220)),
-    font: Math.max(12, Math.round(side / 50)),
+    font: Math.round(Math.max(MIN_FONT_PX * perScreenPixel, side / 55)),
+    attributes: shownWidth && shownWidth < NARROW_PX ? 0 : LABEL_ATTRIBUTES,
   };
 }
 
@@ -138,19 +148,38 @@ function drawLandmarks(ctx, points, color, style) {
   }
 }
 
-function drawLabel(ctx, lines, box, color, style, canvasWidth) {
+function overlaps(a, b) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+// Where a face's label goes: above its box, else below it, else inside its top, whichever
+// first misses the labels already placed and stays on the canvas (else above or below anyway).
+function placeLabel(size, box, canvas, placed) {
+  const x = Math.max(0, Math.min(box[0], canvas.width - size.width));
+  const tops = [box[1] - size.height, box[3], box[1]];
+  const fits = (rect) => rect.y >= 0 && rect.y + rect.height <= canvas.height;
+  const candidates = tops.map((y) => ({ x, y, ...size })).filter(fits);
+  const free = candidates.find((rect) => !placed.some((other) => overlaps(rect, other)));
+  return free || candidates[0] || { x, y: 0, ...size };
+}
+
+function measureLabel(ctx, lines, style) {
   const pad = Math.round(style.font / 4);
   const lineHeight = Math.round(style.font * 1.2);
-  ctx.font = `600 ${style.font}px system-ui, sans-serif`;
   const width = Math.max(...lines.map((line) => ctx.measureText(line).width)) + 2 * pad;
-  const height = lines.length * lineHeight + pad;
-  const x = Math.max(0, Math.min(box[0], canvasWidth - width));
-  const y = box[1] - height >= 0 ? box[1] - height : box[3]; // above the box, else below
+  return { width: Math.ceil(width), height: lines.length * lineHeight + pad, pad, lineHeight };
+}
+
+function drawLabel(ctx, lines, box, color, style, placed) {
+  ctx.font = `600 ${style.font}px system-ui, sans-serif`;
+  const { pad, lineHeight, ...size } = measureLabel(ctx, lines, style);
+  const rect = placeLabel(size, box, ctx.canvas, placed);
+  placed.push(rect);
   ctx.fillStyle = color;
-  ctx.fillRect(x, y, width, height);
+  ctx.fillRect(rect.x, rect.y, rect.width, rect.height);
   ctx.fillStyle = "#111";
   ctx.textBaseline = "top";
-  lines.forEach((line, i) => ctx.fillText(line, x + pad, y + pad + i * lineHeight));
+  lines.forEach((line, i) => ctx.fillText(line, rect.x + pad, rect.y + pad + i * lineHeight));
 }
 
 function scaleFace(face, sx, sy) {
@@ -161,10 +190,11 @@ function scaleFace(face, sx, sy) {
   };
 }
 
-function faceLabel(face, index) {
+function faceLabel(face, index, style) {
   const lines = [`#${index + 1}  ${face.score.toFixed(2)}`];
-  const attributes = attributesText(face, LABEL_ATTRIBUTES);
-  if (attributes) lines.push(attributes);
+  for (const [name, p] of topAttributes(face, style.attributes)) {
+    lines.push(`${attributeName(name)} ${percent(p)}`);
+  }
   return lines;
 }
 
@@ -180,15 +210,17 @@ function drawResult(canvas, image, result) {
     ctx.fillStyle = "#333";
     ctx.fillRect(0, 0, width, height);
   }
-  const style = drawStyle(width, height);
+  const style = drawStyle(width, height, canvas.clientWidth);
   const sx = width / result.width;
   const sy = height / result.height;
-  result.faces.forEach((face, i) => {
-    const color = COLORS[i % COLORS.length];
-    const scaled = scaleFace(face, sx, sy);
-    drawBox(ctx, scaled.box, color, style);
-    drawLandmarks(ctx, scaled.landmarks, color, style);
-    drawLabel(ctx, faceLabel(face, i), scaled.box, color, style, width);
+  const scaled = result.faces.map((face) => scaleFace(face, sx, sy));
+  scaled.forEach((face, i) => {
+    drawBox(ctx, face.box, faceColor(i), style);
+    drawLandmarks(ctx, face.landmarks, faceColor(i), style);
+  });
+  const placed = []; // the labels last, over every box
+  scaled.forEach((face, i) => {
+    drawLabel(ctx, faceLabel(result.faces[i], i, style), face.box, faceColor(i), style, placed);
   });
 }
 
@@ -198,7 +230,8 @@ function canvasDescription(name, result) {
     const attributes = attributesText(face, LABEL_ATTRIBUTES);
     return `face ${i + 1} (score ${face.score.toFixed(2)}${attributes ? `; ${attributes}` : ""})`;
   });
-  return `${name} with ${plural(result.faces.length, "face")} marked by boxes and ${LANDMARKS.length} landmarks each (${LANDMARKS.join(", ")}): ${faces.join("; ")}`;
+  const marked = `${plural(result.faces.length, "face")} marked (box and ${LANDMARKS} landmarks each)`;
+  return `${name} with ${marked}: ${faces.join("; ")}`;
 }
 
 // --- one result card -----------------------------------------------------------------------
@@ -218,9 +251,10 @@ function renderRow(face, index) {
   const head = document.createElement("th");
   head.scope = "row";
   head.textContent = String(index + 1);
-  head.style.setProperty("--face-color", COLORS[index % COLORS.length]);
+  head.style.setProperty("--face-color", faceColor(index));
   const cells = [face.score.toFixed(3), boxText(face.box), attributesText(face) || "—"];
-  row.append(head, ...cells.map((text) => Object.assign(document.createElement("td"), { textContent: text })));
+  const data = cells.map((text) => Object.assign(document.createElement("td"), { textContent: text }));
+  row.append(head, ...data);
   return row;
 }
 
@@ -242,15 +276,17 @@ function timingText(answer) {
 function renderSuccess(card, answer, image) {
   const result = answer.body;
   const count = result.faces.length;
-  card.part("meta").textContent = `${result.width} × ${result.height} px · ${plural(count, "face")} · ${timingText(answer)}`;
+  const size = `${result.width} × ${result.height} px`;
+  card.part("meta").textContent = `${size} · ${plural(count, "face")} · ${timingText(answer)}`;
+  card.part("body").hidden = false; // shown first: the drawing depends on the canvas's shown width
   const canvas = card.part("canvas");
   drawResult(canvas, image, result);
   canvas.setAttribute("aria-label", canvasDescription(card.file.name, result));
-  card.part("caption").textContent = image ? "" : "This browser cannot display this image; the boxes are drawn on a blank.";
+  const unseen = "This browser cannot display this image; the faces are drawn on a blank.";
+  card.part("caption").textContent = image ? "" : unseen;
   renderTable(card, result);
   card.part("json").textContent = JSON.stringify(result, null, 2);
   card.part("copy").addEventListener("click", () => copyJson(card));
-  card.part("body").hidden = false;
   card.root.dataset.faces = String(count);
   card.root.dataset.state = "done";
 }
@@ -264,19 +300,22 @@ function renderError(card, answer) {
     document.createTextNode(detail ? `: ${detail}` : ""),
   );
   message.hidden = false;
+  card.part("body").hidden = true;
   card.part("meta").textContent = answer.roundTripMs ? `Failed · ${timingText(answer)}` : "Failed";
   card.root.dataset.state = "error";
   card.root.dataset.error = error;
 }
 
 async function copyJson(card) {
-  const text = card.part("json").textContent;
+  const pre = card.part("json");
+  let copied = true;
   try {
-    await navigator.clipboard.writeText(text);
+    await navigator.clipboard.writeText(pre.textContent);
   } catch {
-    copyBySelection(card.part("json")); // no clipboard API outside secure contexts (http on a LAN)
+    copied = copyBySelection(pre); // no clipboard API outside secure contexts (http on a LAN)
   }
-  setStatus(`Copied the JSON of ${card.file.name}.`);
+  const name = card.file.name;
+  setStatus(copied ? `Copied the JSON of ${name}.` : `Could not copy; the JSON of ${name} is selected instead.`);
 }
 
 function copyBySelection(element) {
@@ -285,18 +324,20 @@ function copyBySelection(element) {
   const selection = window.getSelection();
   selection.removeAllRanges();
   selection.addRange(range);
-  document.execCommand("copy");
+  return document.execCommand("copy");
 }
 
 async function processCard(card) {
   card.root.dataset.state = "running";
   card.part("meta").textContent = "Analyzing…";
-  const [answer, image] = await Promise.all([analyze(card.file), loadImage(card.file)]);
-  if (answer.ok) {
-    renderSuccess(card, answer, image);
-  } else {
-    renderError(card, answer);
+  const [first, image] = await Promise.all([analyze(card.file), loadImage(card.file)]);
+  let answer = first;
+  try {
+    if (answer.ok) renderSuccess(card, answer, image);
+  } catch (err) {
+    answer = { ...answer, ok: false, body: { error: "cannot show the answer", detail: String(err) } };
   }
+  if (!answer.ok) renderError(card, answer);
   card.root.removeAttribute("aria-busy");
   return answer;
 }
@@ -320,12 +361,12 @@ function summary(results) {
   const failed = results.filter((r) => !r.answer.ok);
   const faces = results.reduce((n, r) => n + (r.answer.ok ? r.answer.body.faces.length : 0), 0);
   const done = results.length - failed.length;
-  let text = `Done: ${plural(faces, "face")} in ${plural(done, "photo")}.`;
+  const parts = done ? [`Done: ${plural(faces, "face")} in ${plural(done, "photo")}.`] : [];
   if (failed.length) {
-    const names = failed.map((r) => `${r.card.file.name} (${r.answer.body.error})`).join(", ");
-    text += ` ${plural(failed.length, "file")} failed: ${names}.`;
+    const names = failed.map((r) => `${r.card.file.name} (${r.answer.body.error || "error"})`).join(", ");
+    parts.push(`${plural(failed.length, "file")} failed: ${names}.`);
   }
-  return text;
+  return parts.join(" ");
 }
 
 async function handleFiles(fileList) {
