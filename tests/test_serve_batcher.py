@@ -76,8 +76,12 @@ def test_a_full_queue_refuses_at_once_and_drains():
 
     async def requests():
         first = asyncio.ensure_future(batcher.submit("k", _image(1)))
-        await asyncio.sleep(0.1)
-        assert batcher.depth() == 0  # taken by the worker, held at the gate
+        await asyncio.sleep(0.05)
+        for _ in range(500):  # until the worker has taken it (it is then held at the gate)
+            if batcher.depth() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert batcher.depth() == 0
         waiting = [asyncio.ensure_future(batcher.submit("k", _image(v))) for v in (2, 3)]
         await asyncio.sleep(0.05)
         assert batcher.depth() == 2
