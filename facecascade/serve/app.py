@@ -109,12 +109,14 @@ class Service:
         self.config = config
         self.batcher: DynamicBatcher | None = None
         self.metrics = ServiceMetrics(lambda: self.batcher.depth() if self.batcher else 0)
+        self._threads_before = 0
 
     def start(self) -> None:
         import torch
 
         c = self.config
-        torch.set_num_threads(c.thread_count())  # process-wide: shared by the workers
+        self._threads_before = torch.get_num_threads()
+        torch.set_num_threads(c.thread_count())  # process-wide: shared by the workers; restored by stop
         batcher = DynamicBatcher(
             lambda: Pipelines(c).warm(),
             c.max_batch,
@@ -128,8 +130,11 @@ class Service:
 
     def stop(self) -> None:
         if self.batcher is not None:
+            import torch
+
             self.batcher.stop()
             self.batcher = None
+            torch.set_num_threads(self._threads_before)
 
     async def faces(self, key: PipelineKey, image: Any) -> Faces:
         if self.batcher is None:
