@@ -172,6 +172,8 @@ def test_health_models_metrics_and_unknown_routes(client: TestClient, photo: byt
     assert client.get("/v1/analyze").status_code == 405
     invalid = client.post("/v1/analyze?attributes=some", content=photo, headers=JPEG)
     assert invalid.status_code == 422 and "attributes" in invalid.json()["detail"]
+    typo = client.post("/v1/detect?min-face=40&attributes=all", content=photo, headers=JPEG)
+    assert typo.status_code == 422 and "unknown query parameter(s) attributes, min-face" in typo.json()["detail"]
     _still_serves(client, photo)
     text = client.get("/metrics").text
     for needle in (

@@ -34,6 +34,7 @@ from .uploads import read_image
 
 PAGE = Path(__file__).resolve().parent / "page"
 TOP = 5  # attributes=top5
+QUERY_OPTIONS = {"detect": {"min_face", "fast", "draw"}, "analyze": {"min_face", "fast", "draw", "attributes"}}
 IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
 REQUEST_BODY = {
     "requestBody": {
@@ -150,6 +151,10 @@ class Service:
         self, request: Request, endpoint: str, min_face: float | None, fast: bool | None, attributes: str, draw: bool
     ) -> Response:
         c = self.config
+        unknown = sorted(set(request.query_params) - QUERY_OPTIONS[endpoint])
+        if unknown:  # a typo such as min-face would otherwise fall back to the default silently
+            known = ", ".join(sorted(QUERY_OPTIONS[endpoint]))
+            raise ApiError(422, "invalid parameters", f"unknown query parameter(s) {', '.join(unknown)}; use {known}")
         if self.batcher is not None and self.batcher.full():  # refused before reading and decoding
             raise ApiError(
                 503, "busy", f"{self.batcher.depth()} images are waiting; retry after a second", {"Retry-After": "1"}
