@@ -4,6 +4,7 @@ kinds, and ``facecascade weights list|info``."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -42,6 +43,11 @@ def test_names_kinds_and_defaults():
     assert list_weights("detector") == ["mtcnn", "mtcnn-joint", "mtcnn-original"]
     assert list_weights("aligner") == ["dcrn"] and list_weights("attributes") == ["mcfa"]
     assert [n for n in list_weights() if weights_info(n).default] == ["mtcnn", "dcrn", "mcfa"]
+    code_defaults = [
+        inspect.signature(part).parameters["weights"].default
+        for part in (facecascade.FaceDetector, facecascade.FaceAligner, facecascade.AttributeClassifier)
+    ]
+    assert code_defaults == ["mtcnn", "dcrn", "mcfa"]  # the registry's flags say what the loaders do
     assert facecascade.list_weights is list_weights and facecascade.weights_info is weights_info
     with pytest.raises(KeyError, match="registered are mtcnn"):
         weights_info("retinaface")

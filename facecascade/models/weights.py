@@ -128,8 +128,7 @@ def _load_original(files: list[Path]) -> MTCNNNets:
 
 
 def _load_checkpoint(path: Path) -> tuple[MTCNNNets, dict[str, Any]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: '{path}'")
+    """The cascade in the existing file ``path`` (`weights_files` has found it) and its ``meta``."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors have no common base class
@@ -155,15 +154,9 @@ def _joint(nets: MTCNNNets, checkpoint: dict[str, Any], source: str) -> JointCas
 
 
 def weights_files(weights: str | os.PathLike) -> list[Path]:
-    """The file(s) behind a registered name (`facecascade.registry`) or a checkpoint path,
-    existing or not, unverified (`load_mtcnn` verifies them)."""
-    if is_registered(weights):
-        return weights_info(str(weights)).files
-    path = Path(weights)
-    if path.suffix in (".pt", ".pth") or path.exists():
-        return [path]
-    known = ", ".join(NAMED_WEIGHTS)
-    raise ValueError(f"unknown weights {weights!r}: use one of {known} or a checkpoint path")
+    """The file(s) behind a detector name (checked against the registry's SHA-256) or a checkpoint
+    path: `facecascade.registry.resolve_weights`, whose errors say what is wrong."""
+    return resolve_weights(weights, "detector")
 
 
 def weights_fingerprint(weights: str | os.PathLike) -> str:
@@ -171,8 +164,6 @@ def weights_fingerprint(weights: str | os.PathLike) -> str:
     name or path, different when a file is replaced."""
     digest = hashlib.sha256()
     for path in weights_files(weights):
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file not found: '{path}'")
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -181,7 +172,7 @@ def load_mtcnn_with_meta(weights: str | os.PathLike) -> tuple[MTCNNNets, dict[st
     """`load_mtcnn` and the checkpoint's ``meta`` dict (``{}`` for the original weights); a
     checkpoint may recommend its own operating point there as ``meta["thresholds"]``. A registered
     name's files are checked against their SHA-256 first (`facecascade.registry.resolve_weights`)."""
-    files = resolve_weights(weights, "detector")
+    files = weights_files(weights)
     if is_registered(weights) and weights_info(str(weights)).source == "facenet-pytorch":
         return _load_original(files), {}
     return _load_checkpoint(files[0])
