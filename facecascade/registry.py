@@ -17,7 +17,7 @@ import hashlib
 import importlib.util
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -68,22 +68,11 @@ class WeightsInfo:
         return None if self.card is None else PACKAGED / self.card
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view (``facecascade weights info NAME --json``)."""
-        card = self.card_path
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "architecture": self.architecture,
-            "source": self.source,
-            "sha256": dict(self.sha256),
-            "card": None if card is None else str(card),
-            "default": self.default,
-            "description": self.description,
-            "training_data": self.training_data,
-            "licence": self.licence,
-            "metrics": dict(self.metrics),
-            "metrics_source": self.metrics_source,
-        }
+        """A JSON-ready view (``facecascade weights info NAME --json``): the fields, with the model
+        card as its path in the installed package."""
+        out = asdict(self)
+        out["card"] = None if self.card_path is None else str(self.card_path)
+        return out
 
 
 def _entry(name: str, raw: dict[str, Any]) -> WeightsInfo:
