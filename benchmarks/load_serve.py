@@ -26,6 +26,9 @@ One markdown row per (setting, clients):
   machine is saturated, so throughput can only grow by spending less CPU per request;
 * healthy after: the server process still runs and ``/healthz`` answers 200.
 
+Before each setting's rows, an HTML comment line gives the seconds from starting the server to
+``/healthz`` 200 (models loaded and warmed) and the server's time for the first photo.
+
 Settings: ``default`` (the server's defaults: ``--max-batch 8 --max-wait-ms 5``, two workers of
 one thread each on a 2-core CPU), ``batched`` (the same batching, one worker), ``unbatched``
 (``--max-batch 1 --max-wait-ms 0``, one worker: one image at a time through the cascade), or
@@ -142,8 +145,9 @@ def server(setting: Setting, args: argparse.Namespace, log: Path) -> Iterator[tu
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    began = time.monotonic()
     try:
-        deadline = time.monotonic() + args.start_timeout
+        deadline = began + args.start_timeout
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"server {setting.name} exited ({process.returncode}):\n{log.read_text()[-3000:]}")
@@ -155,6 +159,7 @@ def server(setting: Setting, args: argparse.Namespace, log: Path) -> Iterator[tu
                 if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
                     break
             time.sleep(0.2)
+        print(f"<!-- {setting.name}: /healthz 200 after {time.monotonic() - began:.1f} s -->", flush=True)
         yield base, process
     finally:
         process.terminate()
@@ -364,8 +369,12 @@ def main() -> None:
         for setting, client_counts, backoff in plan:
             with server(setting, args, Path(tmp) / "serve.log") as (base, process):
                 warm = httpx.Client(timeout=args.request_timeout)
-                for _, body in images:  # warm-up: every image once, and the first-call costs
-                    warm.post(f"{base}/v1/{args.endpoint}", content=body, headers={"Content-Type": "image/jpeg"})
+                for name, body in images:  # warm-up: every image once, and the first-call costs
+                    answer = warm.post(
+                        f"{base}/v1/{args.endpoint}", content=body, headers={"Content-Type": "image/jpeg"}
+                    )
+                    if name == images[0][0]:
+                        print(f"<!-- {setting.name}: first request {answer.headers.get('X-Process-Time-Ms')} ms -->")
                 warm.close()
                 for clients in client_counts:
                     result = run_cell(base, process, clients, images, backoff, args)
