@@ -35,9 +35,13 @@ from facecascade.data import (
     read_voc,
     read_wider,
     read_wider_boxes,
+    read_wider_mat,
+    read_wider_setting,
     select_split,
     split_records,
 )
+
+from .wider_mat import cell, write_ground_truth, write_setting
 
 # centre = eye midpoint + 0.5 (mouth - eye midpoint), width = d + o, height = 2 d (d: eyes to mouth,
 # o: eye distance): easy to apply by hand in the expected values below
@@ -663,6 +667,78 @@ def test_wider_malformed(tmp_path, text, message):
 def test_wider_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="gt.txt"):
         read_wider(tmp_path / "gt.txt", tmp_path)
+
+
+# the same ground truth as the official wider_face_val.mat: face 2 of the first image invalid, the
+# second image without faces, the third one's box empty (w = 0)
+WIDER_MAT_EVENTS = {
+    "0--Parade": [
+        ("0_Parade_marchingband_1_849", [[449, 330, 122, 149], [361, 98, 263, 339]], [0, 1]),
+        ("0_Parade_Parade_0_452", [], []),
+    ],
+    "1--Handshaking": [("1_Handshaking_1", [[10, 20, 0, 5]], [0])],
+}
+
+
+def test_wider_mat_reads_like_the_text_file(tmp_path):
+    mat = write_ground_truth(tmp_path / "wider_face_split" / "wider_face_val.mat", WIDER_MAT_EVENTS)
+    images = tmp_path / "WIDER_val" / "images"
+    from_mat = read_wider(mat, images)
+    from_text = read_wider(_write(tmp_path / "gt.txt", WIDER_TEXT), images)
+    assert [r.image for r in from_mat] == [r.image for r in from_text]
+    assert from_mat[0].image == images / "0--Parade" / "0_Parade_marchingband_1_849.jpg"
+    for a, b in zip(from_mat, from_text):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        assert a.ignore.tolist() == b.ignore.tolist() and a.source == "wider"
+    assert [len(r) for r in read_wider_mat(mat, images)] == [2, 0, 1]
+    images.mkdir(parents=True)
+    assert read_dataset("wider", mat)[0].image.parent.parent == images  # by default WIDER_val/images
+
+
+def test_wider_setting_file(tmp_path):
+    kept = [[[1], []], [[1]]]  # the first face of the first and of the third image
+    setting = read_wider_setting(write_setting(tmp_path / "wider_easy_val.mat", WIDER_MAT_EVENTS, kept))
+    assert list(setting) == [
+        ("0--Parade", "0_Parade_marchingband_1_849"),
+        ("0--Parade", "0_Parade_Parade_0_452"),
+        ("1--Handshaking", "1_Handshaking_1"),
+    ]
+    assert [v.tolist() for v in setting.values()] == [[0], [], [0]]  # 0-based
+    unnamed = write_setting(tmp_path / "wider_hard_val.mat", WIDER_MAT_EVENTS, kept, names=False)
+    names = write_ground_truth(tmp_path / "wider_face_val.mat", WIDER_MAT_EVENTS)
+    assert {k: v.tolist() for k, v in read_wider_setting(unnamed, names).items()} == {
+        k: v.tolist() for k, v in setting.items()
+    }
+    with pytest.raises(ValueError, match="no event_list and file_list"):
+        read_wider_setting(unnamed)
+
+
+def test_wider_mat_errors(tmp_path):
+    from scipy.io import savemat
+
+    savemat(tmp_path / "partial.mat", {"event_list": cell(["0--Parade"])})
+    with pytest.raises(ValueError, match="missing file_list, face_bbx_list") as info:
+        read_wider_mat(tmp_path / "partial.mat", tmp_path)
+    assert "partial.mat" in str(info.value)
+    with pytest.raises(ValueError, match="not a readable MATLAB"):
+        read_wider_mat(_write(tmp_path / "text.mat", "not a mat file"), tmp_path)
+    with pytest.raises(FileNotFoundError, match="none.mat"):
+        read_wider_mat(tmp_path / "none.mat", tmp_path)
+    savemat(tmp_path / "short.mat", {"event_list": cell(["a", "b"]), "file_list": cell([cell(["x"])]), "gt_list": 0})
+    with pytest.raises(ValueError, match="file_list has 1 events, event_list has 2"):
+        read_wider_setting(tmp_path / "short.mat")
+    bad = write_setting(tmp_path / "bad.mat", WIDER_MAT_EVENTS, [[[0], []], [[1]]])  # 0 is no 1-based index
+    with pytest.raises(ValueError, match="not 1-based indices"):
+        read_wider_setting(bad)
+
+
+def test_wider_mat_without_scipy(tmp_path, monkeypatch):
+    import sys
+
+    mat = write_ground_truth(tmp_path / "wider_face_val.mat", WIDER_MAT_EVENTS)
+    monkeypatch.setitem(sys.modules, "scipy.io", None)  # `from scipy.io import loadmat` raises ImportError
+    with pytest.raises(ImportError, match=r'pip install "facecascade\[wider\]"'):
+        read_wider(mat, tmp_path)
 
 
 # -- FDDB --------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 declared dependency of the installed facecascade; every one the tests import is a dependency, in
 the ``test`` extra, or installed apart as the README says. Read from the code (``ast``) and from
 the installed metadata, so a dependency dropped from pyproject.toml fails here even where no test
-happens to run the import."""
+happens to run the import. A runtime extra's package (``wider``: scipy) is imported only inside
+functions, so that ``import facecascade`` and everything else work without it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Installed apart by the README's second command (its pins would downgrade torch and numpy).
 APART = {"facenet_pytorch": "facenet-pytorch"}
+# Optional runtime features: `pip install "facecascade[<extra>]"`, imported lazily.
+RUNTIME_EXTRAS = ("wider",)
+
+
+def _module_names(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {alias.name.split(".")[0] for alias in node.names}
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        return {node.module.split(".")[0]}
+    return set()
 
 
 def imported_modules(folder: Path) -> set[str]:
@@ -22,11 +33,26 @@ def imported_modules(folder: Path) -> set[str]:
     names: set[str] = set()
     for path in folder.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
+            names |= _module_names(node)
+    return _third_party(names)
+
+
+def _third_party(names: set[str]) -> set[str]:
     return names - set(sys.stdlib_module_names) - {"__future__", "facecascade", "tests"}
+
+
+def eagerly_imported_modules(folder: Path) -> set[str]:
+    """Top-level names of the absolute imports outside any function (run when a module is imported)."""
+    names: set[str] = set()
+    for path in folder.rglob("*.py"):
+        stack: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"))]
+        while stack:
+            node = stack.pop()
+            names |= _module_names(node)
+            stack += [
+                n for n in ast.iter_child_nodes(node) if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            ]
+    return _third_party(names)
 
 
 def _canonical(name: str) -> str:
@@ -55,10 +81,21 @@ def undeclared(modules: set[str], allowed: set[str]) -> dict[str, list[str]]:
     return missing
 
 
+def _runtime_extras() -> set[str]:
+    return set().union(*(declared(extra) for extra in RUNTIME_EXTRAS))
+
+
 def test_the_package_imports_only_declared_dependencies():
     modules = imported_modules(ROOT / "facecascade")
-    assert {"torch", "numpy", "PIL", "pycocotools", "av"} <= modules  # the walk sees lazy imports too
-    assert undeclared(modules, declared()) == {}
+    assert {"torch", "numpy", "PIL", "pycocotools", "av", "scipy"} <= modules  # the walk sees lazy imports too
+    assert undeclared(modules, declared() | _runtime_extras()) == {}
+    assert "scipy" in declared("wider") and "scipy" in declared("test")
+
+
+def test_runtime_extras_are_imported_lazily():
+    eager = eagerly_imported_modules(ROOT / "facecascade")
+    assert {"torch", "numpy"} <= eager and "scipy" not in eager  # scipy: only inside the .mat readers
+    assert undeclared(eager, declared()) == {}
 
 
 def test_the_tests_import_only_declared_or_documented_packages():

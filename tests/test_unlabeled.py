@@ -138,7 +138,7 @@ def test_the_recipe_samples_with_unlabelled_faces_ignored_on_detection_images_on
     marked = sampled_records(recipe, "train")
     assert [r.image for r in marked] == [r.image for r in plain]
     cached = json.loads((tmp_path / "unlabeled_train.json").read_text())
-    assert cached["weights"] == "mtcnn" and cached["key"]["images"] == 8  # 4 face_mask + 4 Caltech
+    assert cached["weights"] == "mtcnn" and cached["key"]["images"] == 12  # 4 face_mask + 4 Caltech + 4 WIDER
     added = 0
     for before, after in zip(plain, marked):
         extra = len(after) - len(before)

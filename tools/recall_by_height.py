@@ -1,11 +1,13 @@
 """Where a cascade loses faces: recall at IoU 0.5 by annotated face height, and after each stage.
 
-Runs each weights on the first ``--images`` validation-split Caltech WebFaces images (never
-trained on) and prints, per weights, (1) final recall by face-height bucket and (2) for faces of
+Runs each weights (at ``--min-face``) on the first ``--images`` validation-split images of
+Caltech WebFaces or of the shared WIDER FACE train subset (``--set``; never trained on; WIDER's
+invalid faces left out) and prints, per weights, (1) final recall by face-height bucket and (2) for faces of
 ``--min-height``..``--max-height`` px, the share still covered by a candidate (IoU >= 0.5) after
 P-Net, R-Net and O-Net.
 
     python tools/recall_by_height.py --weights mtcnn mtcnn-original [--images 300]
+    python tools/recall_by_height.py --set wider --min-face 10 --min-height 10 --max-height 16
 """
 
 from __future__ import annotations
@@ -17,10 +19,22 @@ import numpy as np
 import torch
 
 from facecascade import FaceDetector, load_image
-from facecascade.data import read_caltech, select_split
+from facecascade.data import read_dataset, select_split
+from facecascade.data.records import FaceRecord
 from facecascade.ops.boxes import box_iou
 
-EDGES = (0, 16, 20, 25, 30, 40, float("inf"))
+EDGES = (0, 10, 12, 16, 20, 25, 30, 40, 50, float("inf"))
+SETS = {
+    "caltech": ("caltech", "caltech_webfaces/WebFaces_GroundThruth.txt", "caltech_webfaces/images"),
+    "wider": ("wider", "wider_face/wider_face_split/wider_face_train_bbx_gt.txt", "wider_face/WIDER_train/images"),
+}
+
+
+def validation_records(data: Path, name: str, limit: int) -> list[FaceRecord]:
+    """The set's first ``limit`` validation images, without their ignored (WIDER: invalid) faces."""
+    fmt, annotations, images = SETS[name]
+    records = select_split(read_dataset(fmt, data / annotations, data / images), "val")[:limit]
+    return [FaceRecord(r.image, r.boxes[~r.ignore], source=r.source) for r in records]
 
 
 def covered(gt: torch.Tensor, boxes: torch.Tensor) -> np.ndarray:
@@ -33,15 +47,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--weights", nargs="+", default=["mtcnn", "mtcnn-original"])
+    parser.add_argument("--set", choices=list(SETS), default="caltech")
     parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--min-face", type=float, default=20.0, help="the detectors' min_face_size")
     parser.add_argument("--min-height", type=float, default=20.0)
     parser.add_argument("--max-height", type=float, default=30.0)
     args = parser.parse_args()
-    root = args.data / "caltech_webfaces"
-    records = select_split(read_caltech(root / "WebFaces_GroundThruth.txt", root / "images"), "val")[: args.images]
+    records = validation_records(args.data, args.set, args.images)
     images = [load_image(r.image) for r in records]
     for weights in args.weights:
-        cascade = FaceDetector(weights=weights).cascade
+        cascade = FaceDetector(weights=weights, min_face_size=args.min_face).cascade
         hits, totals = np.zeros(len(EDGES) - 1), np.zeros(len(EDGES) - 1)
         stage_hits, band_total = np.zeros(3), 0
         for record, image in zip(records, images):

@@ -26,7 +26,7 @@ from .fddb import ellipse_boxes, read_fddb, read_fddb_ellipses
 from .formats import FORMATS, default_images, read_dataset
 from .imglab import ibug68_to_5, read_imglab
 from .mtfl import read_mtfl, read_mtfl_points
-from .wider import read_wider, read_wider_boxes
+from .wider import read_wider, read_wider_boxes, read_wider_mat, read_wider_setting
 
 __all__ += [
     "CELEBA_ATTRIBUTES",
@@ -46,4 +46,6 @@ __all__ += [
     "read_mtfl_points",
     "read_wider",
     "read_wider_boxes",
+    "read_wider_mat",
+    "read_wider_setting",
 ]

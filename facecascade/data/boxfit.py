@@ -69,7 +69,7 @@ def fit_box_transform(
     (w_mouth, w_eyes), *_ = np.linalg.lstsq(size, boxes[:, 2] - boxes[:, 0], rcond=None)
     (h_mouth, h_eyes), *_ = np.linalg.lstsq(size, boxes[:, 3] - boxes[:, 1], rcond=None)
     transform = BoxFromPoints(shift, float(w_mouth), float(w_eyes), float(h_mouth), float(h_eyes))
-    iou = _paired_iou(transform(left_eye, right_eye, mouth), boxes)
+    iou = paired_iou(transform(left_eye, right_eye, mouth), boxes)
     stats = {
         "faces": float(len(boxes)),
         "median_iou": float(np.median(iou)),
@@ -79,7 +79,8 @@ def fit_box_transform(
     return transform, stats
 
 
-def _paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of ``a[i]`` with ``b[i]`` for paired ``(N, 4)`` boxes."""
     lt = np.maximum(a[:, :2], b[:, :2])
     rb = np.minimum(a[:, 2:], b[:, 2:])
     inter = np.prod(np.clip(rb - lt, 0, None), 1)

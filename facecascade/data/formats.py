@@ -9,8 +9,8 @@ caltech     ``WebFaces_GroundThruth.txt``                       ``images/`` besi
 imglab      dlib imglab ``.xml``                                the xml's folder
 coco        ``.../annotations/instances_<split>.json``          ``.../<split>``, else ``images/`` beside
                                                                 the json, else its folder
-wider       ``.../wider_face_<split>_bbx_gt.txt``               ``.../WIDER_<split>/images``, else
-                                                                ``images/`` beside it, else its folder
+wider       ``.../wider_face_<split>_bbx_gt.txt`` or            ``.../WIDER_<split>/images``, else
+            ``wider_face_<split>.mat`` (scipy)                  ``images/`` beside it, else its folder
 fddb        a ``*ellipseList.txt`` fold or a folder of them     ``originalPics`` beside the folds' folder,
                                                                 else the folder above them
 celeba      CelebA folder, or its landmarks list file           ``img_align_celeba*`` in the CelebA folder
@@ -23,6 +23,7 @@ Keyword arguments go to the reader: ``classes`` (voc), ``categories`` (coco), ``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ def default_images(fmt: str, annotations: str | Path) -> Path | None:
         split = annotations.stem.split("_", 1)[-1]  # instances_val2017 -> val2017
         return _first_dir(folder.parent / split, folder / split, folder / "images", folder)
     if fmt == "wider":
-        split = "train" if "_train_" in annotations.name else "val" if "_val_" in annotations.name else "test"
+        found = re.search(r"_(train|val|test)(?:_|$)", annotations.stem)  # ..._val_bbx_gt.txt, ..._val.mat
+        split = found.group(1) if found else "test"
         return _first_dir(folder.parent / f"WIDER_{split}" / "images", folder / "images", folder)
     if fmt == "fddb":
         return _first_dir(folder.parent / "originalPics", folder / "originalPics", folder.parent)

@@ -40,7 +40,8 @@ class FaceDetector:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         min_face_size: smallest face side to search for, in pixels (sets the pyramid's first scale).
         thresholds: face probability a window needs to pass P-Net, R-Net and O-Net; ``None``: the
-            weights' own operating point if their checkpoint records one, else (0.6, 0.7, 0.7).
+            weights' own operating point if their checkpoint records one (``meta["fast_thresholds"]``
+            for ``fast=True`` when recorded, else ``meta["thresholds"]``), else (0.6, 0.7, 0.7).
         scale_factor: ratio between pyramid levels (``None``: 0.709, the paper's, or 0.58 with
             ``fast=True``).
         batch_size: images packed into one cascade pass by `detect` on a list.
@@ -83,8 +84,10 @@ class FaceDetector:
             )
             return
         nets, meta = load_mtcnn_with_meta(weights)
-        if thresholds is None:
+        if thresholds is None:  # the weights' own operating point (the fast path's, for fast=True)
             thresholds = meta.get("thresholds", MTCNNConfig.thresholds)
+            if fast:
+                thresholds = meta.get("fast_thresholds", thresholds)
         preset: dict[str, Any] = dict(FAST_PATH) if fast else {}
         if scale_factor is not None:
             preset["scale_factor"] = float(scale_factor)

@@ -6,6 +6,11 @@ at IoU 0.5 and 0.3 (faces are boxed differently from one dataset to another, so 
 threshold is reported too, as in the FaceCraft paper): a markdown table on stdout, optionally a
 JSON report and a precision-recall PNG (plus a discrete-ROC PNG for FDDB).
 
+``--format wider`` also scores the same detections by the official WIDER FACE procedure
+(`wider_protocol`): AP per setting (easy/medium/hard with ``--wider-settings DIR``, else face-height
+buckets ≥ 10, 20, 50 px) at IoU 0.5 and 0.75, a ``wider`` section per weights in the JSON, and a
+``--plot`` figure with one panel per setting.
+
 An image that cannot be read is reported on one line (``error: <path>: <reason>``) and left out
 of the evaluation; the run goes on and exits with 1. Bad arguments (unknown weights, unreadable
 annotations) exit with 2 before any detection runs.
@@ -27,6 +32,9 @@ from ..data.records import FaceRecord
 from ..data.split import SPLITS
 from ..detect.detector import DEFAULT_WEIGHTS
 from .metrics import DetectionReport, evaluate_detections, tp_rate_at_fp
+from .wider_protocol import WiderReport, evaluate_wider
+from .wider_report import wider_settings, wider_text
+from .wider_settings import WiderSettings
 
 FORMATS = ("voc", "caltech", "imglab", "coco", "wider", "fddb")
 IOU_THRESHOLDS = (0.5, 0.3)
@@ -157,32 +165,66 @@ def _report_payload(
     }
 
 
-def cmd_eval_detection(args: argparse.Namespace) -> int:
-    """``facecascade eval detection``: see the module docstring."""
+def _prepare(args: argparse.Namespace) -> tuple[dict, list[FaceRecord], WiderSettings | None] | int:
+    """``(detectors, records to evaluate, WIDER settings or None)``, or the exit code: 2 for a bad
+    argument (weights, annotations, WIDER settings), 1 for an empty selection; the error printed."""
     from ..data import select_split
-    from ..outputs import write_json_atomic
 
-    try:
-        detectors = load_detectors(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if args.wider_settings and args.format != "wider":
+        print("error: --wider-settings needs --format wider", file=sys.stderr)
         return 2
     try:
+        detectors = load_detectors(args)
         records = read_records(args.format, Path(args.annotations), None if args.images is None else Path(args.images))
-    except (ValueError, FileNotFoundError, NotADirectoryError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, NotADirectoryError, KeyError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     records = select_split(records, args.split, args.val_fraction)[: args.limit]
     if not records:
         print(f"error: no annotated images in {args.annotations} (split {args.split})", file=sys.stderr)
         return 1
+    try:
+        return detectors, records, wider_settings(args, records)
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _write_plots(
+    args: argparse.Namespace, reports: dict[str, DetectionReport], wider: dict[str, WiderReport], num_images: int
+) -> None:
+    """``--plot``: the PR curves (one panel per setting for the WIDER protocol), FDDB's ROC beside."""
+    from .plots import plot_pr_curves, plot_roc, plot_wider_pr
+
+    plot = Path(args.plot)
+    where = "/".join(Path(args.annotations).resolve().parts[-2:])
+    title = f"{args.format}: {where} ({args.split}, {num_images} images)"
+    if wider:
+        plot_wider_pr(wider, plot, title=f"WIDER FACE protocol, {title}")
+    else:
+        plot_pr_curves(reports, plot, title=title)
+    if args.format == "fddb":
+        plot_roc(reports, plot.with_name(f"{plot.stem}_roc{plot.suffix or '.png'}"))
+
+
+def cmd_eval_detection(args: argparse.Namespace) -> int:
+    """``facecascade eval detection``: see the module docstring."""
+    from ..outputs import write_json_atomic
+
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    detectors, records, settings = prepared
     start = time.perf_counter()
     kept, predictions, failed = run_detectors(detectors, records, args.quiet)
     elapsed = time.perf_counter() - start
     fddb = args.format == "fddb"
     reports = {w: evaluate_detections(p, kept, IOU_THRESHOLDS, args.min_size) for w, p in predictions.items()}
+    wider = {} if settings is None else {w: evaluate_wider(p, kept, settings) for w, p in predictions.items()}
     table_stream = sys.stderr if args.json == "-" else sys.stdout
     print(results_table(reports, fddb), file=table_stream)
+    if wider:
+        print("\n" + wider_text(wider), file=table_stream)
     coco = {}
     if args.coco:
         from .coco_metrics import coco_ap
@@ -199,16 +241,12 @@ def cmd_eval_detection(args: argparse.Namespace) -> int:
     payload = _report_payload(args, len(records), failed, reports, fddb)
     for label, values in coco.items():
         payload["results"][label]["coco"] = values
+    for label, wider_report in wider.items():
+        payload["results"][label]["wider"] = wider_report.to_dict()
     if args.json:
         write_json_atomic(args.json, payload)
     if args.plot:
-        from .plots import plot_pr_curves, plot_roc
-
-        plot = Path(args.plot)
-        where = "/".join(Path(args.annotations).resolve().parts[-2:])
-        plot_pr_curves(reports, plot, title=f"{args.format}: {where} ({args.split}, {len(kept)} images)")
-        if fddb:
-            plot_roc(reports, plot.with_name(f"{plot.stem}_roc{plot.suffix or '.png'}"))
+        _write_plots(args, reports, wider, len(kept))
     if failed:
         print(f"{len(failed)} of {len(records)} image(s) could not be read", file=sys.stderr)
     return 1 if failed else 0
@@ -222,7 +260,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
         "detection",
         help="AP and recall of face detectors on an annotated dataset",
         description="Detect faces in the images of an annotated dataset with one or more weights and report "
-        "VOC all-point AP and recall at IoU 0.5 and 0.3 (and FDDB's discrete ROC for --format fddb).",
+        "VOC all-point AP and recall at IoU 0.5 and 0.3 (and FDDB's discrete ROC for --format fddb, the "
+        "official WIDER FACE protocol for --format wider).",
     )
     det.add_argument("--format", required=True, choices=FORMATS, help="annotation format")
     det.add_argument("--annotations", required=True, metavar="PATH", help="annotation file or folder")
@@ -258,10 +297,20 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also evaluate each weights' fast path (FaceDetector(fast=True)) as 'NAME (fast)'",
     )
+    det.add_argument(
+        "--wider-settings",
+        metavar="DIR",
+        help="with --format wider: the folder of the official wider_{easy,medium,hard}_val.mat (and "
+        'wider_face_val.mat) for easy/medium/hard AP (needs scipy: pip install "facecascade[wider]"); '
+        "without it the WIDER protocol uses face-height buckets >= 10, 20, 50 px",
+    )
     det.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     det.add_argument("--json", metavar="OUT.json", help='write the full report as JSON ("-" for stdout)')
     det.add_argument(
-        "--plot", metavar="PR.png", help="write precision-recall curves (for fddb also the ROC, as <name>_roc.png)"
+        "--plot",
+        metavar="PR.png",
+        help="write precision-recall curves (for fddb also the ROC, as <name>_roc.png; for wider one panel "
+        "per WIDER setting)",
     )
     det.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N images only")
     det.add_argument(

@@ -1,4 +1,5 @@
-"""PNG plots of evaluation results: precision-recall curves and FDDB-style discrete ROC curves.
+"""PNG plots of evaluation results: precision-recall curves (one panel per WIDER FACE setting for
+its protocol) and FDDB-style discrete ROC curves.
 
 matplotlib is imported inside the functions, and figures are drawn on the non-interactive Agg
 canvas directly (no pyplot, so no global backend switch in a user's session): importing
@@ -15,6 +16,7 @@ from pathlib import Path
 from numpy.typing import ArrayLike
 
 from .metrics import DetectionReport
+from .wider_protocol import WiderReport
 
 _LINE_STYLES = ("-", "--", ":", "-.")
 
@@ -60,6 +62,43 @@ def plot_pr_curves(
     ax.grid(alpha=0.3)
     if reports:
         ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _wider_panel(ax, reports: Mapping[str, WiderReport], key: str) -> None:
+    """One setting's PR curves: a colour per label, solid at IoU 0.5, dashed at 0.75 (points with
+    proposals only); AP in the legend."""
+    for colour, (label, report) in enumerate(reports.items()):
+        result = report[key]
+        for style, (iou, curve) in zip(_LINE_STYLES, result.curves.items()):
+            ap = curve.ap
+            name = f"{label} IoU {iou:g}: " + ("no faces" if math.isnan(ap) else f"AP {ap:.3f}")
+            some = curve.proposals > 0  # thresholds above every detection: no point
+            ax.plot(
+                curve.recall_curve[some], curve.precision[some], linestyle=style, color=f"C{colour % 10}", label=name
+            )
+    first = next(iter(reports.values()))[key]
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision")
+    ax.set_title(f"{first.label} ({first.num_faces} faces)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=7)
+
+
+def plot_wider_pr(
+    reports: Mapping[str, WiderReport], path: str | os.PathLike, title: str = "WIDER FACE protocol"
+) -> Path:
+    """One PNG with a panel per WIDER setting (easy/medium/hard or height bucket), each with the PR
+    curves of every label (`wider_protocol.WiderReport`, all of the same settings). Returns the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    keys = list(next(iter(reports.values())).results) if reports else []
+    fig = Figure(figsize=(5.2 * max(len(keys), 1), 5.2))
+    FigureCanvasAgg(fig)
+    for i, key in enumerate(keys):
+        _wider_panel(fig.add_subplot(1, len(keys), i + 1), reports, key)
+    fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -24,8 +24,9 @@ def _no_data(data: Path) -> bool:
     return True
 
 
-def _weights_load(weights: str | None) -> bool:
-    """True when ``weights`` is None or loads as an MTCNN cascade; else False, after saying why."""
+def _weights_load(weights: str | None, option: str) -> bool:
+    """True when ``weights`` is None or loads as an MTCNN cascade; else False, after saying why
+    (naming the command-line ``option``)."""
     if weights is None:
         return True
     from ..models.weights import load_mtcnn_with_meta
@@ -33,7 +34,7 @@ def _weights_load(weights: str | None) -> bool:
     try:
         load_mtcnn_with_meta(weights)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: --ignore-unlabeled: {exc}", file=sys.stderr)
+        print(f"error: {option}: {exc}", file=sys.stderr)
         return False
     return True
 
@@ -54,12 +55,17 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
         tuning_images=args.tuning_images,
         ignore_unlabeled=args.ignore_unlabeled,
         ignore_min_score=args.ignore_min_score,
+        init=args.init,
+        wider=not args.no_wider,
+        box_conventions=not args.no_box_conventions,
     )
     if args.epochs:
         recipe = replace(recipe, epochs=dict.fromkeys(STAGES, args.epochs))
     if args.samples_per_epoch:
         recipe = replace(recipe, samples_per_epoch=dict.fromkeys(STAGES, args.samples_per_epoch))
-    if _no_data(recipe.data) or not _weights_load(args.ignore_unlabeled):
+    if _no_data(recipe.data) or not all(
+        _weights_load(w, flag) for w, flag in ((args.ignore_unlabeled, "--ignore-unlabeled"), (args.init, "--init"))
+    ):
         return 2
     stages = STAGES if args.stage == "all" else (args.stage,)
     try:
@@ -251,6 +257,15 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         metavar="P",
         help=f"face probability from which --ignore-unlabeled's detections count as faces "
         f"(default {MIN_SCORE}; 0.95 for mtcnn-original, model card)",
+    )
+    mtcnn.add_argument(
+        "--init",
+        metavar="WEIGHTS",
+        help="start each stage from this cascade's (fine-tuning, e.g. mtcnn-original; default: from scratch)",
+    )
+    mtcnn.add_argument("--no-wider", action="store_true", help="ablation: no WIDER FACE train images")
+    mtcnn.add_argument(
+        "--no-box-conventions", action="store_true", help="ablation: face_mask's boxes as annotated (not WIDER's)"
     )
     mtcnn.set_defaults(func=cmd_train_mtcnn)
     joint = what.add_parser(

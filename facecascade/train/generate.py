@@ -24,7 +24,8 @@ class SamplingConfig:
     near_negatives_per_face: int = 4  # windows near a face, kept if IoU < 0.3
     shifts_per_face: int = 16  # windows around a face: positives and part faces
     landmark_shifts_per_face: int = 6  # windows around a face with 5 points, IoU > 0.65
-    min_face: float = 16.0  # faces smaller than this (shorter side, px) give no positives
+    min_face: float = 12.0  # faces smaller than this (shorter side, px) give no positives: P-Net's
+    # window; WIDER FACE's 12-16 px faces are the ones a detector run at min_face_size 10 must find
     max_negatives_per_image: int = 60  # cap on mined negatives per image (stages 2 and 3)
     small_face: float = 32.0  # faces shorter than this (px) get ``small_face_repeat`` x
     small_face_repeat: int = 3  # the positive/part windows: the small faces the original

@@ -1,10 +1,11 @@
-"""Choosing a trained cascade's stage thresholds on training images.
+"""Choosing a trained cascade's stage thresholds on images it was not trained on.
 
 A freshly trained cascade is not calibrated like the original weights, whose (0.6, 0.7, 0.7)
 were tuned for them. The recipe picks, among a few candidate threshold triples, the one with the
-best mean AP@0.5 over a sample of *training-split* detection images (never the validation split
-that the model card reports), and records it in the checkpoint's ``meta["thresholds"]``, which
-`facecascade.FaceDetector` uses unless told otherwise.
+best mean AP@0.5 over a sample of detection images (the recipe gives each set's ``val-tune`` half,
+so that the ``val-report`` half stays untouched by the choice), and records it in the checkpoint's
+``meta["thresholds"]`` (and, chosen with the fast path's engine settings, ``meta["fast_thresholds"]``),
+which `facecascade.FaceDetector` uses unless told otherwise.
 
 The candidates stop at a final (O-Net) threshold of 0.2 on purpose. VOC AP never falls when
 low-scoring detections are appended, so on AP alone the last threshold would always go to 0
@@ -17,8 +18,8 @@ split stays close to the original weights' at their (0.6, 0.7, 0.7) (Caltech Web
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -55,17 +56,20 @@ def mean_ap(
     datasets: Sequence[Sequence[FaceRecord]],
     images: dict,
     device: torch.device,
+    preset: Mapping[str, Any] | None = None,
 ) -> float:
-    """Mean over ``datasets`` of AP@0.5 with ``thresholds`` (``images``: path -> RGB array)."""
+    """Mean over ``datasets`` of AP@0.5 with ``thresholds`` (``images``: path -> RGB array) and the
+    engine settings ``preset`` (e.g. `facecascade.detect.mtcnn.FAST_PATH`)."""
+    settings = {**(preset or {}), "precision": "fp32"}  # the same on every machine
     cascade = MTCNNCascade(
         nets,
         MTCNNConfig(
             thresholds=cast("tuple[float, float, float]", tuple(thresholds)),
             max_proposals=TUNING_MAX_PROPOSALS,
-            precision="fp32",
+            **settings,
         ),
         device,
-    )  # the same on every machine
+    )
     aps = []
     for records in datasets:
         predictions = [cascade.detect([images[r.image]])[0] for r in records]
@@ -78,9 +82,10 @@ def choose_thresholds(
     datasets: Sequence[Sequence[FaceRecord]],
     candidates: Sequence[Sequence[float]] = CANDIDATE_THRESHOLDS,
     device: torch.device = torch.device("cpu"),
+    preset: Mapping[str, Any] | None = None,
 ) -> tuple[tuple[float, ...], dict[str, float]]:
-    """The candidate with the best mean AP@0.5, and every candidate's score."""
+    """The candidate with the best mean AP@0.5 (engine settings ``preset``), and every candidate's score."""
     images = {r.image: load_image(r.image) for records in datasets for r in records}
-    scores = {",".join(f"{t:g}" for t in c): mean_ap(nets, c, datasets, images, device) for c in candidates}
+    scores = {",".join(f"{t:g}" for t in c): mean_ap(nets, c, datasets, images, device, preset) for c in candidates}
     best = max(scores, key=scores.__getitem__)
     return tuple(float(t) for t in best.split(",")), scores

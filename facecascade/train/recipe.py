@@ -5,8 +5,10 @@
     O-Net: windows mined by P-Net and R-Net + perturbed faces + landmark faces -> train O-Net
 
 Detection images: the training split (`facecascade.data.split_records`, 20 % validation by file
-name hash) of face_mask (VOC boxes) and Caltech WebFaces (boxes derived from points). Landmark
-faces: the training splits of CelebA and MTFL (5 points, boxes derived from the points).
+name hash) of WIDER FACE train (``invalid`` faces ignored), face_mask (VOC boxes, moved to WIDER's
+box convention by `facecascade.data.conventions.FACE_MASK_TO_WIDER`) and Caltech WebFaces (boxes
+derived from points, fitted to WIDER-trained MTCNN boxes). Landmark faces: the training splits of
+CelebA and MTFL (5 points, boxes derived from the points).
 Everything lands in ``out/``: ``samples/<stage>/{train,val}``, ``<stage>/`` (checkpoints, log.csv,
 ``<stage>.pt``) and, when all three exist, ``mtcnn.pt`` (a `facecascade.models.save_mtcnn` file).
 """
@@ -23,12 +25,13 @@ import torch
 from tqdm import tqdm
 
 from ..data import select_split
+from ..data.conventions import FACE_MASK_TO_WIDER, BoxConvention
 from ..data.formats import read_dataset
 from ..data.records import FaceRecord
-from ..detect.mtcnn import MTCNNCascade, MTCNNConfig
+from ..detect.mtcnn import FAST_PATH, MTCNNCascade, MTCNNConfig
 from ..io import load_image
 from ..models import MTCNNNets, ONet, PNet, RNet, save_mtcnn
-from ..models.weights import landmark_points
+from ..models.weights import landmark_points, load_mtcnn
 from .generate import SamplingConfig, mined_boxes, negative_boxes, perturbed_boxes, pnet_samples, window_samples
 from .losses import TaskWeights
 from .operating_point import choose_thresholds
@@ -49,7 +52,11 @@ MINED_BY = {"rnet": "pnet", "onet": "rnet", "joint": "pnet"}  # last stage run t
 # only bounds the work of barely trained stages (quick runs): on 600 training images of each
 # detection set, our second run's P-Net at 0.4 proposed at most ~700 boxes per image (from at most
 # ~1,400 passing cells; measured at 0.4, not at the 0.3 used here).
-MINING = MTCNNConfig(thresholds=(0.3, 0.1, 0.7), max_proposals=2000, precision="fp32")  # same on every CPU
+# Mined from 12 px faces up (pyramid from min_face_size 12): R-Net and O-Net meet the small
+# candidates a detector run for crowds (min_face_size 10-12) gives them.
+MINING = MTCNNConfig(
+    min_face_size=12.0, thresholds=(0.3, 0.1, 0.7), max_proposals=2000, precision="fp32"
+)  # same on every CPU
 # Share of R-Net/O-Net training samples replayed at a small face's resolution (`train.augment`).
 LOW_RES = {"pnet": 0.0, "rnet": 0.5, "onet": 0.5}
 TASK_WEIGHTS = {
@@ -78,6 +85,9 @@ class Recipe:
     ignore_unlabeled: str | None = None  # weights that flag faces left unannotated (`train.unlabeled`)
     ignore_min_score: float = MIN_SCORE  # ... from this face probability on
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    wider: bool = True  # WIDER FACE train among the detection sets
+    box_conventions: bool = True  # face_mask's boxes moved to WIDER's convention
+    init: str | None = None  # weights each stage starts from (fine-tuning); None: from scratch
 
     def find(self, relative: str) -> Path:
         """``out/relative``, or the reused run's when only that one has it."""
@@ -87,15 +97,37 @@ class Recipe:
         return mine
 
 
-def datasets(recipe: Recipe, split: str) -> list[FaceRecord]:
-    """Detection records (face_mask, caltech) then landmark records (celeba, mtfl) of ``split``."""
+def _in_wider_convention(records: list[FaceRecord], convention: BoxConvention) -> list[FaceRecord]:
+    return [replace(r, boxes=convention(r.boxes)) for r in records]
+
+
+def detection_sets(recipe: Recipe) -> list[list[FaceRecord]]:
+    """The detection sets, all splits: WIDER FACE train (when ``recipe.wider``), face_mask (its boxes
+    in WIDER's convention when ``recipe.box_conventions``), Caltech WebFaces."""
     d = recipe.data
+    face_mask = read_dataset("voc", d / "face_mask" / "annotations", d / "face_mask" / "images")
+    if recipe.box_conventions:
+        face_mask = _in_wider_convention(face_mask, FACE_MASK_TO_WIDER)
     sets = [
-        read_dataset("voc", d / "face_mask" / "annotations", d / "face_mask" / "images"),
+        face_mask,
         read_dataset(
             "caltech", d / "caltech_webfaces" / "WebFaces_GroundThruth.txt", d / "caltech_webfaces" / "images"
         ),
     ]
+    if recipe.wider:
+        wider = d / "wider_face"
+        sets.append(
+            read_dataset(
+                "wider", wider / "wider_face_split" / "wider_face_train_bbx_gt.txt", wider / "WIDER_train" / "images"
+            )
+        )
+    return sets
+
+
+def datasets(recipe: Recipe, split: str) -> list[FaceRecord]:
+    """Detection records (`detection_sets`) then landmark records (celeba, mtfl) of ``split``."""
+    d = recipe.data
+    sets = detection_sets(recipe)
     if recipe.landmarks:
         sets += [read_dataset("celeba", d / "celeba"), read_dataset("mtfl", d / "mtfl" / "lfw_5590_landmarks.txt")]
     out = []
@@ -119,10 +151,16 @@ def sampled_records(recipe: Recipe, split: str) -> list[FaceRecord]:
     return mark_unlabeled(records, boxes)
 
 
+# Detection sources whose images are used twice, as they are and mirrored (others: one of the
+# two at random). WIDER FACE is the benchmark's convention and has most of the small faces, but
+# only ~1,000 training images here against Caltech's 5,000.
+BOTH_VIEWS = ("wider",)
+
+
 def _views(image: np.ndarray, record: FaceRecord, rng: np.random.Generator):
-    """The image and its mirror for landmark faces (flips with landmark swapping); detection
-    images are mirrored at random, half of the time."""
-    if record.landmarks is not None:
+    """The image and its mirror for landmark faces (flips with landmark swapping) and `BOTH_VIEWS`
+    sources; other detection images are mirrored at random, half of the time."""
+    if record.landmarks is not None or record.source in BOTH_VIEWS:
         yield image, record
         yield mirror_record(image, record)
     else:
@@ -179,10 +217,18 @@ def stage_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | None
 NETS = {"pnet": PNet, "rnet": RNet, "onet": ONet}
 
 
-def _new_net(stage: str):
-    """A fresh stage. The landmark head is always there (the "no landmark task" ablation gives it
-    a zero loss weight), so every trained cascade has O-Net landmarks to output."""
-    return NETS[stage](landmarks=5)
+def _new_net(stage: str, init: str | None = None):
+    """A fresh stage, or one starting from the same stage of the cascade ``init`` (fine-tuning;
+    a landmark head that cascade lacks starts fresh). The landmark head is always there (the "no
+    landmark task" ablation gives it a zero loss weight), so every trained cascade has O-Net
+    landmarks to output."""
+    net = NETS[stage](landmarks=5)
+    if init is not None:
+        start = getattr(load_mtcnn(init), stage).state_dict()
+        result = net.load_state_dict(start, strict=False)
+        if result.unexpected_keys or any(not k.startswith("landmarks.") for k in result.missing_keys):
+            raise ValueError(f"--init {init}: its {stage} does not fit: {result}")
+    return net
 
 
 def _load_stage(recipe: Recipe, stage: str):
@@ -228,7 +274,9 @@ def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
     val = stage_samples(recipe, stage, "val", nets)
     cfg = stage_config(recipe, stage)
     torch.manual_seed(recipe.seed)
-    net = train_stage(_new_net(stage), train, val, cfg, recipe.out / stage, torch.device(recipe.device), quiet)
+    net = train_stage(
+        _new_net(stage, recipe.init), train, val, cfg, recipe.out / stage, torch.device(recipe.device), quiet
+    )
     path = recipe.out / stage / f"{stage}.pt"
     torch.save(net.cpu().state_dict(), path)
     summary = recipe.out / stage / "summary.json"
@@ -246,21 +294,32 @@ def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
     return path
 
 
-def operating_point(recipe: Recipe, nets: MTCNNNets) -> tuple[tuple[float, ...], dict[str, float]]:
-    """Stage thresholds chosen on ``recipe.tuning_images`` training images of each detection set."""
-    detection = datasets(replace(recipe, landmarks=False), "train")
-    per_set = [[r for r in detection if r.source == s][: recipe.tuning_images] for s in ("voc", "caltech")]
-    return choose_thresholds(nets, per_set, device=torch.device(recipe.device))
+def operating_point(recipe: Recipe, nets: MTCNNNets, fast: bool = False) -> tuple[tuple[float, ...], dict[str, float]]:
+    """Stage thresholds chosen on ``recipe.tuning_images`` images of each detection set's
+    ``val-tune`` half (never trained on; the ``val-report`` half stays untouched by the choice).
+    The annotations are the sets' own (face_mask's not moved: AP@0.5 is what is chosen for)."""
+    plain = replace(recipe, box_conventions=False)
+    per_set = [select_split(s, "val-tune", seed=recipe.seed)[: recipe.tuning_images] for s in detection_sets(plain)]
+    preset = FAST_PATH if fast else None  # the fast path's own operating point (FaceDetector(fast=True))
+    return choose_thresholds(nets, per_set, device=torch.device(recipe.device), preset=preset)
 
 
 def pack(recipe: Recipe) -> Path:
     """``out/mtcnn.pt``: the three trained stages as one cascade checkpoint, with the stage
-    thresholds chosen on training images (`facecascade.train.operating_point`)."""
+    thresholds chosen on validation images for the standard and the fast path
+    (`facecascade.train.operating_point`)."""
     nets = MTCNNNets(*(_load_stage(recipe, s) for s in STAGES))
     thresholds, tried = operating_point(recipe, nets)
+    fast_thresholds, fast_tried = operating_point(recipe, nets, fast=True)
     meta = {
         "recipe": "facecascade train mtcnn",
-        "data": "face_mask + caltech_webfaces (train split), celeba + mtfl landmarks (train split); research use only",
+        "data": (
+            ("wider_face train + " if recipe.wider else "")
+            + "face_mask + caltech_webfaces (train split), celeba + mtfl landmarks (train split); research use only"
+        ),
+        "wider": recipe.wider,
+        "box_conventions": recipe.box_conventions,
+        "init": recipe.init,
         "ohem": recipe.ohem,
         "landmarks": recipe.landmarks,
         "seed": recipe.seed,
@@ -268,6 +327,8 @@ def pack(recipe: Recipe) -> Path:
         "ignore_min_score": recipe.ignore_min_score if recipe.ignore_unlabeled else None,
         "thresholds": list(thresholds),
         "thresholds_tried": tried,
+        "fast_thresholds": list(fast_thresholds),
+        "fast_thresholds_tried": fast_tried,
     }
     path = recipe.out / "mtcnn.pt"
     save_mtcnn(path, nets, meta)
