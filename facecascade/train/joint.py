@@ -90,9 +90,11 @@ class RegressionScale(NamedTuple):
         """From the box targets of the positives and part faces of ``samples``."""
         kinds = np.asarray(samples.kinds)
         rows = np.flatnonzero((kinds == SampleKind.POSITIVE) | (kinds == SampleKind.PART))[:limit]
-        if len(rows) < 2:
+        boxes = np.asarray(samples.boxes[rows])
+        boxes = boxes[np.isfinite(boxes).all(1)]  # NaN: no box target (`SamplingConfig.box_sources`)
+        if len(boxes) < 2:
             return cls.identity()
-        std = torch.from_numpy(np.asarray(samples.boxes[rows])).double().std(0).clamp_min(1e-6)
+        std = torch.from_numpy(boxes).double().std(0).clamp_min(1e-6)
         return cls((std.pow(2).mean().sqrt() / std).float())
 
     @classmethod

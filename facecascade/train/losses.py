@@ -12,6 +12,7 @@ import enum
 import math
 from typing import NamedTuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -76,13 +77,16 @@ def mtcnn_loss(
     Args:
         logits: ``(N, 2)``; offsets: ``(N, 4)``; landmarks: ``(N, 5, 2)`` or ``None`` (no head).
         kinds: ``(N,)`` `SampleKind` values.
-        box_targets: ``(N, 4)`` (read for positives and part faces).
+        box_targets: ``(N, 4)`` (read for positives and part faces; rows with NaN train no box:
+            faces of a source whose boxes do not follow the shipped convention,
+            `facecascade.train.generate.SamplingConfig.box_sources`).
         landmark_targets: ``(N, 5, 2)`` (read for landmark faces).
         weights: task importances; a zero weight switches a task off.
         keep: hard-sample fraction for classification (1.0 disables mining).
     """
     cls_mask = (kinds == SampleKind.NEGATIVE) | (kinds == SampleKind.POSITIVE)
     box_mask = (kinds == SampleKind.POSITIVE) | (kinds == SampleKind.PART)
+    box_mask &= torch.isfinite(box_targets).all(1)  # NaN: a source whose boxes train no regression
     lm_mask = kinds == SampleKind.LANDMARK
     det = hard_sample_classification_loss(logits[cls_mask], (kinds[cls_mask] == SampleKind.POSITIVE), keep)
     box = euclidean_loss(offsets[box_mask], box_targets[box_mask])

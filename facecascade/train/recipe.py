@@ -66,6 +66,12 @@ TASK_WEIGHTS = {
 }  # the paper's alphas
 
 
+# Sources whose boxes train box regression: WIDER FACE's own and face_mask's moved into its
+# convention. Caltech, CelebA and MTFL boxes are a fixed function of 4-5 points (`CALTECH_BOXES`):
+# right on average, but not where a face's box is, so their faces train face/non-face only.
+BOX_SOURCES = ("wider", "voc")
+
+
 @dataclass(frozen=True)
 class Recipe:
     data: Path
@@ -84,7 +90,7 @@ class Recipe:
     tuning_images: int = 150  # training images per detection set for choosing the thresholds
     ignore_unlabeled: str | None = None  # weights that flag faces left unannotated (`train.unlabeled`)
     ignore_min_score: float = MIN_SCORE  # ... from this face probability on
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(box_sources=BOX_SOURCES))
     wider: bool = True  # WIDER FACE train among the detection sets
     box_conventions: bool = True  # face_mask's boxes moved to WIDER's convention
     init: str | None = None  # weights each stage starts from (fine-tuning); None: from scratch
@@ -320,6 +326,7 @@ def pack(recipe: Recipe) -> Path:
         "wider": recipe.wider,
         "box_conventions": recipe.box_conventions,
         "init": recipe.init,
+        "box_sources": list(recipe.sampling.box_sources or ()) or "all",
         "ohem": recipe.ohem,
         "landmarks": recipe.landmarks,
         "seed": recipe.seed,
