@@ -223,7 +223,7 @@ def _common_options(parser: argparse.ArgumentParser, out: str) -> None:
         "--tuning-images",
         type=int,
         default=150,
-        help="training images per detection set for choosing the stage thresholds",
+        help="images of each detection set's val-tune half for choosing the stage thresholds",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")

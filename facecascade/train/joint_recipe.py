@@ -4,7 +4,7 @@
              windows around faces, random windows, landmark faces), mined by the initial P-Net
     train:   `JointCascade` initialised from the stages of ``init`` (default: the shipped "mtcnn"
              weights), trained with the joint loss (`facecascade.train.joint`)
-    pack:    stage thresholds chosen on training images, as for MTCNN, into ``<out>/<name>.pt``
+    pack:    stage thresholds chosen on the val-tune halves, as for MTCNN, into ``<out>/<name>.pt``
 
 With ``share=False`` the same steps fine-tune the three stages separately on the same windows
 and steps: the baseline of the joint-vs-separate comparison.

@@ -87,7 +87,7 @@ class Recipe:
     limit: int = 0  # images per dataset (0 = all): quick runs and tests
     device: str = "cpu"
     reuse: Path | None = None  # read earlier stages and samples from this run if not in ``out``
-    tuning_images: int = 150  # training images per detection set for choosing the thresholds
+    tuning_images: int = 150  # val-tune images per detection set for choosing the thresholds
     ignore_unlabeled: str | None = None  # weights that flag faces left unannotated (`train.unlabeled`)
     ignore_min_score: float = MIN_SCORE  # ... from this face probability on
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(box_sources=BOX_SOURCES))
