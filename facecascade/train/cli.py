@@ -1,9 +1,14 @@
-"""``facecascade train mtcnn|joint ...``: the MTCNN recipe and the joint (FaceCraft) cascade."""
+"""``facecascade train mtcnn|joint|mcfa|dcrn|rcnn ...``: the recipes, on one process or, under
+``torchrun``, data-parallel over several (`facecascade.distributed.ddp`)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,6 +44,33 @@ def _weights_load(weights: str | None, option: str) -> bool:
     return True
 
 
+def distributed(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Run a training command in the process group ``torchrun`` describes (if any): ``--device
+    cuda`` becomes each process's own GPU, ``--micro-batches`` is checked against the number of
+    processes, and only rank 0 writes to standard output (errors still come from every rank)."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from ..distributed.ddp import device_for, init_from_env, leave
+
+        parts = getattr(args, "micro_batches", 0)
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        if parts and parts < processes:
+            print(f"error: --micro-batches {parts} is fewer than the {processes} processes", file=sys.stderr)
+            return 2
+        world = init_from_env(args.device)
+        args.device = device_for(args.device, world)
+        try:
+            with contextlib.ExitStack() as stack:
+                if not world.main:
+                    stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+                return command(args)
+        finally:
+            leave()
+
+    return run
+
+
 def cmd_train_mtcnn(args: argparse.Namespace) -> int:
     from .recipe import STAGES, Recipe, pack, run_stage
 
@@ -58,6 +90,7 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
         init=args.init,
         wider=not args.no_wider,
         box_conventions=not args.no_box_conventions,
+        micro_batches=args.micro_batches,
     )
     if args.all_box_sources:
         recipe = replace(recipe, sampling=replace(recipe.sampling, box_sources=None))
@@ -98,7 +131,10 @@ def cmd_train_joint(args: argparse.Namespace) -> int:
     )
     cfg = JointConfig(share=not args.separate, landmarks=not args.no_landmarks)
     train = replace(
-        cfg.train, seed=args.seed, **_given(epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, lr=args.lr)
+        cfg.train,
+        seed=args.seed,
+        micro_batches=args.micro_batches,
+        **_given(epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, lr=args.lr),
     )
     if args.no_landmarks:  # no landmark faces drawn either, as in the MTCNN ablation
         train = replace(train, ratio=(*train.ratio[:3], 0.0))
@@ -118,7 +154,9 @@ def cmd_train_mcfa(args: argparse.Namespace) -> int:
     from .mcfa_recipe import run_mcfa
 
     cfg = MCFATrainConfig(
-        seed=args.seed, **_given(epochs=args.epochs, box_weight=args.box_weight, landmark_weight=args.landmark_weight)
+        seed=args.seed,
+        micro_batches=args.micro_batches,
+        **_given(epochs=args.epochs, box_weight=args.box_weight, landmark_weight=args.landmark_weight),
     )
     if _no_data(Path(args.data)):
         return 2
@@ -151,7 +189,7 @@ def cmd_train_dcrn(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tcfg = replace(
-        DCRNTrainConfig(seed=args.seed, threads=args.threads),
+        DCRNTrainConfig(seed=args.seed, threads=args.threads, micro_batches=args.micro_batches),
         **_given(
             gen_epochs=args.epochs,
             lrn_epochs=args.lrn_epochs,
@@ -193,7 +231,9 @@ def cmd_train_rcnn(args: argparse.Namespace) -> int:
             records,
             Path(args.out),
             RCNNConfig(mode=args.mode, **sizes),
-            RCNNTrainConfig(rpn=args.rpn, seed=args.seed, threads=args.threads, **train),
+            RCNNTrainConfig(
+                rpn=args.rpn, seed=args.seed, threads=args.threads, micro_batches=args.micro_batches, **train
+            ),
             note,
             names,
             args.quiet,
@@ -227,7 +267,19 @@ def _common_options(parser: argparse.ArgumentParser, out: str) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
+    _micro_batches_option(parser)
     parser.add_argument("-q", "--quiet", action="store_true")
+
+
+def _micro_batches_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--micro-batches",
+        type=int,
+        default=0,
+        metavar="M",
+        help="cut each batch into M parts, shared out over the torchrun processes (default: one per "
+        "process); the same M gives the same training on any number of processes (docs: Distributed training)",
+    )
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -274,7 +326,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mtcnn.add_argument(
         "--no-box-conventions", action="store_true", help="ablation: face_mask's boxes as annotated (not WIDER's)"
     )
-    mtcnn.set_defaults(func=cmd_train_mtcnn)
+    mtcnn.set_defaults(func=distributed(cmd_train_mtcnn))
     joint = what.add_parser(
         "joint",
         help="train the 12/24/48 cascade as one network (FaceCraft)",
@@ -294,7 +346,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="baseline: fine-tune the three stages separately (no shared features), same loop",
     )
     joint.add_argument("--no-landmarks", action="store_true", help="ablation: no landmark task in any branch")
-    joint.set_defaults(func=cmd_train_joint)
+    joint.set_defaults(func=distributed(cmd_train_joint))
     from .mcfa import VARIANTS
 
     mcfa = what.add_parser(
@@ -312,7 +364,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mcfa.add_argument("--weighting", choices=["dynamic", "equal"], default="dynamic")
     mcfa.add_argument("--box-weight", type=float, default=0.0, help="box loss weight (default 1)")
     mcfa.add_argument("--landmark-weight", type=float, default=0.0, help="landmark loss weight (default 1)")
-    mcfa.set_defaults(func=cmd_train_mcfa)
+    mcfa.set_defaults(func=distributed(cmd_train_mcfa))
     rcnn = what.add_parser(
         "rcnn",
         help="train a two-stage detector (Cascade R-CNN or a Table 1 baseline)",
@@ -350,8 +402,10 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     rcnn.add_argument("--limit", type=int, default=0, help="training images (0: all)")
     rcnn.add_argument("--seed", type=int, default=0)
     rcnn.add_argument("--threads", type=int, default=0)
+    rcnn.add_argument("--device", default="cpu", help=argparse.SUPPRESS)  # the detector trains on the CPU
+    _micro_batches_option(rcnn)
     rcnn.add_argument("-q", "--quiet", action="store_true")
-    rcnn.set_defaults(func=cmd_train_rcnn)
+    rcnn.set_defaults(func=distributed(cmd_train_rcnn))
     dcrn = what.add_parser(
         "dcrn",
         help="train the DCRN landmark aligner (GEN, LRN-m, DDPG) on MTFL + CelebA",
@@ -377,4 +431,4 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="DDPG actor loss: weight of the critic term against the supervised anchor (default 0.1)",
     )
     dcrn.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
-    dcrn.set_defaults(func=cmd_train_dcrn)
+    dcrn.set_defaults(func=distributed(cmd_train_dcrn))

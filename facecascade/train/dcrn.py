@@ -20,14 +20,15 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm import tqdm
 
+from ..distributed.ddp import Part, barrier, current_world, data_parallel
 from ..models.dcrn import DCRN, Critic, normalize_crops
 from .dcrn_data import NO_AUGMENT, Augment, FaceRegions, crop_batch, nme_loss, ocular_distance
 from .ddpg import ReplayBuffer, RLConfig, reward, soft_update
@@ -62,6 +63,9 @@ class DCRNTrainConfig:
     eval_every: int = 25  # episodes between validation rows / checkpoints
     seed: int = 0
     threads: int = 0
+    micro_batches: int = (
+        0  # GEN/LRN: parts of each batch over the processes (0: one each; `facecascade.distributed.ddp`)
+    )
 
 
 def _cosine(optimizer, total: int):
@@ -167,38 +171,67 @@ def fit_supervised(
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _cosine(optimizer, epochs * steps)
     start = _resume(out / "last.pt", net, optimizer, scheduler, rng)
-    log, began = CsvLog(out / "log.csv", ("total", "nme", "failure", "iterations")), time.time()
     model.to(device)
+    trained = model.gen if phase == "gen" else UnrolledLRN(model, cfg.lrn_steps, use_gen, cfg.start_noise)
+    parallel = data_parallel(trained, cfg.micro_batches)
+    world = parallel.world
+    log, began = (
+        (CsvLog(out / "log.csv", ("total", "nme", "failure", "iterations")) if world.main else None),
+        time.time(),
+    )
+
+    def loss_of(module: nn.Module, part: Part) -> Loss:
+        crops, truth = batch(train, part.index, cfg.augment, part.rng, device)
+        return Loss(nme_loss(module(crops), truth).mean() if phase == "gen" else module(crops, truth))
+
     for epoch in range(start, epochs):
         model.train()
         model.gen.train(phase == "gen")  # a frozen GEN keeps its BatchNorm statistics
         order = rng.permutation(len(train))
-        for step in tqdm(range(steps), desc=f"{out.name} {epoch + 1}/{epochs}", disable=quiet, leave=False):
-            crops, truth = batch(
-                train, order[step * cfg.batch_size : (step + 1) * cfg.batch_size], cfg.augment, rng, device
-            )
-            if phase == "gen":
-                loss = nme_loss(model.gen(crops), truth).mean()
-            else:
-                loss = unrolled_loss(model, crops, truth, cfg.lrn_steps, use_gen, cfg.start_noise)
+        bar = tqdm(range(steps), desc=f"{out.name} {epoch + 1}/{epochs}", disable=quiet or not world.main, leave=False)
+        for step in bar:
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            terms = parallel.backward(index, loss_of, cfg.seed, epoch * steps + step)
             optimizer.step()
             scheduler.step()
             if step % 20 == 0:
-                log.write(
-                    epoch=epoch + 1,
-                    step=step,
-                    split="train",
-                    total=float(loss.detach()),
-                    lr=scheduler.get_last_lr()[0],
-                    seconds=round(time.time() - began, 1),
-                )
-        metrics = evaluate(model, val, 0 if phase == "gen" else cfg.lrn_steps, use_gen, device)
-        log_validation(log, out.name, epoch + 1, steps, began, metrics, quiet)
-        _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
+                total = parallel.mean_terms(terms)["total"]
+                if log is not None:
+                    lr = scheduler.get_last_lr()[0]
+                    log.write(
+                        epoch=epoch + 1,
+                        step=step,
+                        split="train",
+                        total=total,
+                        lr=lr,
+                        seconds=round(time.time() - began, 1),
+                    )
+        if log is not None:
+            metrics = evaluate(model, val, 0 if phase == "gen" else cfg.lrn_steps, use_gen, device)
+            log_validation(log, out.name, epoch + 1, steps, began, metrics, quiet)
+            _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
+    barrier()
     model.eval()
     return model
+
+
+class Loss(NamedTuple):
+    """A one-term loss, as `facecascade.distributed.ddp.DataParallel.backward` takes it."""
+
+    total: Tensor
+
+
+class UnrolledLRN(nn.Module):
+    """`unrolled_loss` as a module (``forward(crops, truth) -> loss``), so that
+    `DistributedDataParallel` can wrap the LRN phase (GEN inside it stays frozen)."""
+
+    def __init__(self, model: DCRN, steps: int, use_gen: bool, start_noise: float):
+        super().__init__()
+        self.model, self.steps, self.use_gen, self.start_noise = model, steps, use_gen, start_noise
+
+    def forward(self, crops: Tensor, truth: Tensor) -> Tensor:
+        return unrolled_loss(self.model, crops, truth, self.steps, self.use_gen, self.start_noise)
 
 
 @dataclass
@@ -324,7 +357,28 @@ def fit_ddpg(
 ) -> DCRN:
     """Algorithm 1 on top of a pre-trained ``model`` (GEN frozen); keeps the actor with the lowest
     validation NME among the checkpoints. Resumes the networks from ``out/last.pt`` (the replay
-    buffer starts empty again)."""
+    buffer starts empty again).
+
+    Not data-parallel: under ``torchrun`` rank 0 runs the episodes and updates alone while the
+    other processes wait (an update follows every environment step on one shared replay buffer;
+    `facecascade.distributed.ddp` shares out supervised batches, not this loop)."""
+    if not current_world().main:
+        barrier()
+        return model.eval()
+    trained = _fit_ddpg(model, train, val, cfg, out, device, quiet)
+    barrier()
+    return trained
+
+
+def _fit_ddpg(
+    model: DCRN,
+    train: FaceRegions,
+    val: FaceRegions,
+    cfg: DCRNTrainConfig,
+    out: Path,
+    device: torch.device | str = "cpu",
+    quiet: bool = False,
+) -> DCRN:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..data.landmarks import LandmarkFace, read_landmark_faces, split_faces
+from ..distributed.ddp import main_first, main_only
 from ..models.dcrn import DCRN, DCRNConfig
 from ..models.dcrn_weights import load_dcrn, save_dcrn
 from .dcrn import DCRNTrainConfig, config_dict, evaluate, fit_ddpg, fit_supervised
@@ -58,7 +59,13 @@ def training_boxes(faces: list[LandmarkFace], detector: str, quiet: bool) -> tup
 def regions_for(
     data: Path, split: str, cfg: DCRNConfig, out: Path, detector: str = "mtcnn", limit: int = 0, quiet: bool = False
 ) -> FaceRegions:
-    """Cached crops of the ``split`` faces (``out/regions_<split>.npz``)."""
+    """Cached crops of the ``split`` faces (``out/regions_<split>.npz``; made by rank 0 of a
+    multi-process run, read by the others)."""
+    with main_first():
+        return _regions(data, split, cfg, out, detector, limit, quiet)
+
+
+def _regions(data: Path, split: str, cfg: DCRNConfig, out: Path, detector: str, limit: int, quiet: bool) -> FaceRegions:
     cache = out / f"regions_{split}.npz"
     if cache.is_file():
         return FaceRegions.load(cache, cfg)
@@ -137,6 +144,14 @@ def run_phase(
             device=device,
             quiet=quiet,
         )
+    main_only(_save_phase, phase, model, val, tcfg, target, device, len(train))
+    return target
+
+
+def _save_phase(
+    phase: str, model: DCRN, val: FaceRegions, tcfg: DCRNTrainConfig, target: Path, device: str, num_train: int
+) -> None:
+    """The phase's weights at ``target`` with their validation metrics, also as ``<target>.json``."""
     steps = {"gen": 0, "lrn": tcfg.lrn_steps, "lrn-mean": tcfg.lrn_steps, "ddpg": None}[phase]
     use_gen = phase != "lrn-mean"
     metrics = evaluate(model, val, steps, use_gen, device)
@@ -152,8 +167,7 @@ def run_phase(
         "data": DATA_NOTE,
         "val_crops": metrics,
         "train": config_dict(tcfg),
-        "num_train": len(train),
+        "num_train": num_train,
     }
     save_dcrn(target, model.cpu(), meta)
-    (out / f"{target.stem}.json").write_text(json.dumps(meta, indent=2, default=str))
-    return target
+    target.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=str))

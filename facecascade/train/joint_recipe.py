@@ -19,11 +19,13 @@ from pathlib import Path
 
 import torch
 
+from ..distributed.ddp import main_only
 from ..models.joint import JointCascade
 from ..models.mtcnn import ONet, RNet
 from ..models.weights import MTCNNNets, load_mtcnn_with_meta, save_mtcnn
 from .joint import JointConfig, JointTask, RegressionScale, make_optimizer
 from .recipe import Recipe, operating_point, stage_samples
+from .samples import SampleArrays
 from .trainer import fit
 
 
@@ -61,6 +63,24 @@ def run_joint(recipe: Recipe, cfg: JointConfig, init: str | Path = "mtcnn", quie
         device,
         quiet,
     )
+    path = recipe.out / f"mtcnn-{name}.pt"
+    main_only(_pack_joint, recipe, cfg, net, scale, init, began, train, val, path)
+    return path
+
+
+def _pack_joint(
+    recipe: Recipe,
+    cfg: JointConfig,
+    net: JointCascade,
+    scale: RegressionScale,
+    init: str | Path,
+    began: float,
+    train: SampleArrays,
+    val: SampleArrays,
+    path: Path,
+) -> None:
+    """The trained cascade with its operating point at ``path``, and ``summary.json``."""
+    name = "joint" if cfg.share else "separate"
     net = net.cpu().eval().requires_grad_(False)
     thresholds, tried = operating_point(recipe, MTCNNNets(*net.stage_nets()))
     meta = {
@@ -75,7 +95,6 @@ def run_joint(recipe: Recipe, cfg: JointConfig, init: str | Path = "mtcnn", quie
         "thresholds": list(thresholds),
         "thresholds_tried": tried,
     }
-    path = recipe.out / f"mtcnn-{name}.pt"
     save_mtcnn(path, net, meta)
     summary = {
         "config": _config_dict(cfg),
@@ -85,7 +104,6 @@ def run_joint(recipe: Recipe, cfg: JointConfig, init: str | Path = "mtcnn", quie
         "thresholds": list(thresholds),
     }
     (recipe.out / name / "summary.json").write_text(json.dumps(summary, indent=1))
-    return path
 
 
 def _config_dict(cfg: JointConfig) -> dict:

@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..attributes.crops import attribute_transforms
+from ..distributed.ddp import Part, barrier, data_parallel
 from ..models.checkpoints import config_fields
 from ..models.mcfa import MCFANet, MCFAOutput
 from .mcfa_data import FaceSet, crop_targets, face_batch, negative_batch
@@ -61,6 +62,7 @@ class MCFATrainConfig:
     mirror: bool = True
     seed: int = 0
     threads: int = 0  # torch threads; 0 = leave as is
+    micro_batches: int = 0  # parts of each batch over the processes (0: one each; `facecascade.distributed.ddp`)
 
     def __post_init__(self) -> None:
         unknown = set(self.tasks) - set(TASKS)
@@ -225,30 +227,47 @@ def fit_mcfa(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / (cfg.epochs * steps))))
     )
     start = _resume(out / "last.pt", net, optimizer, scheduler, rng)
-    log, began = CsvLog(out / "log.csv", FIELDS), time.time()
+    parallel = data_parallel(net, cfg.micro_batches)
+    world = parallel.world
+    log, began = (CsvLog(out / "log.csv", FIELDS) if world.main else None), time.time()
+    negatives = [len(c) for c in np.array_split(np.arange(cfg.negatives), parallel.micro_batches)]
+
+    def loss_of(model: nn.Module, part: Part) -> MCFALoss:
+        part_cfg = replace(cfg, negatives=negatives[part.number])
+        x, is_face, boxes, points, labels = train_batch(train, neg_train, part.index, part_cfg, size, part.rng)
+        return mcfa_loss(model(x), is_face, boxes, points, labels, cfg=cfg)
+
     for epoch in range(start, cfg.epochs):
         net.train()
         order = rng.permutation(len(train))
-        for step in tqdm(range(steps), desc=f"{out.name} epoch {epoch + 1}/{cfg.epochs}", disable=quiet, leave=False):
-            x, is_face, boxes, points, labels = train_batch(
-                train, neg_train, order[step * cfg.batch_size : (step + 1) * cfg.batch_size], cfg, size, rng
-            )
-            parts = mcfa_loss(net(x), is_face, boxes, points, labels, cfg=cfg)
+        bar = tqdm(
+            range(steps),
+            desc=f"{out.name} epoch {epoch + 1}/{cfg.epochs}",
+            disable=quiet or not world.main,
+            leave=False,
+        )
+        for step in bar:
             optimizer.zero_grad(set_to_none=True)
-            parts.total.backward()
+            index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            terms = parallel.backward(index, loss_of, cfg.seed, epoch * steps + step)
             optimizer.step()
             scheduler.step()
             if step % 20 == 0:
-                log.write(
-                    epoch=epoch + 1,
-                    step=step,
-                    split="train",
-                    lr=scheduler.get_last_lr()[0],
-                    seconds=round(time.time() - began, 1),
-                    **{k: float(v.detach()) for k, v in parts._asdict().items()},
-                )
-        log_validation(log, out.name, epoch + 1, steps, began, evaluate(net, val, neg_val, size), quiet)
-        _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
+                values = parallel.mean_terms(terms)
+                if log is not None:
+                    lr = scheduler.get_last_lr()[0]
+                    log.write(
+                        epoch=epoch + 1,
+                        step=step,
+                        split="train",
+                        lr=lr,
+                        seconds=round(time.time() - began, 1),
+                        **values,
+                    )
+        if log is not None:
+            log_validation(log, out.name, epoch + 1, steps, began, evaluate(net, val, neg_val, size), quiet)
+            _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
+    barrier()
     net.eval()
     return net
 

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ..data import read_dataset, select_split
 from ..data.celeba import CELEBA_ATTRIBUTES
+from ..distributed.ddp import main_first, main_only
 from ..models.mcfa import MCFANet
 from ..models.mcfa_weights import save_mcfa
 from .mcfa import VARIANTS, MCFATrainConfig, attribute_accuracy, config_dict, evaluate, fit_mcfa, predict_faces
@@ -47,9 +48,10 @@ def background(data: Path, split: str, out: Path, size: int, limit: int = 0) -> 
         split,
     )
     count = min(NEGATIVES[split], limit) if limit else NEGATIVES[split]
-    return negatives_cached(
-        out / f"negatives_{split}_{count}.npy", records, count, size, seed=1 if split == "val" else 0
-    )
+    with main_first():  # rank 0 of a multi-process run samples and caches them, the others read the cache
+        return negatives_cached(
+            out / f"negatives_{split}_{count}.npy", records, count, size, seed=1 if split == "val" else 0
+        )
 
 
 def report(val_logits: Tensor, train: FaceSet, val: FaceSet) -> dict:
@@ -93,13 +95,30 @@ def run_mcfa(
         out / name,
         quiet=quiet,
     )
+    path = out / f"{name}.pt"
+    main_only(_report_and_save, net, train, val, negatives["val"], cfg, out / name, path, variant, weighting)
+    return path
+
+
+def _report_and_save(
+    net: MCFANet,
+    train: FaceSet,
+    val: FaceSet,
+    negatives: np.ndarray,
+    cfg: MCFATrainConfig,
+    folder: Path,
+    path: Path,
+    variant: str,
+    weighting: str,
+) -> None:
+    """``folder/report.json`` (validation accuracy per attribute, the other metrics) and the weights."""
+    size = net.cfg.sizes[2]
     outs = predict_faces(net, val, size)  # once, for both reports
-    result = {**report(outs[2].attributes, train, val), **evaluate(net, val, negatives["val"], size, outs)}
+    result = {**report(outs[2].attributes, train, val), **evaluate(net, val, negatives, size, outs)}
     result.update(
         variant=variant, weighting=weighting, config=config_dict(cfg), train_faces=len(train), val_faces=len(val)
     )
-    (out / name / "report.json").write_text(json.dumps(result, indent=1))
-    path = out / f"{name}.pt"
+    (folder / "report.json").write_text(json.dumps(result, indent=1))
     save_mcfa(
         path,
         net,
@@ -112,4 +131,3 @@ def run_mcfa(
             "recipe": "facecascade train mcfa",
         },
     )
-    return path

@@ -23,6 +23,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ..data.records import FaceRecord
+from ..distributed.ddp import Part, barrier, current_world, data_parallel
 from ..io import load_image
 from ..models.cascade_rcnn import CascadeRCNN, image_input
 from .trainer import CsvLog
@@ -56,6 +57,7 @@ class RCNNTrainConfig:
     log_every: int = 20
     seed: int = 0
     threads: int = 0  # torch threads; 0 = leave as is
+    micro_batches: int = 0  # parts of each batch over the processes (0: one each; `facecascade.distributed.ddp`)
 
     def __post_init__(self) -> None:
         if self.rpn not in ("joint", "separate"):
@@ -160,44 +162,45 @@ def train_rcnn(
     last = out / "last.pt"
     step, optimizer_state = _resume(last, model, rng)
     stop = min(cfg.iterations, step + steps) if steps > 0 else cfg.iterations
-    log = CsvLog(out / "log.csv", LOSS_FIELDS)
-    began, optimizer, current = time.time(), None, None
+    world = current_world()
+    log = CsvLog(out / "log.csv", LOSS_FIELDS) if world.main else None
+    began, optimizer, current, parallel = time.time(), None, None, None
     model.train()
-    bar = tqdm(total=cfg.iterations, initial=step, disable=quiet, desc="train rcnn", unit="step")
+    bar = tqdm(total=cfg.iterations, initial=step, disable=quiet or not world.main, desc="train rcnn", unit="step")
+
+    def loss_of(module: torch.nn.Module, part: Part) -> dict[str, Tensor]:
+        """The detector's losses on a part's images: rows of (record, flip) of the global batch."""
+        images, targets = zip(*(load_sample(records[int(i)], cfg, bool(f)) for i, f in part.index))
+        losses = module(list(images), list(targets), parts=current)
+        return {"total": sum(losses.values()), **losses}
+
     while step < stop:
         parts, start, end = next(p for p in phases(cfg) if p[1] <= step < p[2])
-        if parts != current:
+        if parts != current:  # a new phase trains other parameters: new optimiser and wrapper
             optimizer, current = _optimizer(model, parts, cfg), parts
             if optimizer_state is not None and optimizer_state[0] == parts:  # same phase: resume it
                 optimizer.load_state_dict(optimizer_state[1])
-            optimizer_state = None
-        assert optimizer is not None  # built at the first step, where ``current`` is None
+            optimizer_state, parallel = None, data_parallel(model, cfg.micro_batches)
+        assert optimizer is not None and parallel is not None  # built at the first step, where ``current`` is None
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, start, end, cfg)
         picks = rng.integers(0, len(records), cfg.batch_size)
         flips = rng.random(cfg.batch_size) < (0.5 if cfg.flip else 0.0)
-        images, targets = zip(*(load_sample(records[i], cfg, bool(f)) for i, f in zip(picks, flips)))
-        losses = model(list(images), list(targets), parts=parts)
-        total = sum(losses.values())
-        if not math.isfinite(float(total.detach())):
-            raise FloatingPointError(f"non-finite loss at step {step}: { ({k: float(v) for k, v in losses.items()}) }")
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        values = parallel.mean_terms(parallel.backward(np.column_stack([picks, flips]), loss_of, cfg.seed, step))
+        if not math.isfinite(values["total"]):
+            raise FloatingPointError(f"non-finite loss at step {step}: {values}")
         torch.nn.utils.clip_grad_norm_(model.trainable_parameters(parts), 10.0)
         optimizer.step()
         step += 1
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.iterations:
+        if log is not None and (step % cfg.log_every == 0 or step == cfg.iterations):
+            rounded = {k: round(v, 5) for k, v in values.items()}
             log.write(
-                epoch=parts,
-                step=step,
-                split="train",
-                total=round(float(total.detach()), 5),
-                lr=group["lr"],
-                seconds=round(time.time() - began, 1),
-                **{k: round(float(v.detach()), 5) for k, v in losses.items()},
+                epoch=parts, step=step, split="train", lr=group["lr"], seconds=round(time.time() - began, 1), **rounded
             )
-        if step % cfg.checkpoint_every == 0 or step in (stop, end):
+        if world.main and (step % cfg.checkpoint_every == 0 or step in (stop, end)):
             _save_state(last, model, optimizer, parts, step, rng)
+    barrier()
     bar.close()
     return last

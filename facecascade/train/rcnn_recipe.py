@@ -14,6 +14,7 @@ from ..data import select_split
 from ..data.coco import category_classes
 from ..data.formats import read_dataset
 from ..data.records import FaceRecord
+from ..distributed.ddp import main_only
 from ..models.cascade_rcnn import CascadeRCNN, RCNNConfig
 from ..models.checkpoints import config_fields
 from ..models.rcnn_weights import save_rcnn
@@ -56,19 +57,26 @@ def run_rcnn(
     name = f"{model_cfg.mode}-{train_cfg.rpn}"
     model = CascadeRCNN(model_cfg)
     last = train_rcnn(model, records, train_cfg, out / name, quiet, steps)
-    model.load_state_dict(torch.load(last, map_location="cpu", weights_only=True)["model"])
     path = out / f"{name}.pt"
+    main_only(_pack, model, last, path, class_names or ["face"] * model_cfg.num_classes, data_note, train_cfg)
+    return path
+
+
+def _pack(
+    model: CascadeRCNN, last: Path, path: Path, classes: list[str], data_note: str, train_cfg: RCNNTrainConfig
+) -> None:
+    """The last checkpoint's model packed as weights at ``path``."""
+    model.load_state_dict(torch.load(last, map_location="cpu", weights_only=True)["model"])
     save_rcnn(
         path,
         model,
         {
-            "classes": class_names or ["face"] * model_cfg.num_classes,
+            "classes": classes,
             "data": data_note,
             "train": config_fields(train_cfg),
             "recipe": "facecascade train rcnn",
         },
     )
-    return path
 
 
 def coco_class_names(annotations: Path) -> list[str]:

@@ -29,6 +29,7 @@ from ..data.conventions import FACE_MASK_TO_WIDER, BoxConvention
 from ..data.formats import read_dataset
 from ..data.records import FaceRecord
 from ..detect.mtcnn import FAST_PATH, MTCNNCascade, MTCNNConfig
+from ..distributed.ddp import main_first, main_only
 from ..io import load_image
 from ..models import MTCNNNets, ONet, PNet, RNet, save_mtcnn
 from ..models.weights import landmark_points, load_mtcnn
@@ -94,6 +95,7 @@ class Recipe:
     wider: bool = True  # WIDER FACE train among the detection sets
     box_conventions: bool = True  # face_mask's boxes moved to WIDER's convention
     init: str | None = None  # weights each stage starts from (fine-tuning); None: from scratch
+    micro_batches: int = 0  # parts of each batch over the processes (0: one each; `facecascade.distributed.ddp`)
 
     def find(self, relative: str) -> Path:
         """``out/relative``, or the reused run's when only that one has it."""
@@ -208,16 +210,18 @@ def generate_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | N
 
 
 def stage_samples(recipe: Recipe, stage: str, split: str, nets: MTCNNNets | None) -> SampleArrays:
-    """``out/samples/<stage>/<split>`` (or the reused run's), generated first if missing."""
-    try:
-        return load_samples(recipe.find(f"samples/{stage}/{split}"))
-    except FileNotFoundError:
-        pass
-    folder = recipe.out / "samples" / stage / split
-    samples = generate_samples(recipe, stage, split, nets)
-    save_samples(folder, samples)
-    (folder / "counts.json").write_text(json.dumps(samples.counts(), indent=1))
-    return load_samples(folder)
+    """``out/samples/<stage>/<split>`` (or the reused run's), generated first if missing (by rank 0
+    of a multi-process run; the others read what it wrote)."""
+    with main_first():
+        try:
+            return load_samples(recipe.find(f"samples/{stage}/{split}"))
+        except FileNotFoundError:
+            pass
+        folder = recipe.out / "samples" / stage / split
+        samples = generate_samples(recipe, stage, split, nets)
+        save_samples(folder, samples)
+        (folder / "counts.json").write_text(json.dumps(samples.counts(), indent=1))
+        return load_samples(folder)
 
 
 NETS = {"pnet": PNet, "rnet": RNet, "onet": ONet}
@@ -269,6 +273,7 @@ def stage_config(recipe: Recipe, stage: str) -> TrainConfig:
         ratio=(3.0, 1.0, 1.0, 2.0 if recipe.landmarks else 0.0),
         batch_size=256 if stage != "onet" else 128,
         low_res=LOW_RES[stage] if recipe.low_res else 0.0,
+        micro_batches=recipe.micro_batches,
     )
 
 
@@ -284,7 +289,21 @@ def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
         _new_net(stage, recipe.init), train, val, cfg, recipe.out / stage, torch.device(recipe.device), quiet
     )
     path = recipe.out / stage / f"{stage}.pt"
-    torch.save(net.cpu().state_dict(), path)
+    main_only(_save_stage, recipe, stage, net, began, train, val, cfg)
+    return path
+
+
+def _save_stage(
+    recipe: Recipe,
+    stage: str,
+    net: torch.nn.Module,
+    began: float,
+    train: SampleArrays,
+    val: SampleArrays,
+    cfg: TrainConfig,
+) -> None:
+    """``out/<stage>/<stage>.pt`` and its ``summary.json`` (samples, settings, time so far)."""
+    torch.save(net.cpu().state_dict(), recipe.out / stage / f"{stage}.pt")
     summary = recipe.out / stage / "summary.json"
     seconds = time.time() - began
     if summary.is_file():  # a resumed run adds its time to the earlier runs'
@@ -297,7 +316,6 @@ def run_stage(recipe: Recipe, stage: str, quiet: bool = False) -> Path:
         "seconds": round(seconds, 1),
     }
     summary.write_text(json.dumps(info, indent=1))
-    return path
 
 
 def operating_point(recipe: Recipe, nets: MTCNNNets, fast: bool = False) -> tuple[tuple[float, ...], dict[str, float]]:

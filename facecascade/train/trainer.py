@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..detect.mtcnn import normalize_pixels
+from ..distributed.ddp import Part, barrier, current_world, data_parallel
 from .augment import low_resolution
 from .losses import LossParts, SampleKind, TaskWeights, mtcnn_loss
 from .samples import SampleArrays
@@ -37,6 +38,9 @@ class TrainConfig:
     val_samples: int = 20_000  # validation samples scored after each epoch (0: all)
     low_res: float = 0.0  # share of training samples seen at a lower resolution
     low_res_min: int = 16  # ... of at least this side (`facecascade.train.augment`)
+    micro_batches: int = (
+        0  # parts of each batch, shared out over processes (0: one per process; `facecascade.distributed.ddp`)
+    )
 
 
 def epoch_indices(kinds: np.ndarray, ratio: tuple[float, ...], total: int, rng: np.random.Generator) -> np.ndarray:
@@ -236,8 +240,12 @@ def fit(
     and resume from it.
 
     Epochs draw sample kinds in ``cfg.ratio``; the scheduler steps once per batch. The log
-    ``out/log.csv`` has one training row per 50 steps and one validation row per epoch.
+    ``out/log.csv`` has one training row per 50 steps and one validation row per epoch. Under
+    ``torchrun`` the batches are shared out over the processes (`facecascade.distributed.ddp`);
+    rank 0 alone logs, validates and checkpoints.
     """
+    world = current_world()
+    quiet = quiet or not world.main
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -246,35 +254,43 @@ def fit(
     net.to(device).train()
     steps = steps_per_epoch(cfg)
     start = _resume(out / "last.pt", net, optimizer, scheduler, rng)
-    log = CsvLog(out / "log.csv", task.fields)
+    parallel = data_parallel(net, cfg.micro_batches)
+    log = CsvLog(out / "log.csv", task.fields) if world.main else None
     began = time.time()
+
+    def loss_of(model: nn.Module, part: Part) -> NamedTuple:
+        batch = to_batch(train, part.index, device)
+        batch = (low_resolution(batch[0], cfg.low_res, cfg.low_res_min), *batch[1:])
+        return task.loss(model, batch, cfg.keep)
+
     for epoch in range(start, cfg.epochs):
         order = epoch_indices(np.asarray(train.kinds), cfg.ratio, steps * cfg.batch_size, rng)
         bar = tqdm(
             range(steps), desc=f"{out.name} epoch {epoch + 1}/{cfg.epochs}", disable=quiet, unit="step", leave=False
         )
         for step in bar:
-            batch = to_batch(train, order[step * cfg.batch_size : (step + 1) * cfg.batch_size], device)
-            batch = (low_resolution(batch[0], cfg.low_res, cfg.low_res_min), *batch[1:])
-            parts = task.loss(net, batch, cfg.keep)
             optimizer.zero_grad(set_to_none=True)
-            parts[0].backward()
+            index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            terms = parallel.backward(index, loss_of, cfg.seed, epoch * steps + step)
             optimizer.step()
             scheduler.step()
             if step % 50 == 0:
-                values = {k: float(v.detach()) for k, v in parts._asdict().items()}
+                values = parallel.mean_terms(terms)
                 bar.set_postfix(loss=f"{values[task.fields[0]]:.3f}")
-                log.write(
-                    epoch=epoch + 1,
-                    step=step,
-                    split="train",
-                    lr=scheduler.get_last_lr()[0],
-                    seconds=round(time.time() - began, 1),
-                    **values,
-                )
-        if val is not None and len(val):
-            log_validation(log, out.name, epoch + 1, steps, began, task.evaluate(net, val, cfg.val_samples), quiet)
-        _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
+                if log is not None:
+                    log.write(
+                        epoch=epoch + 1,
+                        step=step,
+                        split="train",
+                        lr=scheduler.get_last_lr()[0],
+                        seconds=round(time.time() - began, 1),
+                        **values,
+                    )
+        if log is not None:
+            if val is not None and len(val):
+                log_validation(log, out.name, epoch + 1, steps, began, task.evaluate(net, val, cfg.val_samples), quiet)
+            _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)
+    barrier()
     net.eval()
     return net
 
