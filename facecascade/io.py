@@ -77,7 +77,8 @@ def _decode(source: str | BinaryIO, name: str, max_pixels: int | None = None) ->
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"refusing '{name}': {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"cannot decode '{name}' as an image ({type(exc).__name__}: {exc})") from exc
+        detail = str(exc) if isinstance(source, str) else str(exc).replace(repr(source), f"'{name}'")  # not 0x...
+        raise ValueError(f"cannot decode '{name}' as an image ({type(exc).__name__}: {detail})") from exc
 
 
 def load_image_bytes(data: bytes, name: str = "upload", max_pixels: int | None = None) -> np.ndarray:

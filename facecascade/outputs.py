@@ -1,4 +1,5 @@
-"""Result files that are never half-written: JSON, JSON lines, CSV (one row per face), COCO.
+"""Result files that are never half-written: JSON, JSON lines, CSV (one row per face), COCO,
+Parquet (one row per face or failed input; needs pyarrow, the ``ray`` extra).
 
 Every writer fills a temporary file beside its target and renames it into place on `commit`;
 an interrupted or crashed run leaves the target untouched (or absent) and no temporary behind.
@@ -6,11 +7,13 @@ an interrupted or crashed run leaves the target untouched (or absent) and no tem
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -202,3 +205,110 @@ class CocoWriter(AtomicFile):
         json.dump({"images": self._images, "annotations": self._annotations, "categories": [category]}, self.file)
         self.file.write("\n")
         super().commit()
+
+
+PARQUET_MISSING = 'Parquet output needs pyarrow: pip install "facecascade[ray]"'
+
+
+def _pyarrow() -> Any:
+    """The ``pyarrow`` module (with ``pyarrow.parquet`` loaded); ``ImportError`` naming the extra."""
+    try:
+        import pyarrow
+        import pyarrow.parquet  # loads the submodule
+    except ImportError as exc:
+        raise ImportError(PARQUET_MISSING) from exc
+    return pyarrow
+
+
+def parquet_schema() -> Any:
+    """The ``pyarrow.Schema`` of `ParquetWriter`'s rows (docs/ray.md, "Parquet schema")."""
+    pa = _pyarrow()
+    return pa.schema(
+        [
+            ("file", pa.string()),
+            ("frame", pa.int32()),
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("face", pa.int32()),
+            ("box", pa.list_(pa.float32(), 4)),
+            ("score", pa.float32()),
+            ("landmarks", pa.list_(pa.list_(pa.float32(), 2))),
+            ("iterations", pa.int32()),
+            ("attributes", pa.map_(pa.string(), pa.float32())),
+            ("error", pa.string()),
+        ]
+    )
+
+
+def face_rows(record: Record) -> list[dict[str, Any]]:
+    """`ParquetWriter`'s rows for one image or frame: one per face, none without faces."""
+    faces, rows = record.faces, []
+    for i in range(len(faces)):
+        rows.append(
+            {
+                **record.header(),
+                "frame": record.frame,
+                "face": i,
+                "box": faces.boxes[i].tolist(),
+                "score": float(faces.scores[i]),
+                "landmarks": faces.landmarks[i].tolist() if faces.landmarks.shape[1] else None,
+                "iterations": None if faces.iterations is None else int(faces.iterations[i]),
+                "attributes": list(zip(faces.attribute_names, faces.attributes[i].tolist())) or None,
+                "error": None,
+            }
+        )
+    return rows
+
+
+def write_failure(writers: Iterable[object], source: str, message: str, frame: int | None = None) -> None:
+    """The row of an input that could not be read, in each of ``writers`` that keeps such rows
+    (`ParquetWriter`; the other formats list analysed images only)."""
+    for writer in writers:
+        if isinstance(writer, ParquetWriter):
+            writer.write_error(source, message, frame)
+
+
+class ParquetWriter(AtomicFile):
+    """A Parquet file, one row per face (`face_rows`) and one per failed input (`write_error`:
+    ``file`` and ``error`` set, every other column null). Images without faces add no row. Rows
+    are written in row groups of ``row_group_size`` as they come, so memory stays bounded.
+
+    Raises:
+        ImportError: pyarrow is not installed (the message names ``pip install "facecascade[ray]"``).
+    """
+
+    def __init__(self, path: str | os.PathLike, row_group_size: int = 65536):
+        self._pa = _pyarrow()  # before the temporary file exists
+        super().__init__(path, binary=True)
+        self.schema = parquet_schema()
+        self.row_group_size = row_group_size
+        self._rows: list[dict[str, Any]] = []
+        self._parquet = self._pa.parquet.ParquetWriter(self.file, self.schema)
+
+    def write(self, record: Record) -> None:
+        self._add(face_rows(record))
+
+    def write_error(self, source: str, message: str, frame: int | None = None) -> None:
+        """The row of an input that could not be read."""
+        self._add([{"file": source, "frame": frame, "error": message}])
+
+    def _add(self, rows: list[dict[str, Any]]) -> None:
+        self._rows.extend(rows)
+        if len(self._rows) >= self.row_group_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            self._parquet.write_table(self._pa.Table.from_pylist(self._rows, schema=self.schema))
+            self._rows = []
+
+    def commit(self) -> None:
+        self._flush()
+        self._parquet.close()  # the footer: the file is complete
+        super().commit()
+
+    def discard(self) -> None:
+        self._rows = []
+        with contextlib.suppress(OSError, ValueError):  # pyarrow's IO and invalid-state errors
+            self._parquet.close()  # before the file goes (else it closes into a closed file later)
+        super().discard()

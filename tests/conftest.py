@@ -1,7 +1,9 @@
-"""Shared fixtures: small images written into ``tmp_path`` with Pillow (no committed binaries)."""
+"""Shared fixtures: small images written into ``tmp_path`` with Pillow (no committed binaries), and
+folders mixing real photos with the bad-input corpus."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +11,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from facecascade.io import load_image
+from facecascade.testing.corpus import write_corpus
+
+from .shared_data import require
 
 
 @pytest.fixture(autouse=True)
@@ -40,3 +47,23 @@ def write_image(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return _write
+
+
+def write_mixed(folder: Path) -> dict[str, bool]:
+    """Two real photos (``a.jpg``, ``sub/b.jpg``), the whole bad-input corpus (``corpus/``, made
+    from ``a.jpg``) and a text file that is no input, in ``folder``; returns the corpus's file
+    name -> readable."""
+    photo = require("dlib_faces/2008_002506.jpg")
+    readable = write_corpus(folder / "corpus", load_image(photo))
+    shutil.copy(photo, folder / "a.jpg")
+    (folder / "sub").mkdir()
+    shutil.copy(require("dlib_faces/2008_004176.jpg"), folder / "sub" / "b.jpg")
+    (folder / "notes.txt").write_text("not an image extension: not an input")
+    return readable
+
+
+@pytest.fixture()
+def mixed(tmp_path: Path) -> tuple[Path, dict[str, bool]]:
+    """`write_mixed` in ``tmp_path / "in"``: the folder and the corpus's name -> readable."""
+    folder = tmp_path / "in"
+    return folder, write_mixed(folder)

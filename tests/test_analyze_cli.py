@@ -13,7 +13,6 @@ from pycocotools.coco import COCO
 
 from facecascade.cli import main
 from facecascade.io import load_image
-from facecascade.testing.corpus import write_corpus
 
 from .shared_data import require
 
@@ -21,18 +20,6 @@ from .shared_data import require
 @pytest.fixture(scope="module")
 def photo_path():
     return require("dlib_faces/2008_002506.jpg")
-
-
-@pytest.fixture()
-def mixed(tmp_path, photo_path):
-    """Two real photos (one in a sub-folder) and the whole bad-input corpus."""
-    folder = tmp_path / "in"
-    readable = write_corpus(folder / "corpus", load_image(photo_path))
-    shutil.copy(photo_path, folder / "a.jpg")
-    (folder / "sub").mkdir()
-    shutil.copy(require("dlib_faces/2008_004176.jpg"), folder / "sub" / "b.jpg")
-    (folder / "notes.txt").write_text("not an image extension: not an input")
-    return folder, readable
 
 
 def _write_video(path, image, frames=5):

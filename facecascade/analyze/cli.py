@@ -1,10 +1,13 @@
-"""``facecascade analyze PATH... [--json OUT] [--csv OUT] [--coco OUT] [--draw DIR] [--video]``.
+"""``facecascade analyze PATH... [--json OUT] [--csv OUT] [--coco OUT] [--parquet OUT] [--draw DIR] [--video]
+[--ray [ADDRESS]]``.
 
 Images, folders (recursive) and videos (frame by frame) through `FaceAnalyzer`, in batches, with
 the next images decoded in a background thread. A file that cannot be read is reported on one
 line (``error: <path>: <reason>``) and skipped; the run finishes the rest, writes its outputs
 (each atomically: complete or not at all) and exits with 1 and a count of the failures
-(2 for bad arguments).
+(2 for bad arguments). With ``--ray`` the images go through a Ray Data job instead
+(`facecascade.distributed.analyze_dataset`): bad files are reported the same way, but exit 0
+unless ``--strict``.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
-from ..argtypes import positive_int, stage_thresholds
+from ..argtypes import non_negative, positive_int, stage_thresholds
 from ..detect.detector import DEFAULT_WEIGHTS
-from ..outputs import AtomicFile, CocoWriter, CsvWriter, JsonLinesWriter, Record
-from .runner import run_files
-from .sources import input_files
+from ..outputs import AtomicFile, CocoWriter, CsvWriter, JsonLinesWriter, ParquetWriter, Record, write_failure
+from .runner import error_line, run_files
+from .sources import Item, input_files
 
 DRAW_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP"}
+RAY_DEFAULTS = {"actors": 2, "actor_cpus": 1.0, "actor_gpus": 0.0}  # --actors, --actor-cpus, --actor-gpus: --ray only
 
 
 class DrawnImages:
@@ -61,28 +66,56 @@ class DrawnImages:
 
 def _writers(args: argparse.Namespace, stack: contextlib.ExitStack) -> list:
     writers = []
-    for path, kind in ((args.json, JsonLinesWriter), (args.csv, CsvWriter), (args.coco, CocoWriter)):
+    kinds = (JsonLinesWriter, CsvWriter, CocoWriter, ParquetWriter)
+    for path, kind in zip((args.json, args.csv, args.coco, args.parquet), kinds):
         if path:
             writers.append(stack.enter_context(kind(path)))
     return writers
 
 
+def _analyzer_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`FaceAnalyzer`'s keyword arguments from the command line."""
+    return {
+        "detector": args.detector,
+        "aligner": args.aligner,
+        "attributes": args.attributes,
+        "device": args.device,
+        "min_face_size": args.min_face,
+        "thresholds": args.thresholds,
+        "fast": args.fast,
+        "batch_size": args.batch_size,
+    }
+
+
 def _build_analyzer(args: argparse.Namespace):
     from .analyzer import FaceAnalyzer
 
-    return FaceAnalyzer(
-        detector=args.detector,
-        aligner=args.aligner,
-        attributes=args.attributes,
-        device=args.device,
-        min_face_size=args.min_face,
-        thresholds=args.thresholds,
-        fast=args.fast,
-        batch_size=args.batch_size,
-    )
+    return FaceAnalyzer(**_analyzer_options(args))
+
+
+def _record_handler(args: argparse.Namespace, writers: list) -> Any:
+    """``on_record(record)``: into every writer, and ``<file>: N faces`` on stdout unless ``-q`` or
+    ``--json -``."""
+    lines = not (args.quiet or args.json == "-")
+
+    def on_record(record: Record) -> None:
+        for writer in writers:
+            writer.write(record)
+        if lines:
+            where = record.source if record.frame is None else f"{record.source}#{record.frame}"
+            n = len(record.faces)
+            tqdm.write(f"{where}: {n} face{'s' if n != 1 else ''}", file=sys.stdout)
+
+    return on_record
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    if args.ray is not None:
+        return _cmd_analyze_ray(args)
+    ray_only = [f"--{name.replace('_', '-')}" for name in RAY_DEFAULTS if getattr(args, name) is not None]
+    if ray_only:
+        print(f"error: {', '.join(ray_only)} need --ray", file=sys.stderr)
+        return 2
     if args.threads:
         import torch
 
@@ -94,19 +127,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return 2
     files = list(input_files(args.inputs, videos=args.video))
     drawn = DrawnImages(args.draw) if args.draw else None
-    lines = not (args.quiet or args.json == "-")
     with contextlib.ExitStack() as stack:
-        writers = _writers(args, stack)
+        try:
+            writers = _writers(args, stack)
+        except ImportError as exc:  # --parquet without pyarrow
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        handle = _record_handler(args, writers)
 
         def on_record(record: Record, image) -> None:
-            for writer in writers:
-                writer.write(record)
+            handle(record)
             if drawn is not None:
                 drawn.save(record, image)
-            if lines:
-                where = record.source if record.frame is None else f"{record.source}#{record.frame}"
-                n = len(record.faces)
-                tqdm.write(f"{where}: {n} face{'s' if n != 1 else ''}", file=sys.stdout)
 
         summary = run_files(
             files,
@@ -116,8 +148,61 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             video=args.video,
             every=args.every,
             progress=not args.quiet,
+            on_error=lambda item: write_failure(writers, item.source, item.error or "unreadable", item.frame),
         )
     return summary.exit_code()
+
+
+def _ray_usage_problem(args: argparse.Namespace) -> str | None:
+    """Why these arguments cannot run on Ray, if they cannot."""
+    if args.draw or args.video or args.every != 1:
+        return "--draw, --video and --every are not available with --ray"
+    if args.ray != "local" and os.path.exists(args.ray):
+        return (
+            f"--ray took {args.ray!r} as the address of a Ray cluster: put --ray after the paths, or write --ray=local"
+        )
+    return None
+
+
+def _ray_resources(args: argparse.Namespace) -> dict[str, Any]:
+    """``actors``, ``actor_cpus``, ``actor_gpus``: as given, or their defaults."""
+    return {
+        name: default if getattr(args, name) is None else getattr(args, name) for name, default in RAY_DEFAULTS.items()
+    }
+
+
+def _cmd_analyze_ray(args: argparse.Namespace) -> int:
+    """``--ray``: the images as a Ray Data job; bad files exit 0 unless ``--strict``."""
+    from ..distributed.ray_analyze import analyze_dataset, require_ray
+
+    problem = _ray_usage_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        require_ray()
+        with contextlib.ExitStack() as stack:
+            writers = _writers(args, stack)
+
+            def on_error(item: Item) -> None:
+                print(error_line(item.source, item.error or "unreadable"), file=sys.stderr)
+                write_failure(writers, item.source, item.error or "unreadable")
+
+            summary = analyze_dataset(
+                args.inputs,
+                analyzer=_analyzer_options(args),
+                batch_size=args.batch_size,
+                **_ray_resources(args),
+                threads=args.threads,
+                address=None if args.ray == "local" else args.ray,
+                progress=not args.quiet,
+                on_record=_record_handler(args, writers),
+                on_error=on_error,
+            )
+    except (ImportError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return summary.exit_code(strict=args.strict)
 
 
 def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
@@ -131,6 +216,11 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="OUT.jsonl", help='JSON lines, one object per image/frame ("-": stdout)')
     p.add_argument("--csv", metavar="OUT.csv", help="one row per face")
     p.add_argument("--coco", metavar="OUT.json", help="COCO-format images, annotations (with scores) and categories")
+    p.add_argument(
+        "--parquet",
+        metavar="OUT.parquet",
+        help="one row per face and one per failed input (with its error); needs pyarrow (docs/ray.md)",
+    )
     p.add_argument("--draw", metavar="DIR", help="save images with boxes, landmarks and top attributes drawn")
     p.add_argument(
         "--video",
@@ -162,6 +252,40 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--batch-size", type=positive_int, default=8, help="images per batch (default 8)")
-    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's)")
+    p.add_argument(
+        "--threads", type=positive_int, default=None, help="torch CPU threads (per actor with --ray; default: torch's)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no per-image lines, no progress bar")
+    _add_ray_arguments(p)
     p.set_defaults(func=cmd_analyze)
+
+
+def _add_ray_arguments(p: argparse.ArgumentParser) -> None:
+    ray = p.add_argument_group('Ray (docs/ray.md; needs pip install "facecascade[ray]")')
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run as a Ray Data job: on a new local Ray instance (no ADDRESS), or on the cluster at "
+        "ADDRESS ('auto', HOST:6379, ray://HOST:10001). PATHs may also be URIs Ray reads (s3://...). "
+        "Put it after the PATHs (or write --ray=local). Bad files are reported but exit 0 unless --strict",
+    )
+    ray.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --ray: exit 1 when any input failed (without --ray that is always so)",
+    )
+    ray.add_argument(
+        "--actors", type=positive_int, default=None, help="with --ray: actors, each with one analyzer (default 2)"
+    )
+    ray.add_argument(
+        "--actor-cpus", type=non_negative, default=None, help="with --ray: CPUs each actor reserves (default 1)"
+    )
+    ray.add_argument(
+        "--actor-gpus",
+        type=non_negative,
+        default=None,
+        help="with --ray: GPUs each actor reserves (default 0; 1 with --device cuda)",
+    )

@@ -44,14 +44,15 @@ class RunSummary:
     analysed: int = 0  # images and video frames
     failed: list[str] = field(default_factory=list)
 
-    def exit_code(self) -> int:
-        """1 after any failure or when there was nothing to analyse, else 0 (printing why)."""
+    def exit_code(self, strict: bool = True) -> int:
+        """1 after any failure (``strict``; else 0 once the count is printed) or when there was
+        nothing to analyse, else 0 (printing why)."""
         if self.failed:
             print(
                 f"{len(self.failed)} of {self.files} input(s) failed; {self.analysed} image(s)/frame(s) analysed",
                 file=sys.stderr,
             )
-            return 1
+            return 1 if strict else 0
         if self.files == 0:
             print(
                 "error: no image files found in the given paths (extensions: "
@@ -73,9 +74,11 @@ def run_files(
     video: bool = False,
     every: int = 1,
     progress: bool = True,
+    on_error: Callable[[Item], None] | None = None,
 ) -> RunSummary:
     """Analyse ``files`` (images, and videos frame by frame) in batches; ``on_record(record, image)``
-    gets each result in input order. Decoding runs a batch or two ahead in a background thread."""
+    gets each result in input order, ``on_error(item)`` each unreadable input (after its error line).
+    Decoding runs a batch or two ahead in a background thread."""
     from tqdm import tqdm
 
     videos = video or any(is_video(f) for f in files)
@@ -92,6 +95,8 @@ def run_files(
         summary.failed.append(item.source)
         bar.update(0 if videos else 1)
         tqdm.write(error_line(item.source, item.error or "unreadable"), file=sys.stderr)
+        if on_error is not None:
+            on_error(item)
 
     items = prefetch(read_items(files, video=video, every=every), depth=2 * batch_size)
     try:

@@ -72,6 +72,7 @@ def distributed(command: Callable[[argparse.Namespace], int]) -> Callable[[argpa
 
 
 def cmd_train_mtcnn(args: argparse.Namespace) -> int:
+    from ..distributed.ddp import main_only
     from .recipe import STAGES, Recipe, pack, run_stage
 
     recipe = Recipe(
@@ -108,7 +109,7 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
             path = run_stage(recipe, stage, quiet=args.quiet)
             print(f"{stage}: {path}")
         if all(recipe.find(f"{s}/{s}.pt").is_file() for s in STAGES):
-            print(f"cascade: {pack(recipe)}")
+            print(f"cascade: {main_only(pack, recipe)}")  # rank 0 packs (the others print nothing)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
