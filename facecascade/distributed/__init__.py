@@ -3,6 +3,8 @@
 * `analyze_dataset`: batch inference (detector, aligner, attributes) as a Ray Data job
   (``facecascade analyze PATH... --ray``; docs/ray.md). Ray is optional
   (``pip install "facecascade[ray]"``): it is imported only when the function is called.
+* `facecascade.distributed.ddp`: data-parallel training with `torch.distributed`
+  (``torchrun --nproc_per_node=N -m facecascade train ...``; docs/distributed-training.md).
 """
 
 from __future__ import annotations
