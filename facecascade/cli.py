@@ -1,5 +1,5 @@
 """Command line: ``facecascade detect IMAGE_OR_DIR... [--json OUT] [--draw DIR]``, and the
-``analyze``, ``eval``, ``train``, ``serve`` and ``weights`` subcommands (their own modules).
+``analyze``, ``eval``, ``train``, ``serve``, ``weights`` and ``export`` subcommands (their own modules).
 
 A file that cannot be read is reported on one line (``error: <path>: <reason>``) and skipped; the
 run goes on and the exit code is 1 if any input failed (2 for bad arguments).
@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from .analyze.sources import input_files
 from .argtypes import stage_thresholds
+from .detect.backends import BACKENDS
 from .detect.detector import DEFAULT_WEIGHTS
 from .outputs import Record, write_json_atomic
 
@@ -39,13 +40,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
             min_face_size=args.min_face,
             thresholds=args.thresholds,
             fast=args.fast,
+            backend=args.backend,
         )
         aligner = None
         if args.refine:
             from .align import FaceAligner
 
             aligner = FaceAligner(args.refine, device=args.device)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ImportError) as exc:  # ImportError: a backend's missing package
         print(f"error: {exc}", file=sys.stderr)
         return 2
     files = list(input_files(args.inputs))
@@ -108,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     detect.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     detect.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help='what runs the networks (default torch; onnxruntime, openvino: pip install "facecascade[onnx]", '
+        "docs/export.md)",
+    )
+    detect.add_argument(
         "--json",
         metavar="OUT.json",
         help='write {"<file name>": [{"box", "score", "landmarks"}, ...]} ("-" for stdout)',
@@ -117,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.set_defaults(func=cmd_detect)
     from .analyze.cli import add_analyze_parser
     from .eval.cli import add_eval_parser
+    from .export.cli import add_export_parser
     from .serve.cli import add_serve_parser
     from .train.cli import add_train_parser
     from .weights_cli import add_weights_parser
@@ -126,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_serve_parser(sub)
     add_weights_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

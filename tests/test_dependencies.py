@@ -2,8 +2,9 @@
 declared dependency of the installed facecascade; every one the tests import is a dependency, in
 the ``test`` extra, or installed apart as the README says. Read from the code (``ast``) and from
 the installed metadata, so a dependency dropped from pyproject.toml fails here even where no test
-happens to run the import. A runtime extra's packages (``wider``: scipy; ``ray``: ray, pyarrow) are
-imported only inside functions, so that ``import facecascade`` and everything else work without them."""
+happens to run the import. A runtime extra's packages (``wider``: scipy; ``ray``: ray, pyarrow;
+``onnx``: onnx, onnxscript, onnxruntime; ``openvino``) are imported only inside functions, so that
+``import facecascade`` and everything else work without them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Installed apart by the README's second command (its pins would downgrade torch and numpy).
 APART = {"facenet_pytorch": "facenet-pytorch"}
 # Optional runtime features: `pip install "facecascade[<extra>]"`, imported lazily.
-RUNTIME_EXTRAS = ("wider", "ray")
+RUNTIME_EXTRAS = ("wider", "ray", "onnx", "openvino")
 
 
 def _module_names(node: ast.AST) -> set[str]:
@@ -91,12 +92,15 @@ def test_the_package_imports_only_declared_dependencies():
     assert undeclared(modules, declared() | _runtime_extras()) == {}
     assert "scipy" in declared("wider") and "scipy" in declared("test")
     assert {"ray", "pyarrow"} <= declared("ray") and {"ray", "pyarrow"} <= declared("test")
+    assert {"onnx", "onnxscript", "onnxruntime"} <= declared("onnx") & declared("test")
+    assert "openvino" in declared("openvino") & declared("test")
 
 
 def test_runtime_extras_are_imported_lazily():
     eager = eagerly_imported_modules(ROOT / "facecascade")
     assert {"torch", "numpy"} <= eager and "scipy" not in eager  # scipy: only inside the .mat readers
     assert not {"ray", "pyarrow"} & eager  # Ray and its Parquet writer: only when a job or --parquet asks
+    assert not {"onnx", "onnxscript", "onnxruntime", "openvino"} & eager  # only to export or run an export
     assert undeclared(eager, declared()) == {}
 
 

@@ -90,8 +90,8 @@ class FaceAnalyzer:
         attributes: ``"mcfa"`` (the default: 40 CelebA attributes), another name or checkpoint path
             of MCFA weights, an object with ``predict_arrays``, or ``None`` (off).
         device: ``"cpu"``, ``"cuda"``, ... for the parts built from names.
-        min_face_size, thresholds, fast: the detector's settings (see `FaceDetector`), used when
-            ``detector`` is a name.
+        min_face_size, thresholds, fast, backend: the detector's settings (see `FaceDetector`), used
+            when ``detector`` is a name.
         batch_size: images per batch through each part.
 
     Example:
@@ -110,6 +110,7 @@ class FaceAnalyzer:
         thresholds: Sequence[float] | None = None,
         fast: bool = False,
         batch_size: int = 8,
+        backend: str = "torch",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -121,6 +122,7 @@ class FaceAnalyzer:
                 thresholds=thresholds,
                 fast=fast,
                 batch_size=batch_size,
+                backend=backend,
             )
         elif detector == "none":
             detector = None

@@ -22,6 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..argtypes import non_negative, positive_int, stage_thresholds
+from ..detect.backends import BACKENDS
 from ..detect.detector import DEFAULT_WEIGHTS
 from ..outputs import AtomicFile, CocoWriter, CsvWriter, JsonLinesWriter, ParquetWriter, Record, write_failure
 from .runner import error_line, run_files
@@ -84,6 +85,7 @@ def _analyzer_options(args: argparse.Namespace) -> dict[str, Any]:
         "thresholds": args.thresholds,
         "fast": args.fast,
         "batch_size": args.batch_size,
+        "backend": args.backend,
     }
 
 
@@ -122,7 +124,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         analyzer = _build_analyzer(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ImportError) as exc:  # ImportError: a backend's missing package
         print(f"error: {exc}", file=sys.stderr)
         return 2
     files = list(input_files(args.inputs, videos=args.video))
@@ -251,6 +253,9 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
         "--fast", action="store_true", help='the detector\'s fast path (docs/models/facecraft.md, "Fast path")'
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument(
+        "--backend", choices=BACKENDS, default="torch", help="what runs the detector's networks (docs/export.md)"
+    )
     p.add_argument("--batch-size", type=positive_int, default=8, help="images per batch (default 8)")
     p.add_argument(
         "--threads", type=positive_int, default=None, help="torch CPU threads (per actor with --ray; default: torch's)"

@@ -13,12 +13,25 @@ from PIL import Image
 from ..io import ImageInput, load_image
 from ..models.weights import load_mtcnn_with_meta
 from ..structures import Faces
+from .backends import BACKENDS, runtime_stages
 from .devices import resolve_device
 from .mtcnn import FAST_PATH, MTCNNCascade, MTCNNConfig
 from .two_stage import TwoStageDetector, is_rcnn_weights
 
 TWO_STAGE_MIN_SCORE = 0.5  # faces a two-stage detector reports through FaceDetector (eval keeps all)
 DEFAULT_WEIGHTS = "mtcnn"  # facecascade's own weights, shipped in the package (weights/MODEL_CARD.md)
+
+
+def _check_options(backend: str, precision: str, fast: bool, two_stage: bool) -> None:
+    """``ValueError`` for an unknown backend, or options the weights' kind or the backend lack."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if two_stage and fast:
+        raise ValueError("fast=True is the MTCNN cascade's fast path; two-stage weights have none")
+    if two_stage and backend != "torch":
+        raise ValueError(f"backend {backend!r}: two-stage detectors run in PyTorch only (they do not export to ONNX)")
+    if backend != "torch" and precision == "bf16":
+        raise ValueError(f"precision='bf16' is the torch backend's; backend {backend!r} computes in float32")
 
 
 def is_batch(images: Any) -> TypeGuard[Iterable[ImageInput]]:
@@ -52,6 +65,11 @@ class FaceDetector:
             the fast path) in bfloat16 on CPUs with native bf16 (AVX512-BF16 / AMX) and everything
             else in float32; ``"fp32"``: float32 throughout (the reference's arithmetic);
             ``"bf16"``: those stages in bf16 on any CPU (`facecascade.models.precision`).
+        backend: what runs the three networks: ``"torch"`` (the default, with the native CPU
+            kernels), ``"onnxruntime"`` or ``"openvino"`` (float32, CPU; ONNX Runtime also on CUDA
+            with ``onnxruntime-gpu``): the same engine on the weights exported to ONNX once and
+            cached (`facecascade.detect.backends`; ``pip install "facecascade[onnx]"``, plus
+            ``openvino``). MTCNN weights only; ``precision`` applies to ``"torch"``.
 
     Example:
         >>> det = FaceDetector()                      # weights="mtcnn"; fast=True for speed
@@ -69,16 +87,17 @@ class FaceDetector:
         batch_size: int = 8,
         fast: bool = False,
         precision: str = "auto",
+        backend: str = "torch",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        two_stage = is_rcnn_weights(weights)
+        _check_options(backend, precision, fast, two_stage)
         self.device = resolve_device(device)
-        self.weights, self.fast, self.batch_size = weights, bool(fast), batch_size
+        self.weights, self.fast, self.batch_size, self.backend = weights, bool(fast), batch_size, backend
         self.two_stage: TwoStageDetector | None = None
         self.cascade: MTCNNCascade | None = None
-        if is_rcnn_weights(weights):  # a two-stage detector: its own pipeline, DCRN landmarks
-            if fast:
-                raise ValueError("fast=True is the MTCNN cascade's fast path; two-stage weights have none")
+        if two_stage:  # a two-stage detector: its own pipeline, DCRN landmarks
             self.two_stage = TwoStageDetector(
                 weights, device=self.device, aligner="dcrn", min_score=TWO_STAGE_MIN_SCORE
             )
@@ -97,7 +116,8 @@ class FaceDetector:
             precision=precision,
             **preset,
         )
-        self.cascade = MTCNNCascade(nets, config, self.device)
+        stages = None if backend == "torch" else runtime_stages(weights, nets, backend, self.device)
+        self.cascade = MTCNNCascade(nets, config, self.device, stages)
 
     @property
     def config(self) -> MTCNNConfig:
@@ -111,7 +131,7 @@ class FaceDetector:
         c = self.config
         return (
             f"FaceDetector(weights={self.weights!r}, device='{self.device}', min_face_size={c.min_face_size:g}, "
-            f"thresholds={c.thresholds}, scale_factor={c.scale_factor:g}, fast={self.fast})"
+            f"thresholds={c.thresholds}, scale_factor={c.scale_factor:g}, fast={self.fast}, backend={self.backend!r})"
         )
 
     @overload

@@ -54,6 +54,7 @@ from ..ops.pyramid import CanvasLayout, plan_canvas, reuse_levels
 from ..ops.resample import IntegralImages
 from ..ops.suppression import block_maxima, local_peaks
 from ..structures import Faces
+from .stages import CascadeStages, WindowStage
 
 PIXEL_MEAN = 127.5
 PIXEL_SCALE = 0.0078125  # 1 / 128
@@ -152,13 +153,13 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def _run_chunked(net: torch.nn.Module, crops: Tensor, chunk: int) -> StageOutput:
+def _run_chunked(net: WindowStage, crops: Tensor, chunk: int) -> StageOutput:
     """``net(crops)`` in chunks of ``chunk`` windows, outputs concatenated."""
     if len(crops) <= chunk:
         return net(crops)
     parts = [net(crops[i : i + chunk]) for i in range(0, len(crops), chunk)]
     return StageOutput._make(
-        None if parts[0][k] is None else torch.cat([p[k] for p in parts]) for k in range(len(parts[0]))
+        None if field[0] is None else torch.cat([t for t in field if t is not None]) for field in zip(*parts)
     )
 
 
@@ -209,20 +210,23 @@ class MTCNNCascade:
         nets: the three stages (`facecascade.models.load_mtcnn`).
         config: thresholds and pyramid settings.
         device: where to run.
+        stages: the networks as another runtime runs them (`facecascade.detect.backends`, the
+            ``nets`` exported), or ``None``: ``nets`` in PyTorch, with the native kernels, fused
+            layers and bf16 stages that apply.
     """
 
-    def __init__(self, nets: MTCNNNets, config: MTCNNConfig, device: torch.device):
+    def __init__(self, nets: MTCNNNets, config: MTCNNConfig, device: torch.device, stages: CascadeStages | None = None):
         nets = MTCNNNets._make(net.to(device).to(memory_format=torch.channels_last) for net in nets)
         self.source_nets = nets  # before any fused or bf16 copies: see `reconfigure`
-        self.precision = resolve_precision(config.precision, device)
-        if device.type == "cpu" and native.enabled():  # first layers fused (and kept float32)
-            nets = MTCNNNets(nets.pnet, with_fused_layers(nets.rnet), with_fused_layers(nets.onet))
-        if self.precision == "bf16":
-            nets = MTCNNNets._make(
-                with_bf16_layers(net) if name in config.bf16_stages else net
-                for name, net in zip(MTCNNNets._fields, nets)
-            )
-        self.nets = nets
+        self.runtime_stages = stages  # None: the PyTorch networks
+        self.nets: CascadeStages
+        self._pnet_tail: torch.nn.Module | None = None  # P-Net after the native stem's pooling
+        if stages is None:
+            self.precision = resolve_precision(config.precision, device)
+            torch_nets = _torch_stages(nets, config, device, self.precision)
+            self.nets, self._pnet_tail = torch_nets, torch_nets.pnet.body[1:]
+        else:
+            self.precision, self.nets = "fp32", stages
         self.config = config
         self.device = device
         # GPUs want big batches; CPUs want activations that fit in cache.
@@ -230,12 +234,12 @@ class MTCNNCascade:
         self._chunks = (max(config.rnet_chunk, big), max(config.onet_chunk, big))
         self._band = config.pnet_band if device.type != "cuda" else 1 << 20
         # Native CPU kernels (`facecascade.ops.native`): P-Net's first layer, PReLU and pooling in one
-        # pass over a planar canvas; otherwise PyTorch on a channels-last one.
-        self._native_stem = device.type == "cpu" and native.pnet_stem_ok(self.source_nets.pnet.stem[0])
+        # pass over a planar canvas, then the rest of its trunk; otherwise the stages on a channels-last one.
+        self._native_stem = stages is None and device.type == "cpu" and native.pnet_stem_ok(nets.pnet.stem[0])
 
     def reconfigure(self, **changes: Any) -> MTCNNCascade:
         """A cascade on the same networks with some `MTCNNConfig` fields changed."""
-        return MTCNNCascade(self.source_nets, replace(self.config, **changes), self.device)
+        return MTCNNCascade(self.source_nets, replace(self.config, **changes), self.device, self.runtime_stages)
 
     # -- batch ---------------------------------------------------------------------------------
     def prepare(self, images: list[np.ndarray]) -> Batch:
@@ -267,12 +271,17 @@ class MTCNNCascade:
             resize(batch.integral.tables[i], level_view(y, x, h, w), PIXEL_SCALE, -PIXEL_MEAN * PIXEL_SCALE)
         return canvas if self._native_stem else canvas.permute(0, 3, 1, 2)
 
-    def _pooled_stem(self, canvas: Tensor, layout: CanvasLayout, row0: int, row1: int) -> Tensor:
-        """P-Net's conv1, PReLU and pooling on canvas rows ``[row0, row1)``, the conv1 positions
-        just past odd-sized levels left out of the pooling."""
-        if not self._native_stem:
-            pnet = self.nets.pnet
-            return pnet.body[0](_mask_pool_edges(pnet.stem(canvas[:, :, row0:row1]), layout, row0=row0))
+    def _band_features(self, canvas: Tensor, layout: CanvasLayout, row0: int, row1: int) -> Tensor:
+        """P-Net's trunk features ``(32, rows, Wc')`` on canvas rows ``[row0, row1)``: conv1 and PReLU,
+        the conv1 positions just past odd-sized levels left out of the pooling, pooling, the rest."""
+        if self._native_stem:
+            assert self._pnet_tail is not None  # the torch backend's
+            return self._pnet_tail(self._native_pooled_stem(canvas, layout, row0, row1))[0]
+        pnet = self.nets.pnet
+        return pnet.body(_mask_pool_edges(pnet.stem(canvas[:, :, row0:row1]), layout, row0=row0))[0]
+
+    def _native_pooled_stem(self, canvas: Tensor, layout: CanvasLayout, row0: int, row1: int) -> Tensor:
+        """P-Net's conv1, PReLU and pooling by the native kernel on the planar canvas."""
         conv, prelu = self.source_nets.pnet.stem  # float32 in every precision
         assert isinstance(conv, torch.nn.Conv2d) and isinstance(prelu, torch.nn.PReLU)  # `native.pnet_stem_ok`
         row_skip, col_skip = layout.pool_edge_arrays
@@ -294,8 +303,8 @@ class MTCNNCascade:
         parts = []
         for a in range(0, height, self._band):
             b = min(height, a + self._band)
-            pooled = self._pooled_stem(canvas, layout, 2 * a, min(2 * b + 10, layout.canvas_size[0]))
-            feats = pnet.body[1:](pooled)[0]  # (32, b - a, Wc')
+            rows1 = min(2 * b + 10, layout.canvas_size[0])
+            feats = self._band_features(canvas, layout, 2 * a, rows1)  # (32, b - a, Wc')
             margin = pnet.face_margin(feats[None])[0]
             rows, cols = torch.nonzero((margin >= threshold) & (cell_level[a:b] >= 0), as_tuple=True)
             parts.append((rows + a, cols, margin[rows, cols], feats[:, rows, cols].T))
@@ -417,6 +426,18 @@ class MTCNNCascade:
         cands = self.refine(batch, self.propose(batch))
         cands, landmarks = self.output(batch, cands)
         return _split_by_image(cands, landmarks, len(images))
+
+
+def _torch_stages(nets: MTCNNNets, config: MTCNNConfig, device: torch.device, precision: str) -> MTCNNNets:
+    """The PyTorch stages as the engine runs them: on CPU with the native kernels, R-Net's and
+    O-Net's first layers fused (and kept float32); in bf16, `MTCNNConfig.bf16_stages` converted."""
+    if device.type == "cpu" and native.enabled():
+        nets = MTCNNNets(nets.pnet, with_fused_layers(nets.rnet), with_fused_layers(nets.onet))
+    if precision == "bf16":
+        nets = MTCNNNets._make(
+            with_bf16_layers(net) if name in config.bf16_stages else net for name, net in zip(MTCNNNets._fields, nets)
+        )
+    return nets
 
 
 def _split_by_image(cands: Candidates, landmarks: Tensor, num_images: int) -> list[Faces]:

@@ -98,7 +98,7 @@ class GEN(nn.Module):
         self.register_buffer("mean_shape", torch.full((cfg.num_points, 2), 0.5))
 
     def forward(self, crops: Tensor) -> Tensor:
-        return self.mean_shape + self.fc(self.features(crops)).view(len(crops), -1, 2)
+        return self.mean_shape + self.fc(self.features(crops)).view(crops.shape[0], -1, 2)
 
 
 class StateEncoder(nn.Module):
@@ -145,7 +145,7 @@ class LocalRegressor(nn.Module):
 
     def forward(self, patches: Tensor, history: Tensor) -> tuple[Tensor, Tensor]:
         h = self.hidden(self.encoder(patches, history))
-        action = self.action(h).view(len(h), -1, 2) * self.cfg.action_scale
+        action = self.action(h).view(h.shape[0], -1, 2) * self.cfg.action_scale
         return action, torch.tanh(self.next_history(h))
 
 

@@ -41,7 +41,7 @@ def extract_patches(crops: Tensor, points: Tensor, size: int, extent: float) -> 
     Outside the crop reads as zeros, so patches at the border are partly black, never shifted.
     Differentiable with respect to ``crops`` and ``points``.
     """
-    if crops.ndim != 4 or points.ndim != 3 or points.shape[-1] != 2 or len(crops) != len(points):
+    if crops.ndim != 4 or points.ndim != 3 or points.shape[-1] != 2 or crops.shape[0] != points.shape[0]:
         raise ValueError(
             f"need crops (B, C, S, S) and points (B, K, 2), got {tuple(crops.shape)} and {tuple(points.shape)}"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..detect.backends import BACKENDS
 from .config import ServeConfig
 
 
@@ -19,6 +20,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         attributes=args.attributes,
         min_face=args.min_face,
         fast=args.fast,
+        backend=args.backend,
         device=args.device,
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
@@ -64,6 +66,9 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-face", type=float, default=d.min_face, help="default smallest face side in pixels (20)")
     p.add_argument("--fast", action="store_true", help="the detector's fast path by default")
     p.add_argument("--device", default=d.device, help="cpu, cuda, ... (default cpu)")
+    p.add_argument(
+        "--backend", choices=BACKENDS, default=d.backend, help="what runs the detector's networks (default torch)"
+    )
     p.add_argument(
         "--workers",
         type=int,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..detect.backends import BACKENDS
+
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -15,6 +17,8 @@ class ServeConfig:
             ``aligner=None`` keeps the detector's landmarks, ``attributes=None`` gives none.
         min_face: the default smallest face side in pixels (a request may ask for another).
         fast: the detector's fast path by default (a request may ask for either).
+        backend: what runs the detector's networks: ``torch``, ``onnxruntime`` or ``openvino``
+            (`FaceDetector`'s ``backend``; docs/export.md).
         device: ``cpu``, ``cuda``, ...
         max_batch: most images run through the cascade as one batch.
         max_wait_ms: how long the first image of a batch waits for others (0: take only what is
@@ -32,6 +36,7 @@ class ServeConfig:
     attributes: str | None = "mcfa"
     min_face: float = 20.0
     fast: bool = False
+    backend: str = "torch"
     device: str = "cpu"
     max_batch: int = 8
     max_wait_ms: float = 5.0
@@ -45,6 +50,8 @@ class ServeConfig:
         for name in ("max_batch", "max_bytes", "max_pixels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if min(self.max_wait_ms, self.max_queue, self.threads, self.workers) < 0:
             raise ValueError("max_wait_ms, max_queue, threads and workers must be >= 0")
 

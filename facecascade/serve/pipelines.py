@@ -62,6 +62,7 @@ class Pipelines:
                 min_face_size=key.min_face,
                 fast=key.fast,
                 batch_size=self.config.max_batch,
+                backend=self.config.backend,
             )
             extra = [k for k in self._built if k not in self.defaults()]
             if len(extra) > KEEP:
