@@ -140,10 +140,13 @@ def test_fast_detector_finds_the_same_faces_as_the_standard_one():
 
 
 def test_fast_preset_and_an_explicit_pyramid_step():
-    fast = FaceDetector(fast=True).config
+    fast = FaceDetector("mtcnn-joint", fast=True).config
     assert fast.suppression == "block" and fast.suppression_kernel == 2 and fast.scale_factor == 0.58
     assert fast.nms_image == 0.55
     assert not fast.patch_reuse
+    # the default weights change the preset where their AP holds (meta["fast_settings"])
+    own = FaceDetector(fast=True).config
+    assert own.nms_image == 0.7 and (own.suppression, own.scale_factor) == ("block", 0.58)
     assert FaceDetector(fast=True, scale_factor=0.7).config.scale_factor == 0.7
     standard = FaceDetector().config
     assert standard.suppression == "nms" and standard.scale_factor == 0.709
@@ -180,3 +183,13 @@ def test_local_peaks_matches_a_brute_force_reference(k):
     assert set(kept.tolist()) == _brute_force_local_peaks(cells, scores, k)
     with pytest.raises(ValueError):
         local_peaks(level, rows, cols, torch.tensor(scores), 2)
+
+
+def test_a_checkpoint_changes_the_fast_preset_with_known_fields_only():
+    from facecascade.detect.mtcnn import FAST_PATH, fast_preset
+
+    assert fast_preset({}) == FAST_PATH
+    own = fast_preset({"fast_settings": {"nms_image": 0.7, "bf16_stages": ["onet"]}})
+    assert own == {**FAST_PATH, "nms_image": 0.7, "bf16_stages": ("onet",)}
+    with pytest.raises(ValueError, match="nms_everything"):
+        fast_preset({"fast_settings": {"nms_everything": 0.7}})

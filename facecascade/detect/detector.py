@@ -15,7 +15,7 @@ from ..models.weights import load_mtcnn_with_meta
 from ..structures import Faces
 from .backends import BACKENDS, runtime_stages
 from .devices import resolve_device
-from .mtcnn import FAST_PATH, MTCNNCascade, MTCNNConfig
+from .mtcnn import MTCNNCascade, MTCNNConfig, fast_preset
 from .two_stage import TwoStageDetector, is_rcnn_weights
 
 TWO_STAGE_MIN_SCORE = 0.5  # faces a two-stage detector reports through FaceDetector (eval keeps all)
@@ -59,8 +59,9 @@ class FaceDetector:
             ``fast=True``).
         batch_size: images packed into one cascade pass by `detect` on a list.
         fast: FaceCraft's fast path (`facecascade.detect.mtcnn.FAST_PATH`: max-pool suppression
-            after P-Net instead of NMS, a coarser pyramid, NMS at 0.5): about 1.5-1.9x faster, answers
-            differ slightly (docs/models/facecraft.md, "Fast path").
+            after P-Net instead of NMS, a coarser pyramid, NMS at 0.55, with the weights' own changes
+            to it, ``meta["fast_settings"]``): about 1.4-1.9x faster, answers differ slightly
+            (docs/models/facecraft.md, "Fast path").
         precision: ``"auto"`` runs the stages of ``MTCNNConfig.bf16_stages`` (O-Net; all three on
             the fast path) in bfloat16 on CPUs with native bf16 (AVX512-BF16 / AMX) and everything
             else in float32; ``"fp32"``: float32 throughout (the reference's arithmetic);
@@ -107,7 +108,7 @@ class FaceDetector:
             thresholds = meta.get("thresholds", MTCNNConfig.thresholds)
             if fast:
                 thresholds = meta.get("fast_thresholds", thresholds)
-        preset: dict[str, Any] = dict(FAST_PATH) if fast else {}
+        preset: dict[str, Any] = fast_preset(meta) if fast else {}  # with the weights' own fast settings
         if scale_factor is not None:
             preset["scale_factor"] = float(scale_factor)
         config = MTCNNConfig(

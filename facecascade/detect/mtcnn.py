@@ -35,7 +35,8 @@ which keeps those answers; all three on the fast path; `facecascade.models.preci
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -143,6 +144,17 @@ class Batch:
     integral: IntegralImages
     canvas: Tensor | None = None  # patch reuse keeps stage 1's pyramid canvas (NCHW) ...
     layout: CanvasLayout | None = None  # ... and its layout, to crop later windows from
+
+
+def fast_preset(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """`FAST_PATH` with a checkpoint's own changes to it, ``meta["fast_settings"]`` (`MTCNNConfig`
+    fields; e.g. the WIDER-trained ``mtcnn`` keeps NMS at 0.7 across levels, where its AP holds:
+    docs/models/facecraft.md, "Fast path")."""
+    own = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(meta.get("fast_settings") or {}).items()}
+    unknown = set(own) - {f.name for f in fields(MTCNNConfig)}
+    if unknown:
+        raise ValueError(f"meta['fast_settings'] names no MTCNNConfig field: {sorted(unknown)}")
+    return {**FAST_PATH, **own}
 
 
 def _logit(p: float) -> float:

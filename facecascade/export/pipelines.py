@@ -8,7 +8,7 @@ from typing import Any
 
 from ..attributes.crops import ATTRIBUTE_MARGIN
 from ..data.celeba import CELEBA_ATTRIBUTES
-from ..detect.mtcnn import FAST_PATH, PIXEL_MEAN, PIXEL_SCALE, MTCNNConfig
+from ..detect.mtcnn import PIXEL_MEAN, PIXEL_SCALE, MTCNNConfig, fast_preset
 from ..models.dcrn import DCRNConfig
 from ..models.mcfa import MCFAConfig
 from ..models.mtcnn import ONet, PNet, RNet
@@ -62,7 +62,8 @@ def mtcnn_pipeline(meta: dict[str, Any], landmarks: int) -> dict[str, Any]:
     """The cascade's settings with the weights' own operating point (``meta["thresholds"]``)."""
     cfg = MTCNNConfig()
     thresholds = _three(meta.get("thresholds", cfg.thresholds))
-    fast = {k: FAST_PATH[k] for k in ("scale_factor", "nms_image", "suppression", "suppression_kernel")}
+    preset = fast_preset(meta)
+    fast = {k: preset[k] for k in ("scale_factor", "nms_image", "suppression", "suppression_kernel")}
     return {
         "type": "mtcnn-cascade",
         "algorithm": f"{DOCS}#running-the-cascade-from-the-manifest",
