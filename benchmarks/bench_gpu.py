@@ -28,7 +28,9 @@ VGA = (640, 480)
 
 def vga_photos(data: Path, count: int) -> list[np.ndarray]:
     """``count`` different photos (face_mask's, then dlib_faces'), resized to 640x480 RGB."""
-    paths = sorted((data / "face_mask" / "images").glob("*.png")) + sorted((data / "dlib_faces").glob("*.jpg"))
+    from facecascade.io import image_files
+
+    paths = [*image_files(data / "face_mask" / "images"), *image_files(data / "dlib_faces")]
     if not paths:
         raise SystemExit(f"no photos under {data}: give --data, the shared data folder")
     return [np.asarray(Image.open(p).convert("RGB").resize(VGA)) for p in (paths * count)[:count]]
