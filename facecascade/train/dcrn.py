@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..distributed.ddp import Part, barrier, current_world, data_parallel
+from ..distributed.ddp import Part, barrier, data_parallel
 from ..models.dcrn import DCRN, Critic, normalize_crops
 from .dcrn_data import NO_AUGMENT, Augment, FaceRegions, crop_batch, nme_loss, ocular_distance
 from .ddpg import ReplayBuffer, RLConfig, reward, soft_update
-from .trainer import CsvLog, _checkpoint, _resume, log_validation
+from .trainer import CsvLog, _checkpoint, _resume, log_training, log_validation, optimizer_step
 
 
 @dataclass(frozen=True)
@@ -190,23 +190,10 @@ def fit_supervised(
         order = rng.permutation(len(train))
         bar = tqdm(range(steps), desc=f"{out.name} {epoch + 1}/{epochs}", disable=quiet or not world.main, leave=False)
         for step in bar:
-            optimizer.zero_grad(set_to_none=True)
             index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            terms = parallel.backward(index, loss_of, cfg.seed, epoch * steps + step)
-            optimizer.step()
-            scheduler.step()
+            terms = optimizer_step(parallel, optimizer, scheduler, index, loss_of, cfg.seed, epoch * steps + step)
             if step % 20 == 0:
-                total = parallel.mean_terms(terms)["total"]
-                if log is not None:
-                    lr = scheduler.get_last_lr()[0]
-                    log.write(
-                        epoch=epoch + 1,
-                        step=step,
-                        split="train",
-                        total=total,
-                        lr=lr,
-                        seconds=round(time.time() - began, 1),
-                    )
+                log_training(log, parallel, terms, epoch, step, scheduler, began)
         if log is not None:
             metrics = evaluate(model, val, 0 if phase == "gen" else cfg.lrn_steps, use_gen, device)
             log_validation(log, out.name, epoch + 1, steps, began, metrics, quiet)
@@ -359,26 +346,9 @@ def fit_ddpg(
     validation NME among the checkpoints. Resumes the networks from ``out/last.pt`` (the replay
     buffer starts empty again).
 
-    Not data-parallel: under ``torchrun`` rank 0 runs the episodes and updates alone while the
-    other processes wait (an update follows every environment step on one shared replay buffer;
-    `facecascade.distributed.ddp` shares out supervised batches, not this loop)."""
-    if not current_world().main:
-        barrier()
-        return model.eval()
-    trained = _fit_ddpg(model, train, val, cfg, out, device, quiet)
-    barrier()
-    return trained
-
-
-def _fit_ddpg(
-    model: DCRN,
-    train: FaceRegions,
-    val: FaceRegions,
-    cfg: DCRNTrainConfig,
-    out: Path,
-    device: torch.device | str = "cpu",
-    quiet: bool = False,
-) -> DCRN:
+    Not data-parallel (an update follows every environment step on one shared replay buffer;
+    `facecascade.distributed.ddp` shares out supervised batches, not this loop): under
+    ``torchrun`` the recipe runs it on rank 0 alone (`facecascade.train.dcrn_recipe.run_phase`)."""
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)

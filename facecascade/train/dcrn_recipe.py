@@ -130,8 +130,8 @@ def run_phase(
     if phase == "lrn" and (out / names["lrn-mean"]).is_file():
         # curriculum: LRN-m already refines from the far-off mean shape; fine-tune it from GEN's points
         model.lrn.load_state_dict(load_dcrn(out / names["lrn-mean"])[0].lrn.state_dict())
-    if phase == "ddpg":
-        model = fit_ddpg(model, train, val, tcfg, out / phase, device, quiet)
+    if phase == "ddpg":  # not data-parallel: rank 0 alone, the other processes wait (`fit_ddpg`)
+        model = main_only(fit_ddpg, model, train, val, tcfg, out / phase, device, quiet) or model
     else:
         fit_supervised(
             model,

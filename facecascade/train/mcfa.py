@@ -40,7 +40,7 @@ from ..distributed.ddp import Part, barrier, data_parallel
 from ..models.checkpoints import config_fields
 from ..models.mcfa import MCFANet, MCFAOutput
 from .mcfa_data import FaceSet, crop_targets, face_batch, negative_batch
-from .trainer import CsvLog, _checkpoint, _resume, log_validation
+from .trainer import CsvLog, _checkpoint, _resume, log_training, log_validation, optimizer_step
 
 TASKS = ("fd", "fll", "fac")  # face detection (classification + box), landmarks, attributes
 VARIANTS = {"mcfa": ("fd", "fll", "fac"), "fac": ("fac",), "fll+fac": ("fll", "fac"), "fd+fac": ("fd", "fac")}
@@ -247,23 +247,10 @@ def fit_mcfa(
             leave=False,
         )
         for step in bar:
-            optimizer.zero_grad(set_to_none=True)
             index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            terms = parallel.backward(index, loss_of, cfg.seed, epoch * steps + step)
-            optimizer.step()
-            scheduler.step()
+            terms = optimizer_step(parallel, optimizer, scheduler, index, loss_of, cfg.seed, epoch * steps + step)
             if step % 20 == 0:
-                values = parallel.mean_terms(terms)
-                if log is not None:
-                    lr = scheduler.get_last_lr()[0]
-                    log.write(
-                        epoch=epoch + 1,
-                        step=step,
-                        split="train",
-                        lr=lr,
-                        seconds=round(time.time() - began, 1),
-                        **values,
-                    )
+                log_training(log, parallel, terms, epoch, step, scheduler, began)
         if log is not None:
             log_validation(log, out.name, epoch + 1, steps, began, evaluate(net, val, neg_val, size), quiet)
             _checkpoint(out / "last.pt", net, optimizer, scheduler, epoch + 1, rng)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..detect.mtcnn import normalize_pixels
-from ..distributed.ddp import Part, barrier, current_world, data_parallel
+from ..distributed.ddp import DataParallel, Part, Terms, barrier, current_world, data_parallel
 from .augment import low_resolution
 from .losses import LossParts, SampleKind, TaskWeights, mtcnn_loss
 from .samples import SampleArrays
@@ -172,6 +172,36 @@ class StageTask:
         return evaluate(net, samples, self.cfg, self.device, limit)
 
 
+def optimizer_step(
+    parallel: DataParallel,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    index: np.ndarray,
+    loss_of: Callable[[nn.Module, Part], Any],
+    seed: int,
+    step: int,
+) -> Terms:
+    """One optimiser and scheduler step on the global batch ``index`` (global step number
+    ``step``), its parts shared out by ``parallel``; the loss terms for `log_training`."""
+    optimizer.zero_grad(set_to_none=True)
+    terms = parallel.backward(index, loss_of, seed, step)
+    optimizer.step()
+    scheduler.step()
+    return terms
+
+
+def log_training(
+    log: CsvLog | None, parallel: DataParallel, terms: Terms, epoch: int, step: int, scheduler, began: float
+) -> dict[str, float]:
+    """The step's mean loss terms over all parts (a collective: every process calls it), written
+    as a training row of ``log`` (rank 0's; ``None`` elsewhere)."""
+    values = parallel.mean_terms(terms)
+    if log is not None:
+        seconds = round(time.time() - began, 1)
+        log.write(epoch=epoch + 1, step=step, split="train", lr=scheduler.get_last_lr()[0], seconds=seconds, **values)
+    return values
+
+
 def _checkpoint(path: Path, net, optimizer, scheduler, epoch: int, rng: np.random.Generator) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
@@ -269,23 +299,11 @@ def fit(
             range(steps), desc=f"{out.name} epoch {epoch + 1}/{cfg.epochs}", disable=quiet, unit="step", leave=False
         )
         for step in bar:
-            optimizer.zero_grad(set_to_none=True)
             index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            terms = parallel.backward(index, loss_of, cfg.seed, epoch * steps + step)
-            optimizer.step()
-            scheduler.step()
+            terms = optimizer_step(parallel, optimizer, scheduler, index, loss_of, cfg.seed, epoch * steps + step)
             if step % 50 == 0:
-                values = parallel.mean_terms(terms)
+                values = log_training(log, parallel, terms, epoch, step, scheduler, began)
                 bar.set_postfix(loss=f"{values[task.fields[0]]:.3f}")
-                if log is not None:
-                    log.write(
-                        epoch=epoch + 1,
-                        step=step,
-                        split="train",
-                        lr=scheduler.get_last_lr()[0],
-                        seconds=round(time.time() - began, 1),
-                        **values,
-                    )
         if log is not None:
             if val is not None and len(val):
                 log_validation(log, out.name, epoch + 1, steps, began, task.evaluate(net, val, cfg.val_samples), quiet)
