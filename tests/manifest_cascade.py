@@ -124,6 +124,15 @@ class ManifestCascade:
         return np.exp(z[:, 1]) / np.exp(z).sum(1)
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        small = self.p["small_images"]
+        longer = max(image.shape[:2])
+        pad = round(small["border_share"] * longer) if longer <= small["max_side"] else 0
+        if pad:
+            image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), constant_values=small["grey"])
+        boxes, scores, points = self._detect(image)
+        return boxes - pad, scores, points - pad
+
+    def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pnet, rnet, onet = self.p["stages"]
         empty = (np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
         found = np.concatenate(

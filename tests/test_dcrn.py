@@ -392,3 +392,21 @@ def test_eval_landmarks_cli_on_a_pts_fixture(tmp_path, write_image, capsys):
         == 1
     )  # the bad image is reported, the rest scored
     assert "error:" in capsys.readouterr().err
+
+
+def test_ddpg_keeps_the_pretrained_actor_when_it_validates_better(tmp_path):
+    from facecascade.train.dcrn import fit_ddpg
+
+    torch.manual_seed(0)
+    train, val = _regions(32), _regions(8, seed=1)
+    model = DCRN(SMALL)
+    start = {k: v.clone() for k, v in model.lrn.state_dict().items()}
+    # an actor learning rate this large throws the actor off the faces: DDPG must not be kept
+    cfg = DCRNTrainConfig(
+        batch_size=8, episodes=2, envs=8, eval_every=1, critic_warmup=0, actor_lr=10.0, augment=NO_AUGMENT
+    )
+    kept = fit_ddpg(model, train, val, cfg, tmp_path / "ddpg", quiet=True)
+    best = torch.load(tmp_path / "ddpg" / "best.pt", weights_only=True)
+    assert best["episode"] == 0
+    for name, value in kept.lrn.state_dict().items():
+        torch.testing.assert_close(value, start[name])

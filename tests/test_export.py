@@ -133,7 +133,8 @@ def test_the_manifest_alone_runs_the_cascade():
     from .shared_data import require
 
     cascade, detector = ManifestCascade(exported("mtcnn")), FaceDetector(precision="fp32")
-    for name in ("dlib_faces/2008_002506.jpg", "dlib_faces/bald_guys.jpg", "face_mask/images/maksssksksss12.jpg"):
+    photos = ("dlib_faces/2008_002506.jpg", "dlib_faces/bald_guys.jpg", "face_mask/images/maksssksksss12.jpg")
+    for name in (*photos, "mtfl/aflw_half/AFLW/0472-image69738.jpg"):  # the last: a face crop, bordered
         image = np.asarray(Image.open(require(name)).convert("RGB"))
         boxes, scores, points = cascade(image)
         faces = detector.detect(image)

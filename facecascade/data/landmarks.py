@@ -160,8 +160,9 @@ def faces_from_records(records: list[FaceRecord]) -> list[LandmarkFace]:
     return faces
 
 
-def read_landmark_faces(fmt: str, path: Path) -> list[LandmarkFace]:
-    """Every annotated face of a dataset in ``fmt`` (see the module docstring)."""
+def read_landmark_faces(fmt: str, path: Path, as_written: bool = False) -> list[LandmarkFace]:
+    """Every annotated face of a dataset in ``fmt`` (see the module docstring); ``as_written``:
+    MTFL's 1-based AFLW part keeps its file's coordinates (`facecascade.data.mtfl`)."""
     path = Path(path)
     if fmt == "pts":
         return read_pts_faces(path)
@@ -173,7 +174,7 @@ def read_landmark_faces(fmt: str, path: Path) -> list[LandmarkFace]:
         from .celeba import read_celeba
 
         return faces_from_records(read_celeba(path.parent, landmarks_file=path))
-    return faces_from_records(read_dataset(fmt, path, None))
+    return faces_from_records(read_dataset(fmt, path, None, **({"as_written": True} if as_written else {})))
 
 
 def split_faces(faces: list[LandmarkFace], split: str, val_fraction: float = 0.2, seed: int = 0) -> list[LandmarkFace]:

@@ -14,6 +14,7 @@ from ..io import ImageInput, load_image
 from ..models.weights import load_mtcnn_with_meta
 from ..structures import Faces
 from .backends import BACKENDS, runtime_stages
+from .border import SMALL_IMAGE_SIDE, with_borders, without_border
 from .devices import resolve_device
 from .mtcnn import MTCNNCascade, MTCNNConfig, fast_preset
 from .two_stage import TwoStageDetector, is_rcnn_weights
@@ -71,6 +72,10 @@ class FaceDetector:
             with ``onnxruntime-gpu``): the same engine on the weights exported to ONNX once and
             cached (`facecascade.detect.backends`; ``pip install "facecascade[onnx]"``, plus
             ``openvino``). MTCNN weights only; ``precision`` applies to ``"torch"``.
+        small_image_side: images whose longer side is at most this many pixels (face crops,
+            thumbnails) are searched inside a grey border of 20 % of that side, so that a face
+            filling or overflowing the frame is found (`facecascade.detect.border`); boxes and
+            landmarks may then reach past the image's edges, as the face does. 0: never.
 
     Example:
         >>> det = FaceDetector()                      # weights="mtcnn"; fast=True for speed
@@ -89,9 +94,13 @@ class FaceDetector:
         fast: bool = False,
         precision: str = "auto",
         backend: str = "torch",
+        small_image_side: int = SMALL_IMAGE_SIDE,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if small_image_side < 0:
+            raise ValueError(f"small_image_side must be >= 0, got {small_image_side}")
+        self.small_image_side = int(small_image_side)
         two_stage = is_rcnn_weights(weights)
         _check_options(backend, precision, fast, two_stage)
         self.device = resolve_device(device)
@@ -166,7 +175,8 @@ class FaceDetector:
         else:
             assert self.two_stage is not None  # __init__ builds one of the two
             run = self.two_stage.detect_arrays
+        bordered, widths = with_borders(arrays, self.small_image_side)
         out: list[Faces] = []
-        for start in range(0, len(arrays), self.batch_size):
-            out.extend(run(arrays[start : start + self.batch_size]))
-        return out
+        for start in range(0, len(bordered), self.batch_size):
+            out.extend(run(bordered[start : start + self.batch_size]))
+        return [without_border(faces, width) for faces, width in zip(out, widths)]

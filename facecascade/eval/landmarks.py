@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,9 @@ import numpy as np
 from ..argtypes import fraction, positive_int
 from ..data.landmarks import LANDMARK_FORMATS, LandmarkFace, normalizers
 from ..data.split import SPLITS
+from ..ops.head_pose import POSE_BUCKETS
 from .landmark_metrics import LandmarkSummary, nme, summarize
+from .landmark_pose import bucket_summaries, face_buckets, pose_table
 
 PROTOCOLS = ("box", "detect")
 NORMALIZATIONS = ("inter-ocular", "inter-pupil", "face")
@@ -172,6 +175,50 @@ def results_table(summaries: dict[tuple[str, str], LandmarkSummary]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Report:
+    """The scores of every (model, protocol): overall, per pose bucket, and per-face inter-ocular
+    errors for the CED plots (overall and per bucket)."""
+
+    summaries: dict[tuple[str, str], LandmarkSummary]
+    by_pose: dict[tuple[str, str], dict[str, LandmarkSummary]]
+    curves: dict[str, np.ndarray]
+    pose_curves: dict[str, dict[str, np.ndarray]]
+
+    @classmethod
+    def of(cls, results: dict, faces: list[LandmarkFace], detector_models: set[str]) -> Report:
+        buckets = face_buckets(np.stack([f.points for f in faces])) if faces else None
+        report = cls({}, {}, {}, {})
+        for key, (points, iterations) in results.items():
+            errs = face_errors(points, faces)
+            steps = None if key[0] in detector_models else iterations
+            report.summaries[key] = summarize(errs, steps)
+            label = f"{key[0]} ({key[1]})"
+            report.curves[label] = errs["inter-ocular"]
+            if buckets is not None:
+                report.by_pose[key] = bucket_summaries(errs, steps, buckets)
+                for index, name in enumerate(POSE_BUCKETS):
+                    if (buckets == index).any():
+                        report.pose_curves.setdefault(name, {})[label] = errs["inter-ocular"][buckets == index]
+        return report
+
+
+def _plot(report: Report, path: str, what: str) -> None:
+    """The CED of every model at ``path``, and one per pose bucket beside it (``<stem>-yaw-<i>.png``)."""
+    from .plots import plot_ced
+
+    faces = len(next(iter(report.curves.values()), []))
+    plot_ced(report.curves, path, title=f"CED, {what} ({faces} faces)")
+    target = Path(path)
+    for index, (bucket, curves) in enumerate(report.pose_curves.items()):
+        count = len(next(iter(curves.values())))
+        plot_ced(
+            curves,
+            target.with_name(f"{target.stem}-yaw-{index}{target.suffix}"),
+            title=f"CED, {what}, yaw {bucket} ({count} faces)",
+        )
+
+
 def cmd_eval_landmarks(args: argparse.Namespace) -> int:
     """``facecascade eval landmarks``: see the module docstring."""
     from ..data.landmarks import read_landmark_faces, split_faces
@@ -179,7 +226,8 @@ def cmd_eval_landmarks(args: argparse.Namespace) -> int:
 
     detectors: dict = {}
     try:
-        faces = split_faces(read_landmark_faces(args.format, Path(args.annotations)), args.split, args.val_fraction)
+        faces = read_landmark_faces(args.format, Path(args.annotations), as_written=args.as_written)
+        faces = split_faces(faces, args.split, args.val_fraction)
         faces = faces[: args.limit] if args.limit else faces
         protocols = list(PROTOCOLS) if args.protocol == "both" else [args.protocol]
         if "detect" in protocols:
@@ -194,17 +242,17 @@ def cmd_eval_landmarks(args: argparse.Namespace) -> int:
     try:
         results, kept, errors = run_models(models, faces, protocols, args.detector, detectors, args.quiet)
         kept_faces = [faces[i] for i in kept]
-        summaries, curves, by_name = {}, {}, {m.name: m for m in models}
-        for key, (points, iterations) in results.items():
-            errs = face_errors(points, kept_faces)
-            summaries[key] = summarize(errs, None if by_name[key[0]].is_detector else iterations)
-            curves[f"{key[0]} ({key[1]})"] = errs["inter-ocular"]
+        report = Report.of(results, kept_faces, {m.name for m in models if m.is_detector})
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
-    print(results_table(summaries), file=sys.stderr if args.json == "-" else sys.stdout)
+    summaries = report.summaries
+    table = results_table(summaries) + (
+        f"\n\nBy head pose (yaw from the annotated points):\n\n{pose_table(report.by_pose)}" if report.by_pose else ""
+    )
+    print(table, file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
         write_json_atomic(
             args.json,
@@ -218,12 +266,15 @@ def cmd_eval_landmarks(args: argparse.Namespace) -> int:
                 "detector": args.detector,
                 "failed_images": errors,
                 "results": [{"model": k[0], "protocol": k[1], **s.to_dict()} for k, s in summaries.items()],
+                "by_pose": [
+                    {"model": k[0], "protocol": k[1], "yaw": bucket, **s.to_dict()}
+                    for k, buckets in report.by_pose.items()
+                    for bucket, s in buckets.items()
+                ],
             },
         )
     if args.plot:
-        from .plots import plot_ced
-
-        plot_ced(curves, args.plot, title=f"CED, {args.format} {args.split} ({len(kept_faces)} faces)")
+        _plot(report, args.plot, f"{args.format} {args.split}")
     if errors:
         print(f"{len(errors)} image(s) could not be read", file=sys.stderr)
     return 1 if errors else 0
@@ -256,6 +307,12 @@ def add_landmarks_parser(what: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both")
     p.add_argument("--detector", default="mtcnn", help="detector whose boxes the aligners start from (detect protocol)")
     p.add_argument("--steps", default="auto", help="aligner iterations: auto (as trained), dynamic, or a number")
+    p.add_argument(
+        "--as-written",
+        action="store_true",
+        help="score against the list's coordinates as written (MTFL's AFLW part is 1-based and is "
+        "otherwise moved to 0-based, as LFW and CelebA are: facecascade.data.mtfl)",
+    )
     p.add_argument("--split", choices=SPLITS, default="all")
     p.add_argument("--val-fraction", type=fraction, default=0.2)
     p.add_argument("--limit", type=positive_int, metavar="N", help="the first N faces only")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models.dcrn_weights import load_dcrn
-from ..models.mcfa_weights import load_mcfa
+from ..models.mcfa_weights import load_mcfa_members
 from ..models.weights import load_mtcnn_with_meta
 from .graphs import Graph, dcrn_graphs, mcfa_graphs, mtcnn_graphs
 from .pipelines import dcrn_pipeline, mcfa_pipeline, mtcnn_pipeline
@@ -42,9 +42,9 @@ def aligner_bundle(weights: str | os.PathLike) -> Bundle:
 
 
 def attributes_bundle(weights: str | os.PathLike) -> Bundle:
-    """The MCFA attribute network."""
-    net, meta = load_mcfa(weights)
-    return Bundle(mcfa_graphs(net), mcfa_pipeline(net.cfg, meta))
+    """The MCFA attribute network (an ensemble checkpoint's members in one graph)."""
+    nets, meta = load_mcfa_members(weights)
+    return Bundle(mcfa_graphs(nets), mcfa_pipeline(nets[0].cfg, meta, len(nets)))
 
 
 def two_stage_bundle(weights: str | os.PathLike) -> Bundle:

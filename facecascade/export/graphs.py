@@ -136,22 +136,27 @@ def dcrn_graphs(dcrn: DCRN) -> list[Graph]:
 
 class _MCFAFinal(nn.Module):
     """MCFA's three sub-networks with the final (L_Net) outputs; the dynamic loss weights, a
-    training device, are left out."""
+    training device, are left out. An ensemble's ``attributes`` are the logits of its members' mean
+    probabilities (its other outputs are the first member's)."""
 
-    def __init__(self, net: MCFANet) -> None:
+    def __init__(self, nets: list[MCFANet]) -> None:
         super().__init__()
-        self.net = copy.deepcopy(net).eval().requires_grad_(False)
+        self.nets = nn.ModuleList(copy.deepcopy(n).eval().requires_grad_(False) for n in nets)
 
     def forward(self, crops: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        final = self.net(crops)[-1]
-        return final.logits, final.box, final.landmarks, final.attributes
+        finals = [net(crops)[-1] for net in self.nets]
+        attributes = finals[0].attributes
+        if len(finals) > 1:
+            mean = torch.stack([torch.sigmoid(f.attributes) for f in finals]).mean(0).clamp(1e-7, 1 - 1e-7)
+            attributes = torch.log(mean) - torch.log1p(-mean)
+        return finals[0].logits, finals[0].box, finals[0].landmarks, attributes
 
 
-def mcfa_graphs(net: MCFANet) -> list[Graph]:
-    """The attribute network on ``(batch, 3, L, L)`` crops, L_Net's outputs."""
-    side = net.cfg.sizes[2]
+def mcfa_graphs(nets: list[MCFANet]) -> list[Graph]:
+    """The attribute network (or ensemble) on ``(batch, 3, L, L)`` crops, L_Net's outputs."""
+    side = nets[0].cfg.sizes[2]
     outputs = ("logits", "box", "landmarks", "attributes")
-    return [Graph("mcfa", _MCFAFinal(net), {"crops": ("batch", 3, side, side)}, outputs, "attributes (L_Net)")]
+    return [Graph("mcfa", _MCFAFinal(nets), {"crops": ("batch", 3, side, side)}, outputs, "attributes (L_Net)")]
 
 
 def example_inputs(graph: Graph) -> tuple[Tensor, ...]:

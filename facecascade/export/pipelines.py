@@ -8,6 +8,7 @@ from typing import Any
 
 from ..attributes.crops import ATTRIBUTE_MARGIN
 from ..data.celeba import CELEBA_ATTRIBUTES
+from ..detect.border import BORDER_GREY, BORDER_SHARE, SMALL_IMAGE_SIDE
 from ..detect.mtcnn import PIXEL_MEAN, PIXEL_SCALE, MTCNNConfig, fast_preset
 from ..models.dcrn import DCRNConfig
 from ..models.mcfa import MCFAConfig
@@ -72,6 +73,14 @@ def mtcnn_pipeline(meta: dict[str, Any], landmarks: int) -> dict[str, Any]:
         "pyramid": _pyramid(cfg),
         "stages": _stages(cfg, thresholds, landmarks),
         "fast_path": {"thresholds": _three(meta.get("fast_thresholds", thresholds)), **fast},
+        "small_images": {
+            "max_side": SMALL_IMAGE_SIDE,
+            "border_share": BORDER_SHARE,
+            "grey": BORDER_GREY,
+            "rule": "an image whose longer side <= max_side is searched inside a border of "
+            "round(border_share * longer side) pixels of value grey on every side; subtract the border "
+            "from the boxes and points found",
+        },
         "engine_models": "pnet_stem + pnet_features equal pnet's trunk (its 1x1 heads are pnet's last layers); "
         "facecascade's engine runs them on all pyramid levels packed on one canvas",
     }
@@ -92,14 +101,16 @@ def dcrn_pipeline(cfg: DCRNConfig, meta: dict[str, Any], mean_shape: list[list[f
         "steps": steps,
         "max_iterations": cfg.max_iterations,
         "stop_threshold": cfg.stop_threshold,
+        "flip_average": bool(meta.get("flip", False)),  # mean of the crop's points and its mirror's, swapped back
         "loop": "history = 0; repeat (max_iterations, or steps when fixed) for the faces still active: "
         "action, history = lrn_step(crops, points, history); points += action; "
         "dynamic: a face stops once sum(|action|) < stop_threshold",
     }
 
 
-def mcfa_pipeline(cfg: MCFAConfig, meta: dict[str, Any]) -> dict[str, Any]:
-    """The attribute crop, the attribute names and how to read the outputs."""
+def mcfa_pipeline(cfg: MCFAConfig, meta: dict[str, Any], members: int = 1) -> dict[str, Any]:
+    """The attribute crop, the attribute names, how to read the outputs and the test-time options
+    of the checkpoint (`facecascade.attributes.tta`)."""
     names = list(meta.get("attributes") or CELEBA_ATTRIBUTES[: cfg.num_attributes])
     return {
         "type": "mcfa-attributes",
@@ -108,4 +119,7 @@ def mcfa_pipeline(cfg: MCFAConfig, meta: dict[str, Any]) -> dict[str, Any]:
         "crop": {"size": cfg.sizes[2], "margin": ATTRIBUTE_MARGIN, "geometry": BOX_CROP},
         "attribute_names": names,
         "probability": "sigmoid(attributes)",
+        "ensemble_members": members,  # already averaged inside mcfa.onnx
+        "flip_average": bool(meta.get("flip", False)),  # mean probability of the crop and its mirror
+        "thresholds": meta.get("thresholds"),  # per attribute, or null: 0.5
     }

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from ..argtypes import fraction
+from ..argtypes import checked, fraction, positive_int
 from .unlabeled import MIN_SCORE
+
+smoothing = checked(float, lambda v: 0.0 <= v < 0.5, "a number in [0, 0.5)")
 
 
 def _given(**options) -> dict:
@@ -151,18 +153,32 @@ def cmd_train_joint(args: argparse.Namespace) -> int:
 
 
 def cmd_train_mcfa(args: argparse.Namespace) -> int:
-    from .mcfa import MCFATrainConfig
+    from .mcfa import AUGMENTS, MCFATrainConfig
     from .mcfa_recipe import run_mcfa
 
     cfg = MCFATrainConfig(
         seed=args.seed,
         micro_batches=args.micro_batches,
-        **_given(epochs=args.epochs, box_weight=args.box_weight, landmark_weight=args.landmark_weight),
+        threads=args.threads or 0,
+        label_smoothing=args.label_smoothing,
+        **AUGMENTS[args.augment],
+        **_given(epochs=args.epochs, box_weight=args.box_weight, landmark_weight=args.landmark_weight, lr=args.lr),
     )
     if _no_data(Path(args.data)):
         return 2
     try:
-        path = run_mcfa(Path(args.data), Path(args.out), args.variant, args.weighting, cfg, args.limit, args.quiet)
+        path = run_mcfa(
+            Path(args.data),
+            Path(args.out),
+            args.variant,
+            args.weighting,
+            cfg,
+            args.limit,
+            args.quiet,
+            args.test_flip,
+            _threshold_split(args.thresholds),
+            args.init,
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -170,9 +186,37 @@ def cmd_train_mcfa(args: argparse.Namespace) -> int:
     return 0
 
 
+def _threshold_split(choice: str) -> str | None:
+    return None if choice == "none" else choice
+
+
+def cmd_mcfa_test_time(args: argparse.Namespace) -> int:
+    from .mcfa_recipe import tune_test_time
+
+    if _no_data(Path(args.data)):
+        return 2
+    try:
+        meta = tune_test_time(
+            args.weights,
+            Path(args.data),
+            Path(args.out),
+            args.test_flip,
+            _threshold_split(args.thresholds),
+            ensemble=tuple(args.ensemble),
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    members = len(meta.get("ensemble_of", [args.weights]))
+    thresholds = meta.get("thresholds_from", "none")
+    print(f"weights: {args.out} ({members} network(s), flip: {meta['flip']}, thresholds: {thresholds})")
+    return 0
+
+
 def cmd_train_dcrn(args: argparse.Namespace) -> int:
     from ..models.dcrn import DCRNConfig
     from .dcrn import DCRNTrainConfig
+    from .dcrn_data import AUGMENTS
     from .dcrn_recipe import PHASES, run_phase
 
     if _no_data(Path(args.data)):
@@ -190,13 +234,21 @@ def cmd_train_dcrn(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tcfg = replace(
-        DCRNTrainConfig(seed=args.seed, threads=args.threads, micro_batches=args.micro_batches),
+        DCRNTrainConfig(
+            seed=args.seed,
+            threads=args.threads,
+            micro_batches=args.micro_batches,
+            augment=AUGMENTS[args.augment],
+            sources=tuple(args.sources),
+            init=args.init or "",
+        ),
         **_given(
             gen_epochs=args.epochs,
             lrn_epochs=args.lrn_epochs,
             episodes=args.episodes,
             batch_size=args.batch_size,
             q_weight=args.q_weight,
+            lr=args.lr,
         ),
     )
     phases = PHASES if args.phase == "all" else (args.phase,)
@@ -270,6 +322,77 @@ def _common_options(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--device", default="cpu")
     _micro_batches_option(parser)
     parser.add_argument("-q", "--quiet", action="store_true")
+
+
+def _dcrn_data_options(parser: argparse.ArgumentParser) -> None:
+    """`facecascade train dcrn`'s data, augmentation and starting-point options."""
+    from .dcrn_recipe import LANDMARK_SOURCES
+
+    parser.add_argument(
+        "--sources",
+        nargs="+",
+        choices=list(LANDMARK_SOURCES),
+        default=list(LANDMARK_SOURCES),
+        help="landmark sets to train and validate on (default: all: MTFL LFW, CelebA, MTFL AFLW)",
+    )
+    parser.add_argument(
+        "--augment",
+        choices=["paper", "pose"],
+        default="pose",
+        help="paper: rotation +-20 deg, scale 10 %%, shift 6 %%, mirror; pose (default): rotation +-30, "
+        "scale 15 %%, shift 10 %%, out-of-plane turns +-25 deg (half the faces), colour, blur, JPEG, occluders",
+    )
+    parser.add_argument(
+        "--init", default=None, metavar="WEIGHTS", help="start GEN and LRN from these DCRN weights (e.g. dcrn)"
+    )
+    parser.add_argument("--lr", type=float, default=0.0, help="Adam learning rate (default 1e-3)")
+
+
+def _mcfa_options(parser: argparse.ArgumentParser) -> None:
+    """`facecascade train mcfa`'s regularisation and thread options (defaults: the first recipe's)."""
+    from .mcfa import AUGMENTS
+
+    parser.add_argument(
+        "--label-smoothing",
+        type=smoothing,
+        default=0.0,
+        metavar="EPS",
+        help="attribute targets 0 / 1 become EPS/2, 1-EPS/2 (in [0, 0.5); default 0)",
+    )
+    parser.add_argument(
+        "--augment",
+        choices=sorted(AUGMENTS),
+        default="standard",
+        help="standard: shift 8 %%, scale 0.9-1.1, mirror; strong: shift 12 %%, scale 0.85-1.15, "
+        "rotation +-10 deg, colour jitter (half the crops), blur (20 %%), occluding rectangles (25 %%) "
+        "(default standard)",
+    )
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--lr", type=float, default=0.0, help="AdamW peak learning rate (default 0.002)")
+    parser.add_argument(
+        "--init",
+        metavar="WEIGHTS",
+        help="start from this MCFA checkpoint's weights (a warm restart: a new cosine cycle of --epochs)",
+    )
+    _test_time_options(parser)
+
+
+def _test_time_options(parser: argparse.ArgumentParser) -> None:
+    """The test-time options written into an MCFA checkpoint's meta (`facecascade.attributes.tta`)."""
+    from .mcfa_recipe import THRESHOLD_SPLITS
+
+    parser.add_argument(
+        "--test-flip",
+        action="store_true",
+        help="the checkpoint averages each crop's probabilities with its mirror image's at inference",
+    )
+    parser.add_argument(
+        "--thresholds",
+        choices=("none", *THRESHOLD_SPLITS),
+        default="none",
+        help="per-attribute decision thresholds chosen on this CelebA split and stored in the checkpoint "
+        "(val-tune: then report on val-report; default none: 0.5)",
+    )
 
 
 def _micro_batches_option(parser: argparse.ArgumentParser) -> None:
@@ -365,7 +488,30 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mcfa.add_argument("--weighting", choices=["dynamic", "equal"], default="dynamic")
     mcfa.add_argument("--box-weight", type=float, default=0.0, help="box loss weight (default 1)")
     mcfa.add_argument("--landmark-weight", type=float, default=0.0, help="landmark loss weight (default 1)")
+    _mcfa_options(mcfa)
     mcfa.set_defaults(func=distributed(cmd_train_mcfa))
+    test_time = what.add_parser(
+        "mcfa-test-time",
+        help="switch on an MCFA checkpoint's test-time options (flip, decision thresholds)",
+        description="Copy an MCFA checkpoint to --out with flip averaging and / or per-attribute "
+        "decision thresholds chosen on a CelebA split in its meta (no training).",
+    )
+    test_time.add_argument("weights", help="an MCFA checkpoint (or a registered name)")
+    test_time.add_argument("--out", required=True, help="the new checkpoint (may be the same file)")
+    test_time.add_argument(
+        "--ensemble",
+        nargs="+",
+        default=[],
+        metavar="WEIGHTS",
+        help="more MCFA checkpoints (same architecture) averaged with the first: one checkpoint, one pass each",
+    )
+    test_time.add_argument(
+        "--data",
+        default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
+        help="the shared data folder (celeba)",
+    )
+    _test_time_options(test_time)
+    test_time.set_defaults(func=cmd_mcfa_test_time)
     rcnn = what.add_parser(
         "rcnn",
         help="train a two-stage detector (Cascade R-CNN or a Table 1 baseline)",
@@ -432,4 +578,5 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="DDPG actor loss: weight of the critic term against the supervised anchor (default 0.1)",
     )
     dcrn.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    _dcrn_data_options(dcrn)
     dcrn.set_defaults(func=distributed(cmd_train_dcrn))

@@ -47,6 +47,8 @@ class DCRNTrainConfig:
     lrn_steps: int = 8  # m of GEN-LRN-m pre-training (the paper's ablation uses 8)
     start_noise: float = 0.03  # LRN training starts at GEN's points + N(0, s^2), s ~ U(0, this), crop units
     augment: Augment = field(default_factory=Augment)
+    sources: tuple[str, ...] = ("lfw", "celeba", "aflw")  # `facecascade.train.dcrn_recipe.LANDMARK_SOURCES`
+    init: str = ""  # a DCRN checkpoint (path or "dcrn") the GEN and LRN phases start from ("": new networks)
     # DDPG
     rl: RLConfig = field(default_factory=RLConfig)
     episodes: int = 300  # episode batches of `envs` faces each
@@ -359,6 +361,8 @@ def fit_ddpg(
     log = CsvLog(
         out / "log.csv", ("total", "critic", "actor", "return", "steps", "final_nme", "nme", "failure", "iterations")
     )
+    if not (out / "best.pt").is_file():  # the pre-trained actor is the first candidate: DDPG must beat it
+        _save_best(out, model, evaluate(model, val, None, True, device)["nme"], 0)
     began, best = time.time(), _best_score(out)
     counter: _Progress = {"updates": updates, "critic": float("nan"), "actor": float("nan")}
 
@@ -389,11 +393,16 @@ def fit_ddpg(
             log_validation(log, out.name, episode + 1, counter["updates"], began, metrics, quiet)
             if metrics["nme"] < best:
                 best = metrics["nme"]
-                torch.save({"lrn": model.lrn.state_dict(), "nme": best, "episode": episode + 1}, out / "best.pt")
+                _save_best(out, model, best, episode + 1)
             _save_agent(out / "last.pt", agent, episode + 1, counter["updates"])
     if (out / "best.pt").is_file():
         model.lrn.load_state_dict(torch.load(out / "best.pt", map_location=device, weights_only=True)["lrn"])
     return model.eval()
+
+
+def _save_best(out: Path, model: DCRN, nme: float, episode: int) -> None:
+    """The actor with the best validation NME so far (``episode`` 0: the pre-trained one)."""
+    torch.save({"lrn": model.lrn.state_dict(), "nme": nme, "episode": episode}, out / "best.pt")
 
 
 def _best_score(out: Path) -> float:

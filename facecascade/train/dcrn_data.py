@@ -10,7 +10,7 @@ scale changes standing in for detector box noise. Without augmentation the crop 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,10 @@ from ..data.landmarks import LandmarkFace, flip_permutation, ocular_points
 from ..io import load_image
 from ..models.dcrn import DCRNConfig
 from ..ops.align import box_transforms, transform_points, warp_batch, warp_crops
+from ..ops.head_pose import rotate_yaw
 from ..ops.patches import to_crop_units
+from ..ops.tps import tps_warp
+from .photometric import Photometric, photometric
 
 REGION_CONTEXT = 1.5  # region side / crop side: room for rotation, shift and scale augmentation
 
@@ -34,9 +37,23 @@ class Augment:
     scale: float = 0.10  # crop side times 1 +- this
     shift: float = 0.06  # crop centre moved by up to this share of the crop side
     flip: float = 0.5  # probability of a mirror (points swapped left-right)
+    yaw: float = 0.0  # out-of-plane turn by U(-yaw, yaw) degrees (5 points only; `turn_heads`) ...
+    yaw_probability: float = 0.0  # ... for this share of the crops
+    photometric: Photometric = field(default_factory=Photometric)
 
 
 NO_AUGMENT = Augment(0.0, 0.0, 0.0, 0.0)
+# Poses and photos LFW / CelebA lack: larger turns in and out of the image plane, looser boxes
+# (a detector's box on a profile sits off the face's centre), colour, blur, JPEG and occluders.
+POSE_AUGMENT = Augment(
+    rotation=30.0,
+    scale=0.15,
+    shift=0.10,
+    yaw=25.0,
+    yaw_probability=0.5,
+    photometric=Photometric(colour=0.5, grey=0.1, blur=0.2, jpeg=0.2, occlusion=0.2),
+)
+AUGMENTS = {"paper": Augment(), "pose": POSE_AUGMENT}
 
 
 def crop_transforms(boxes: np.ndarray, cfg: DCRNConfig) -> np.ndarray:
@@ -142,7 +159,31 @@ def crop_batch(
     points = transform_points(transforms, regions.points[index])
     if flip.any():
         points[flip] = points[flip][:, flip_permutation(points.shape[1])]
+    if rng is not None:
+        crops, points = turn_heads(crops, points, aug, rng)
+        crops = photometric(crops, aug.photometric, rng)
     return crops, torch.from_numpy(to_crop_units(points, cfg.crop_size)).float().to(device)
+
+
+def turn_heads(crops: Tensor, points: np.ndarray, aug: Augment, rng: np.random.Generator) -> tuple[Tensor, np.ndarray]:
+    """A share ``aug.yaw_probability`` of the faces turned out of the image plane by up to
+    ``aug.yaw`` degrees: the points move as the fitted 3D mean shape's would
+    (`facecascade.ops.head_pose.rotate_yaw`) and a thin-plate spline carries the pixels along,
+    the crop's border fixed (`facecascade.ops.tps.tps_warp`)."""
+    chosen = rng.random(len(points)) < aug.yaw_probability
+    if aug.yaw <= 0 or points.shape[1] != 5 or not chosen.any():
+        return crops, points
+    turned = rotate_yaw(points[chosen], rng.uniform(-aug.yaw, aug.yaw, int(chosen.sum()))).astype(np.float32)
+    index = torch.from_numpy(np.flatnonzero(chosen)).to(crops.device)
+    crops = crops.clone()
+    crops[index] = tps_warp(
+        crops[index],
+        torch.from_numpy(points[chosen]).to(crops),
+        torch.from_numpy(turned).to(crops),
+    )
+    points = points.copy()
+    points[chosen] = turned
+    return crops, points
 
 
 def ocular_distance(points: Tensor) -> Tensor:

@@ -1,7 +1,8 @@
 """The DCRN training recipe behind ``facecascade train dcrn``: data, phases, checkpoints.
 
-Data: the 5-point faces of MTFL's LFW part and CelebA (``DATA/mtfl/lfw_5590_landmarks.txt``,
-``DATA/celeba``), split by the project's image-name hash (80 % train / 20 % val, the split every
+Data: the 5-point faces of MTFL's LFW part, CelebA and MTFL's AFLW part (large head poses)
+(``DATA/mtfl/lfw_5590_landmarks.txt``, ``DATA/celeba``, ``DATA/mtfl/aflw_half/aflw_landmarks.txt``;
+`LANDMARK_SOURCES`), split by the project's image-name hash (80 % train / 20 % val, the split every
 other model uses). Caltech WebFaces is left out: it marks one mouth point, not two corners, so its
 faces do not share our 5-point definition. Crops are normalised from the boxes our ``mtcnn``
 detector puts on each face (the boxes the aligner is given in use); faces it misses use the box
@@ -30,18 +31,36 @@ from .dcrn import DCRNTrainConfig, config_dict, evaluate, fit_ddpg, fit_supervis
 from .dcrn_data import FaceRegions, crop_batch
 
 PHASES = ("gen", "lrn-mean", "lrn", "ddpg")
-DATA_NOTE = (
-    "MTFL LFW part + CelebA aligned (shared copies), training split; research use only; crops "
-    "normalised from facecascade 'mtcnn' detector boxes"
-)
+# name: (reader format, path under the data folder, times each training face is listed). AFLW's
+# large poses are 1,200 of ~10,500 training faces: listed 3 times (each draw augmented afresh).
+LANDMARK_SOURCES = {
+    "lfw": ("mtfl", "mtfl/lfw_5590_landmarks.txt", 1),
+    "celeba": ("celeba", "celeba", 1),
+    "aflw": ("mtfl", "mtfl/aflw_half/aflw_landmarks.txt", 3),
+}
+SOURCE_NAMES = {"lfw": "MTFL LFW part", "celeba": "CelebA aligned", "aflw": "MTFL AFLW part (aflw_half)"}
 
 
-def landmark_faces(data: Path, split: str) -> list[LandmarkFace]:
-    """MTFL (LFW) and CelebA faces of ``split`` (``train``, ``val`` or ``all``)."""
-    faces = read_landmark_faces("mtfl", data / "mtfl" / "lfw_5590_landmarks.txt") + read_landmark_faces(
-        "celeba", data / "celeba"
+def data_note(sources: tuple[str, ...]) -> str:
+    """The checkpoint's data statement for faces of ``sources``."""
+    names = " + ".join(SOURCE_NAMES[s] for s in sources)
+    return (
+        f"{names} (shared copies), training split; research use only; crops normalised from "
+        "facecascade 'mtcnn' detector boxes"
     )
-    return split_faces(faces, split)
+
+
+def landmark_faces(data: Path, split: str, sources: tuple[str, ...] = tuple(LANDMARK_SOURCES)) -> list[LandmarkFace]:
+    """The faces of ``sources`` (`LANDMARK_SOURCES`) in ``split`` (``train``, ``val`` or ``all``),
+    a source's training faces listed as many times as `LANDMARK_SOURCES` says."""
+    unknown = set(sources) - set(LANDMARK_SOURCES)
+    if unknown:
+        raise ValueError(f"unknown landmark sources {sorted(unknown)}; known: {', '.join(LANDMARK_SOURCES)}")
+    faces = []
+    for name in sources:
+        kind, path, repeat = LANDMARK_SOURCES[name]
+        faces += split_faces(read_landmark_faces(kind, data / path), split) * (repeat if split == "train" else 1)
+    return faces
 
 
 def training_boxes(faces: list[LandmarkFace], detector: str, quiet: bool) -> tuple[np.ndarray, float]:
@@ -57,30 +76,33 @@ def training_boxes(faces: list[LandmarkFace], detector: str, quiet: bool) -> tup
 
 
 def regions_for(
-    data: Path, split: str, cfg: DCRNConfig, out: Path, detector: str = "mtcnn", limit: int = 0, quiet: bool = False
+    data: Path,
+    split: str,
+    cfg: DCRNConfig,
+    out: Path,
+    detector: str = "mtcnn",
+    limit: int = 0,
+    quiet: bool = False,
+    sources: tuple[str, ...] = tuple(LANDMARK_SOURCES),
 ) -> FaceRegions:
     """Cached crops of the ``split`` faces (``out/regions_<split>.npz``; made by rank 0 of a
     multi-process run, read by the others)."""
     with main_first():
-        return _regions(data, split, cfg, out, detector, limit, quiet)
-
-
-def _regions(data: Path, split: str, cfg: DCRNConfig, out: Path, detector: str, limit: int, quiet: bool) -> FaceRegions:
-    cache = out / f"regions_{split}.npz"
-    if cache.is_file():
-        return FaceRegions.load(cache, cfg)
-    faces = landmark_faces(data, split)
-    if limit:
-        faces = faces[:: max(1, len(faces) // limit)][:limit]
-    boxes, found = training_boxes(faces, detector, quiet)
-    regions, errors = FaceRegions.from_faces(faces, boxes, cfg)
-    for error in errors:
-        print(f"error: {error}", file=sys.stderr)
-    if not quiet:
-        print(f"{split}: {len(regions)} faces, {found:.1%} found by '{detector}'", file=sys.stderr)
-    out.mkdir(parents=True, exist_ok=True)
-    regions.save(cache)
-    return regions
+        cache = out / f"regions_{split}.npz"
+        if cache.is_file():
+            return FaceRegions.load(cache, cfg)
+        faces = landmark_faces(data, split, sources)
+        if limit:
+            faces = faces[:: max(1, len(faces) // limit)][:limit]
+        boxes, found = training_boxes(faces, detector, quiet)
+        regions, errors = FaceRegions.from_faces(faces, boxes, cfg)
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        if not quiet:
+            print(f"{split}: {len(regions)} faces, {found:.1%} found by '{detector}'", file=sys.stderr)
+        out.mkdir(parents=True, exist_ok=True)
+        regions.save(cache)
+        return regions
 
 
 def mean_shape(regions: FaceRegions) -> torch.Tensor:
@@ -89,9 +111,12 @@ def mean_shape(regions: FaceRegions) -> torch.Tensor:
     return points.mean(0)
 
 
-def _phase_model(source: Path | None, phase: str, cfg: DCRNConfig, train: FaceRegions) -> DCRN:
-    """The starting model of a phase: a new one (``source=None``) or the checkpoint it builds on."""
+def _phase_model(source: Path | None, phase: str, cfg: DCRNConfig, train: FaceRegions, init: str = "") -> DCRN:
+    """The starting model of a phase: a new one (``source=None``; ``init``'s weights when given)
+    or the checkpoint it builds on."""
     if source is None:
+        if init:
+            return load_dcrn(init)[0]
         model = DCRN(cfg)
         model.gen.mean_shape.copy_(mean_shape(train))
         return model
@@ -99,6 +124,14 @@ def _phase_model(source: Path | None, phase: str, cfg: DCRNConfig, train: FaceRe
         raise FileNotFoundError(f"phase {phase} needs {source}: train the phase that writes it first")
     model, _ = load_dcrn(source)
     return model
+
+
+def _start_lrn(model: DCRN, init: str, lrn_mean: Path) -> None:
+    """The LRN of phase ``lrn`` starts from ``init``'s LRN (fine-tuning) or else from LRN-m's
+    when it exists (a curriculum: LRN-m already refines from the far-off mean shape)."""
+    start = init or (lrn_mean if lrn_mean.is_file() else None)
+    if start:
+        model.lrn.load_state_dict(load_dcrn(start)[0].lrn.state_dict())
 
 
 def run_phase(
@@ -124,12 +157,13 @@ def run_phase(
         return target
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
-    train = regions_for(data, "train", cfg, out, limit=limit, quiet=quiet)
-    val = regions_for(data, "val", cfg, out, limit=limit // 4 if limit else 0, quiet=quiet)
-    model = _phase_model(None if source is None else out / names[source], phase, cfg, train).to(device)
-    if phase == "lrn" and (out / names["lrn-mean"]).is_file():
-        # curriculum: LRN-m already refines from the far-off mean shape; fine-tune it from GEN's points
-        model.lrn.load_state_dict(load_dcrn(out / names["lrn-mean"])[0].lrn.state_dict())
+    if tcfg.init:
+        cfg = load_dcrn(tcfg.init)[0].cfg  # fine-tuning keeps the architecture it starts from
+    train = regions_for(data, "train", cfg, out, limit=limit, quiet=quiet, sources=tcfg.sources)
+    val = regions_for(data, "val", cfg, out, limit=limit // 4 if limit else 0, quiet=quiet, sources=tcfg.sources)
+    model = _phase_model(None if source is None else out / names[source], phase, cfg, train, tcfg.init).to(device)
+    if phase == "lrn":
+        _start_lrn(model, tcfg.init, out / names["lrn-mean"])
     if phase == "ddpg":  # not data-parallel: rank 0 alone, the other processes wait (`fit_ddpg`)
         model = main_only(fit_ddpg, model, train, val, tcfg, out / phase, device, quiet) or model
     else:
@@ -164,7 +198,7 @@ def _save_phase(
         }[phase],
         "start": "gen" if use_gen else "mean",
         "steps": "dynamic" if steps is None else steps,
-        "data": DATA_NOTE,
+        "data": data_note(tcfg.sources),
         "val_crops": metrics,
         "train": config_dict(tcfg),
         "num_train": num_train,

@@ -27,7 +27,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -40,10 +40,16 @@ from ..distributed.ddp import Part, barrier, data_parallel
 from ..models.checkpoints import config_fields
 from ..models.mcfa import MCFANet, MCFAOutput
 from .mcfa_data import FaceSet, crop_targets, face_batch, negative_batch
+from .photometric import Photometric
 from .trainer import CsvLog, _checkpoint, _resume, log_training, log_validation, optimizer_step
 
 TASKS = ("fd", "fll", "fac")  # face detection (classification + box), landmarks, attributes
 VARIANTS = {"mcfa": ("fd", "fll", "fac"), "fac": ("fac",), "fll+fac": ("fll", "fac"), "fd+fac": ("fd", "fac")}
+# `MCFATrainConfig` augmentation fields of `facecascade train mcfa --augment`
+AUGMENTS: dict[str, dict[str, Any]] = {
+    "standard": {"shift": 0.08, "scale": 0.1, "rotate": 0.0, "colour": 0.0, "blur": 0.0, "occlude": 0.0},
+    "strong": {"shift": 0.12, "scale": 0.15, "rotate": 10.0, "colour": 0.5, "blur": 0.2, "occlude": 0.25},
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,11 @@ class MCFATrainConfig:
     shift: float = 0.08  # random crop shift, in box sides
     scale: float = 0.1  # random crop scale, 1 +- this
     mirror: bool = True
+    rotate: float = 0.0  # random crop rotation, +- degrees
+    colour: float = 0.0  # probability of a colour jitter (`facecascade.train.photometric.Photometric`)
+    blur: float = 0.0  # probability of a 3 x 3 or 5 x 5 blur
+    occlude: float = 0.0  # probability of a flat rectangle over 15-40 % of the crop side
+    label_smoothing: float = 0.0  # attribute targets 0 / 1 -> eps / 2, 1 - eps / 2
     seed: int = 0
     threads: int = 0  # torch threads; 0 = leave as is
     micro_batches: int = 0  # parts of each batch over the processes (0: one each; `facecascade.distributed.ddp`)
@@ -70,6 +81,14 @@ class MCFATrainConfig:
             raise ValueError(f"tasks must include 'fac' and come from {TASKS}, got {self.tasks}")
         if self.weighting not in ("dynamic", "equal"):
             raise ValueError(f"weighting must be 'dynamic' or 'equal', got {self.weighting!r}")
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise ValueError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+
+    @property
+    def photometric(self) -> Photometric | None:
+        """The pixel jitter of training crops, or None when there is none."""
+        jitter = Photometric(colour=self.colour, blur=self.blur, occlusion=self.occlude)
+        return jitter if jitter != Photometric() else None
 
 
 class MCFALoss(NamedTuple):
@@ -93,6 +112,11 @@ def attribute_loss(logits: Tensor, labels: Tensor, weights: Tensor, weighting: s
     return d * (weights.detach() * per).sum(dim=1).mean(), fit
 
 
+def smoothed(labels: Tensor, eps: float) -> Tensor:
+    """Label smoothing of binary targets: 0 -> ``eps / 2``, 1 -> ``1 - eps / 2``."""
+    return labels * (1 - eps) + eps / 2 if eps else labels
+
+
 def subnet_loss(
     out: MCFAOutput, is_face: Tensor, boxes: Tensor, points: Tensor, labels: Tensor, cfg: MCFATrainConfig
 ) -> MCFALoss:
@@ -106,7 +130,8 @@ def subnet_loss(
         if "fll" in cfg.tasks
         else zero
     )
-    attr, fit = attribute_loss(out.attributes[is_face], labels, out.weights[is_face], cfg.weighting)
+    targets = smoothed(labels, cfg.label_smoothing)
+    attr, fit = attribute_loss(out.attributes[is_face], targets, out.weights[is_face], cfg.weighting)
     return MCFALoss(cls + box + landmark + attr + fit, cls, box, landmark, attr, fit)
 
 
@@ -127,7 +152,9 @@ def train_batch(
     rng: np.random.Generator,
 ) -> tuple[Tensor, ...]:
     """``(x, is_face, boxes, points, labels)``: augmented faces, then non-faces when "fd" is on."""
-    x, boxes, points, labels = face_batch(faces, face_index, size, rng, cfg.shift, cfg.scale, cfg.mirror)
+    x, boxes, points, labels = face_batch(
+        faces, face_index, size, rng, cfg.shift, cfg.scale, cfg.mirror, cfg.rotate, cfg.photometric
+    )
     is_face = torch.ones(len(x), dtype=torch.bool)
     if "fd" in cfg.tasks and negatives is not None and cfg.negatives:
         neg = negative_batch(negatives, rng.integers(0, len(negatives), cfg.negatives), rng)

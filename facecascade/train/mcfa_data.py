@@ -3,7 +3,8 @@ non-face crops cut from face_mask / Caltech WebFaces photos away from every face
 as the paper's non-faces).
 
 Faces stay as whole 89 x 109 images in memory; each batch cuts its attribute crops with a random
-shift, scale and mirror (`face_batch`), and carries the box and landmarks in crop coordinates.
+shift, scale, rotation and mirror (`face_batch`), optionally jitters their pixels
+(`facecascade.train.photometric`: colour, blur, occlusion), and carries the box and landmarks in crop coordinates.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..data.records import FaceRecord
 from ..detect.mtcnn import normalize_pixels
 from ..io import load_image
 from ..ops.align import box_transforms, warp_batch, warp_crops
+from .photometric import Photometric, photometric
 
 MIRROR_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
 
@@ -62,6 +64,19 @@ def _jittered(boxes: np.ndarray, shift: float, scale: float, rng: np.random.Gene
     return np.stack([cx - k * w / 2, cy - k * h / 2, cx + k * w / 2, cy + k * h / 2], 1)
 
 
+def _rotated(transforms: np.ndarray, degrees: float, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``transforms (N, 2, 3)`` followed by a rotation of each crop about its centre by up to
+    ``+- degrees``."""
+    angle = np.deg2rad(rng.uniform(-degrees, degrees, len(transforms)))
+    cos, sin = np.cos(angle), np.sin(angle)
+    rotation = np.stack([np.stack([cos, -sin], 1), np.stack([sin, cos], 1)], 1)  # (N, 2, 2)
+    centre = np.full(2, (size - 1) / 2)
+    out = np.empty_like(transforms)
+    out[:, :, :2] = rotation @ transforms[:, :, :2]
+    out[:, :, 2] = np.einsum("nde,ne->nd", rotation, transforms[:, :, 2] - centre) + centre
+    return out
+
+
 def _apply(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
     """``points (N, K, 2)`` through ``transforms (N, 2, 3)``."""
     return np.einsum("nde,nke->nkd", transforms[:, :, :2], points) + transforms[:, None, :, 2]
@@ -83,14 +98,21 @@ def face_batch(
     shift: float = 0.0,
     scale: float = 0.0,
     mirror: bool = False,
+    rotate: float = 0.0,
+    jitter: Photometric | None = None,
 ) -> tuple[Tensor, ...]:
     """Normalised crops ``(B, 3, size, size)``, and targets in crop sides: boxes ``(B, 4)``,
-    landmarks ``(B, 5, 2)``; attributes ``(B, d)``. With ``rng``: random crop shift/scale, and a
-    mirror of half the batch when ``mirror``."""
+    landmarks ``(B, 5, 2)``; attributes ``(B, d)``. With ``rng``: random crop shift/scale, rotation
+    by up to ``+- rotate`` degrees (the box target is then its rotated corners), ``jitter``
+    (`facecascade.train.photometric`), and a mirror of half the batch when ``mirror``."""
     boxes = faces.boxes[index]
     crop_boxes = boxes if rng is None else _jittered(boxes, shift, scale, rng)
     transforms = attribute_transforms(crop_boxes, size)
+    if rng is not None and rotate:
+        transforms = _rotated(transforms, rotate, size, rng)
     x = warp_batch(faces.images[index].float(), torch.from_numpy(transforms).float(), size)
+    if rng is not None and jitter is not None:
+        x = photometric(x, jitter, rng)
     corners, points = crop_targets(faces, index, transforms, size)
     if rng is not None and mirror:
         flip = rng.random(len(index)) < 0.5

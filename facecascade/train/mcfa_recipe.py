@@ -5,6 +5,10 @@ derived from them), split 80/20 by `facecascade.data.split_records`. Non-faces: 
 training (validation) split's face_mask and Caltech WebFaces photos that overlap no face, the same
 for every variant (cached in ``out/negatives_*.npy``). Writes ``out/<variant>-<weighting>.pt`` (an
 `facecascade.models.mcfa_weights` checkpoint) and ``out/<variant>-<weighting>/report.json``.
+
+`tune_test_time` switches on a checkpoint's test-time options (`facecascade.attributes.tta`):
+flip averaging, and per-attribute decision thresholds chosen on a split the reported number does
+not come from (``val-tune``, reported on ``val-report``; or ``train``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from ..data import read_dataset, select_split
 from ..data.celeba import CELEBA_ATTRIBUTES
 from ..distributed.ddp import main_first, main_only
 from ..models.mcfa import MCFANet
-from ..models.mcfa_weights import save_mcfa
+from ..models.mcfa_weights import load_mcfa_members, save_mcfa, save_mcfa_ensemble
 from .mcfa import VARIANTS, MCFATrainConfig, attribute_accuracy, config_dict, evaluate, fit_mcfa, predict_faces
 from .mcfa_data import FaceSet, load_faces, negatives_cached
 
@@ -30,6 +34,9 @@ DATA_NOTE = (
     "CelebA (shared 89x109 copy, train split) faces; non-faces from face_mask and Caltech WebFaces "
     "(train split); research use only"
 )
+
+
+THRESHOLD_SPLITS = ("val-tune", "train")
 
 
 def celeba_faces(data: Path, split: str, limit: int = 0) -> FaceSet:
@@ -77,11 +84,17 @@ def run_mcfa(
     cfg: MCFATrainConfig | None = None,
     limit: int = 0,
     quiet: bool = False,
+    flip: bool = False,
+    thresholds_from: str | None = None,
+    init: str | Path | None = None,
 ) -> Path:
-    """Train one variant; returns the path of its weights."""
+    """Train one variant; returns the path of its weights, with the test-time options
+    (`tune_test_time`) ``flip`` and thresholds chosen on the split ``thresholds_from`` if given.
+    ``init``: start from this MCFA checkpoint's weights (a warm restart: its training continued
+    with a new learning-rate cycle) instead of random ones."""
     cfg = replace(cfg or MCFATrainConfig(), tasks=VARIANTS[variant], weighting=weighting)
     name = f"{variant}-{weighting}"
-    net = MCFANet()
+    net = MCFANet() if init is None else load_mcfa_members(init)[0][0].train()
     size = net.cfg.sizes[2]
     train, val = celeba_faces(data, "train", limit), celeba_faces(data, "val", limit // 4 if limit else 0)
     negatives = {s: background(data, s, out, size, limit) for s in ("train", "val")}
@@ -96,8 +109,46 @@ def run_mcfa(
         quiet=quiet,
     )
     path = out / f"{name}.pt"
-    main_only(_report_and_save, net, train, val, negatives["val"], cfg, out / name, path, variant, weighting)
+    main_only(_report_and_save, net, train, val, negatives["val"], cfg, out / name, path, variant, weighting, init)
+    if flip or thresholds_from:
+        main_only(tune_test_time, path, data, path, flip, thresholds_from, limit)
     return path
+
+
+def tune_test_time(
+    weights: str | Path,
+    data: Path,
+    out: Path,
+    flip: bool,
+    thresholds_from: str | None,
+    limit: int = 0,
+    ensemble: tuple[str | Path, ...] = (),
+) -> dict:
+    """Write the checkpoint ``weights`` to ``out`` with its test-time meta: ``"flip"``, and
+    ``"thresholds"`` chosen (`choose_thresholds`, on box crops, after flip averaging when ``flip``)
+    on the CelebA split ``thresholds_from`` (one of `THRESHOLD_SPLITS`; None: no thresholds).
+    ``ensemble``: more checkpoints whose networks join it (probabilities averaged; thresholds are
+    then chosen for the ensemble). Returns the new meta (without the members' weights)."""
+    from ..attributes import AttributeClassifier
+    from ..attributes.tta import choose_thresholds
+    from ..eval.attributes import predict_records
+
+    nets, meta = load_mcfa_members(weights)
+    nets += [net for extra in ensemble for net in load_mcfa_members(extra)[0]]
+    meta = {k: v for k, v in meta.items() if k not in ("thresholds", "thresholds_from")} | {"flip": flip}
+    if len(nets) > 1:
+        meta["ensemble_of"] = [str(weights), *map(str, ensemble)]
+    save_mcfa_ensemble(out, nets, meta)  # the members, before the thresholds are chosen for them all
+    if thresholds_from is not None:
+        if thresholds_from not in THRESHOLD_SPLITS:
+            raise ValueError(f"thresholds_from must be one of {THRESHOLD_SPLITS}, got {thresholds_from!r}")
+        records = select_split(read_dataset("celeba", data / "celeba"), thresholds_from)[: limit or None]
+        probabilities, _ = predict_records(AttributeClassifier(out, flip=flip, thresholds=False), records, "box")
+        labels = np.concatenate([r.attributes for r in records])
+        meta["thresholds"] = choose_thresholds(probabilities, labels).tolist()
+        meta["thresholds_from"] = f"{thresholds_from} split of the shared CelebA copy ({len(records)} faces, box crops)"
+        save_mcfa_ensemble(out, nets, meta)
+    return meta
 
 
 def _report_and_save(
@@ -110,6 +161,7 @@ def _report_and_save(
     path: Path,
     variant: str,
     weighting: str,
+    init: str | Path | None = None,
 ) -> None:
     """``folder/report.json`` (validation accuracy per attribute, the other metrics) and the weights."""
     size = net.cfg.sizes[2]
@@ -129,5 +181,6 @@ def _report_and_save(
             "weighting": weighting,
             "val_mean_accuracy": result["mean_accuracy"],
             "recipe": "facecascade train mcfa",
+            **({"init": str(init)} if init is not None else {}),
         },
     )
