@@ -202,6 +202,25 @@ class Report:
                         report.pose_curves.setdefault(name, {})[label] = errs["inter-ocular"][buckets == index]
         return report
 
+    def to_json(self, args: argparse.Namespace, faces: int, errors: list[str]) -> dict:
+        """The ``--json`` report: the dataset, the overall and the per-pose scores."""
+        return {
+            "dataset": {
+                "format": args.format,
+                "annotations": str(args.annotations),
+                "split": args.split,
+                "faces": faces,
+            },
+            "detector": args.detector,
+            "failed_images": errors,
+            "results": [{"model": k[0], "protocol": k[1], **s.to_dict()} for k, s in self.summaries.items()],
+            "by_pose": [
+                {"model": k[0], "protocol": k[1], "yaw": bucket, **s.to_dict()}
+                for k, buckets in self.by_pose.items()
+                for bucket, s in buckets.items()
+            ],
+        }
+
 
 def _plot(report: Report, path: str, what: str) -> None:
     """The CED of every model at ``path``, and one per pose bucket beside it (``<stem>-yaw-<i>.png``)."""
@@ -222,7 +241,6 @@ def _plot(report: Report, path: str, what: str) -> None:
 def cmd_eval_landmarks(args: argparse.Namespace) -> int:
     """``facecascade eval landmarks``: see the module docstring."""
     from ..data.landmarks import read_landmark_faces, split_faces
-    from ..outputs import write_json_atomic
 
     detectors: dict = {}
     try:
@@ -248,31 +266,14 @@ def cmd_eval_landmarks(args: argparse.Namespace) -> int:
         return 2
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
-    summaries = report.summaries
-    table = results_table(summaries) + (
+    table = results_table(report.summaries) + (
         f"\n\nBy head pose (yaw from the annotated points):\n\n{pose_table(report.by_pose)}" if report.by_pose else ""
     )
     print(table, file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
-        write_json_atomic(
-            args.json,
-            {
-                "dataset": {
-                    "format": args.format,
-                    "annotations": str(args.annotations),
-                    "split": args.split,
-                    "faces": len(kept_faces),
-                },
-                "detector": args.detector,
-                "failed_images": errors,
-                "results": [{"model": k[0], "protocol": k[1], **s.to_dict()} for k, s in summaries.items()],
-                "by_pose": [
-                    {"model": k[0], "protocol": k[1], "yaw": bucket, **s.to_dict()}
-                    for k, buckets in report.by_pose.items()
-                    for bucket, s in buckets.items()
-                ],
-            },
-        )
+        from ..outputs import write_json_atomic
+
+        write_json_atomic(args.json, report.to_json(args, len(kept_faces), errors))
     if args.plot:
         _plot(report, args.plot, f"{args.format} {args.split}")
     if errors:
