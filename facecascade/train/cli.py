@@ -406,6 +406,32 @@ def _micro_batches_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_mcfa_test_time_parser(what: argparse._SubParsersAction) -> None:
+    """``facecascade train mcfa-test-time``: an MCFA checkpoint's test-time options, no training."""
+    test_time = what.add_parser(
+        "mcfa-test-time",
+        help="switch on an MCFA checkpoint's test-time options (flip, decision thresholds)",
+        description="Copy an MCFA checkpoint to --out with flip averaging and / or per-attribute "
+        "decision thresholds chosen on a CelebA split in its meta (no training).",
+    )
+    test_time.add_argument("weights", help="an MCFA checkpoint (or a registered name)")
+    test_time.add_argument("--out", required=True, help="the new checkpoint (may be the same file)")
+    test_time.add_argument(
+        "--ensemble",
+        nargs="+",
+        default=[],
+        metavar="WEIGHTS",
+        help="more MCFA checkpoints (same architecture) averaged with the first: one checkpoint, one pass each",
+    )
+    test_time.add_argument(
+        "--data",
+        default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
+        help="the shared data folder (celeba)",
+    )
+    _test_time_options(test_time)
+    test_time.set_defaults(func=cmd_mcfa_test_time)
+
+
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``facecascade train``."""
     parser = sub.add_parser("train", help="train models")
@@ -490,28 +516,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     mcfa.add_argument("--landmark-weight", type=float, default=0.0, help="landmark loss weight (default 1)")
     _mcfa_options(mcfa)
     mcfa.set_defaults(func=distributed(cmd_train_mcfa))
-    test_time = what.add_parser(
-        "mcfa-test-time",
-        help="switch on an MCFA checkpoint's test-time options (flip, decision thresholds)",
-        description="Copy an MCFA checkpoint to --out with flip averaging and / or per-attribute "
-        "decision thresholds chosen on a CelebA split in its meta (no training).",
-    )
-    test_time.add_argument("weights", help="an MCFA checkpoint (or a registered name)")
-    test_time.add_argument("--out", required=True, help="the new checkpoint (may be the same file)")
-    test_time.add_argument(
-        "--ensemble",
-        nargs="+",
-        default=[],
-        metavar="WEIGHTS",
-        help="more MCFA checkpoints (same architecture) averaged with the first: one checkpoint, one pass each",
-    )
-    test_time.add_argument(
-        "--data",
-        default=str(Path(__file__).resolve().parents[3] / "shared" / "data"),
-        help="the shared data folder (celeba)",
-    )
-    _test_time_options(test_time)
-    test_time.set_defaults(func=cmd_mcfa_test_time)
+    _add_mcfa_test_time_parser(what)
     rcnn = what.add_parser(
         "rcnn",
         help="train a two-stage detector (Cascade R-CNN or a Table 1 baseline)",
