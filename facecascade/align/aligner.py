@@ -15,7 +15,7 @@ from ..detect.fallback import DetectFirst
 from ..io import ImageInput, load_image
 from ..models.dcrn import normalize_crops
 from ..models.dcrn_weights import load_dcrn
-from ..ops.align import box_transforms, invert_transforms, transform_points, warp_crops
+from ..ops.align import box_transforms, invert_transforms, mirror_crops, transform_points, warp_crops
 from ..ops.patches import from_crop_units
 from ..structures import Faces
 
@@ -107,7 +107,7 @@ class FaceAligner:
         points, iterations = self._network_points(crops)
         if self.mirror is None:
             return points, iterations
-        mirrored, steps = self._network_points(np.ascontiguousarray(crops[:, :, ::-1]))
+        mirrored, steps = self._network_points(mirror_crops(crops))
         mirrored = mirrored[:, self.mirror]
         mirrored[..., 0] = 1.0 - mirrored[..., 0]  # crop units: x -> 1 - x mirrors the crop
         return (points + mirrored) / 2, np.maximum(iterations, steps)

@@ -15,13 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from ..ops.align import mirror_crops
+
 THRESHOLD_GRID = np.round(np.arange(0.1, 0.9001, 0.02), 2)  # candidate thresholds (0.1, 0.12, ..., 0.9)
 
 
 def flip_average(predict: Callable[[np.ndarray], np.ndarray], crops: np.ndarray) -> np.ndarray:
     """The mean of ``predict(crops)`` and ``predict`` of the crops mirrored left-right; ``crops``
     ``(N, S, S, 3)``."""
-    return (predict(crops) + predict(np.ascontiguousarray(crops[:, :, ::-1]))) / 2
+    return (predict(crops) + predict(mirror_crops(crops))) / 2
 
 
 def logit(p: np.ndarray, eps: float = 1e-7) -> np.ndarray:

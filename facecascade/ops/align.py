@@ -134,3 +134,8 @@ def invert_transforms(transforms: np.ndarray) -> np.ndarray:
 def _invert(transforms: np.ndarray) -> np.ndarray:
     linear = np.linalg.inv(transforms[:, :, :2])
     return np.concatenate([linear, -linear @ transforms[:, :, 2:]], axis=2)
+
+
+def mirror_crops(crops: np.ndarray) -> np.ndarray:
+    """``(N, S, S, C)`` crops mirrored left-right (contiguous, as the networks take them)."""
+    return np.ascontiguousarray(crops[:, :, ::-1])

@@ -111,12 +111,12 @@ def mean_shape(regions: FaceRegions) -> torch.Tensor:
     return points.mean(0)
 
 
-def _phase_model(source: Path | None, phase: str, cfg: DCRNConfig, train: FaceRegions, init: str = "") -> DCRN:
+def _phase_model(source: Path | None, phase: str, cfg: DCRNConfig, train: FaceRegions, init: DCRN | None) -> DCRN:
     """The starting model of a phase: a new one (``source=None``; ``init``'s weights when given)
     or the checkpoint it builds on."""
     if source is None:
-        if init:
-            return load_dcrn(init)[0]
+        if init is not None:
+            return init
         model = DCRN(cfg)
         model.gen.mean_shape.copy_(mean_shape(train))
         return model
@@ -126,12 +126,12 @@ def _phase_model(source: Path | None, phase: str, cfg: DCRNConfig, train: FaceRe
     return model
 
 
-def _start_lrn(model: DCRN, init: str, lrn_mean: Path) -> None:
+def _start_lrn(model: DCRN, init: DCRN | None, lrn_mean: Path) -> None:
     """The LRN of phase ``lrn`` starts from ``init``'s LRN (fine-tuning) or else from LRN-m's
     when it exists (a curriculum: LRN-m already refines from the far-off mean shape)."""
-    start = init or (lrn_mean if lrn_mean.is_file() else None)
-    if start:
-        model.lrn.load_state_dict(load_dcrn(start)[0].lrn.state_dict())
+    start = init if init is not None else (load_dcrn(lrn_mean)[0] if lrn_mean.is_file() else None)
+    if start is not None:
+        model.lrn.load_state_dict(start.lrn.state_dict())
 
 
 def run_phase(
@@ -157,13 +157,14 @@ def run_phase(
         return target
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
-    if tcfg.init:
-        cfg = load_dcrn(tcfg.init)[0].cfg  # fine-tuning keeps the architecture it starts from
+    init = load_dcrn(tcfg.init)[0] if tcfg.init else None  # read once, for the phase's start
+    if init is not None:
+        cfg = init.cfg  # fine-tuning keeps the architecture it starts from
     train = regions_for(data, "train", cfg, out, limit=limit, quiet=quiet, sources=tcfg.sources)
     val = regions_for(data, "val", cfg, out, limit=limit // 4 if limit else 0, quiet=quiet, sources=tcfg.sources)
-    model = _phase_model(None if source is None else out / names[source], phase, cfg, train, tcfg.init).to(device)
+    model = _phase_model(None if source is None else out / names[source], phase, cfg, train, init).to(device)
     if phase == "lrn":
-        _start_lrn(model, tcfg.init, out / names["lrn-mean"])
+        _start_lrn(model, init, out / names["lrn-mean"])
     if phase == "ddpg":  # not data-parallel: rank 0 alone, the other processes wait (`fit_ddpg`)
         model = main_only(fit_ddpg, model, train, val, tcfg, out / phase, device, quiet) or model
     else:
