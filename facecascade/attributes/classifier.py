@@ -17,7 +17,7 @@ from ..io import ImageInput, load_image
 from ..models.mcfa_weights import load_mcfa_members
 from ..ops.align import box_transforms, warp_crops
 from ..structures import Faces
-from .crops import attribute_transforms
+from .crops import attribute_boxes, attribute_transforms
 from .tta import flip_average, meta_thresholds, shift_to_threshold
 
 
@@ -36,6 +36,9 @@ class AttributeClassifier:
             network's own probabilities.
         detector: finds the faces of an image given without boxes (`predict`): a `FaceDetector`
             or its weights, built on first use.
+        crop_from: ``"landmarks"``: each face's crop is placed by its 5 points, with the rule that
+            made the training crops (`facecascade.attributes.crops.attribute_boxes`; its box when it
+            has no points); ``"boxes"``: by its box.
 
     Example:
         >>> clf = AttributeClassifier()
@@ -52,6 +55,7 @@ class AttributeClassifier:
         flip: bool | None = None,
         thresholds: bool | None = None,
         detector: Any = "mtcnn",
+        crop_from: str = "landmarks",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -62,6 +66,8 @@ class AttributeClassifier:
         self.names = tuple(self.meta.get("attributes") or CELEBA_ATTRIBUTES[: net.cfg.num_attributes])
         self.size = net.cfg.sizes[2]
         self.batch_size = batch_size
+        attribute_boxes(Faces.empty(), crop_from)  # checks the name
+        self.crop_from = crop_from
         self.detect_first = DetectFirst(detector, self.device)  # built on first use
         self.flip = bool(self.meta.get("flip", False)) if flip is None else flip
         self.thresholds = None if thresholds is False else meta_thresholds(self.meta, len(self.names))
@@ -71,7 +77,7 @@ class AttributeClassifier:
     def __repr__(self) -> str:
         return (
             f"AttributeClassifier(attributes={len(self.names)}, device='{self.device}', flip={self.flip}, "
-            f"thresholds={self.thresholds is not None})"
+            f"thresholds={self.thresholds is not None}, crop_from='{self.crop_from}')"
         )
 
     def predict(self, image: ImageInput, faces: Faces | None = None, bgr: bool = False) -> Faces:
@@ -93,7 +99,10 @@ class AttributeClassifier:
             faces = [Faces.whole_image(a) for a in images]
             crops = [warp_crops(a, box_transforms(f.boxes, self.size), self.size) for a, f in zip(images, faces)]
         else:
-            crops = [warp_crops(a, attribute_transforms(f.boxes, self.size), self.size) for a, f in zip(images, faces)]
+            crops = [
+                warp_crops(a, attribute_transforms(attribute_boxes(f, self.crop_from), self.size), self.size)
+                for a, f in zip(images, faces)
+            ]
         probabilities = self._probabilities(np.concatenate(crops)) if crops else np.zeros((0, len(self.names)))
         out, start = [], 0
         for f in faces:

@@ -4,9 +4,11 @@ as numbers, with the formulas as short strings. docs/export.md spells out each a
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from ..attributes.crops import ATTRIBUTE_MARGIN
+from ..attributes.crops import ATTRIBUTE_MARGIN, LANDMARK_BOX_MIN_IOU
+from ..data.caltech import CALTECH_BOXES
 from ..data.celeba import CELEBA_ATTRIBUTES
 from ..detect.border import BORDER_GREY, BORDER_SHARE, SMALL_IMAGE_SIDE
 from ..detect.mtcnn import PIXEL_MEAN, PIXEL_SCALE, MTCNNConfig, fast_preset
@@ -27,6 +29,16 @@ BOX_CROP = (
     "its top-left corner at crop coordinate -0.5 (pixel (i, j) sits at x = j, y = i); bilinear, black outside "
     "the image, rounded to uint8"
 )
+
+
+LANDMARK_CROP_BOX = {
+    "from": "the face's 5 points (left eye, right eye, nose, mouth corners) when it has them",
+    "coefficients": asdict(CALTECH_BOXES),
+    "rule": "e = eye midpoint, m = mouth-corner midpoint, d = |m - e|, o = |right eye - left eye|; centre = "
+    "e + shift * (m - e); width = w_mouth * d + w_eyes * o; height = h_mouth * d + h_eyes * o",
+    "fallback": "the face's own box when it has no points, or when the points' box has IoU < min_iou with it",
+    "min_iou": LANDMARK_BOX_MIN_IOU,
+}
 
 
 def _three(values: Any) -> list[float]:
@@ -117,6 +129,7 @@ def mcfa_pipeline(cfg: MCFAConfig, meta: dict[str, Any], members: int = 1) -> di
         "algorithm": f"{DOCS}#mcfa-attributes",
         "normalisation": NORMALISATION,
         "crop": {"size": cfg.sizes[2], "margin": ATTRIBUTE_MARGIN, "geometry": BOX_CROP},
+        "crop_box": LANDMARK_CROP_BOX,
         "attribute_names": names,
         "probability": "sigmoid(attributes)",
         "ensemble_members": members,  # already averaged inside mcfa.onnx
