@@ -17,7 +17,7 @@ from ..io import ImageInput, load_image
 from ..models.mcfa_weights import load_mcfa_members
 from ..ops.align import box_transforms, warp_crops
 from ..structures import Faces
-from .crops import attribute_boxes, attribute_transforms
+from .crops import attribute_boxes, attribute_transforms, checked_crop_source
 from .tta import flip_average, meta_thresholds, shift_to_threshold
 
 
@@ -38,7 +38,7 @@ class AttributeClassifier:
             or its weights, built on first use.
         crop_from: ``"landmarks"``: each face's crop is placed by its 5 points, with the rule that
             made the training crops (`facecascade.attributes.crops.attribute_boxes`; its box when it
-            has no points); ``"boxes"``: by its box.
+            has no points or they disagree with the box); ``"boxes"``: by its box.
 
     Example:
         >>> clf = AttributeClassifier()
@@ -66,8 +66,7 @@ class AttributeClassifier:
         self.names = tuple(self.meta.get("attributes") or CELEBA_ATTRIBUTES[: net.cfg.num_attributes])
         self.size = net.cfg.sizes[2]
         self.batch_size = batch_size
-        attribute_boxes(Faces.empty(), crop_from)  # checks the name
-        self.crop_from = crop_from
+        self.crop_from = checked_crop_source(crop_from)
         self.detect_first = DetectFirst(detector, self.device)  # built on first use
         self.flip = bool(self.meta.get("flip", False)) if flip is None else flip
         self.thresholds = None if thresholds is False else meta_thresholds(self.meta, len(self.names))

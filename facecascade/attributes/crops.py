@@ -29,14 +29,19 @@ def attribute_transforms(boxes: np.ndarray, size: int, margin: float = ATTRIBUTE
     return box_transforms(boxes, size, margin)
 
 
+def checked_crop_source(crop_from: str) -> str:
+    """``crop_from`` when it is one of ``CROP_SOURCES``; a `ValueError` otherwise."""
+    if crop_from not in CROP_SOURCES:
+        raise ValueError(f"crop_from must be one of {CROP_SOURCES}, got {crop_from!r}")
+    return crop_from
+
+
 def attribute_boxes(faces: Faces, crop_from: str = "landmarks") -> np.ndarray:
     """``(N, 4)`` boxes whose attribute crops to take: ``crop_from="landmarks"``: the training
     rule's box of each face's 5 points where they are finite and agree with its box (IoU >=
     ``LANDMARK_BOX_MIN_IOU``), its box elsewhere; ``"boxes"``: the faces' boxes."""
-    if crop_from not in CROP_SOURCES:
-        raise ValueError(f"crop_from must be one of {CROP_SOURCES}, got {crop_from!r}")
     boxes = faces.boxes
-    if crop_from == "boxes" or faces.landmarks.shape[1] != 5 or not len(faces):
+    if checked_crop_source(crop_from) == "boxes" or faces.landmarks.shape[1] != 5 or not len(faces):
         return boxes
     derived = CALTECH_BOXES.from_landmarks(faces.landmarks)
     with np.errstate(invalid="ignore"):
