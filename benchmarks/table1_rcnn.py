@@ -1,12 +1,17 @@
 """Cascade R-CNN's Table 1 on our face validation split: COCO AP (pycocotools) of two-stage
-detectors trained by `facecascade train rcnn`, each set separately and both together.
+detectors trained by `facecascade train rcnn`, each set separately, beside our MTCNN in the same
+run.
 
     python benchmarks/table1_rcnn.py runs/rcnn/baseline-joint.pt runs/rcnn/cascade-joint.pt \\
-        --iterative runs/rcnn/baseline-joint.pt --limit 300
+        --iterative runs/rcnn/baseline-joint.pt --mtcnn --limit 300
 
 ``--iterative W``: also the weights W with their stage applied three times at inference (the
-paper's *iterative BBox* is the baseline run iteratively). Images: the validation split (never
-trained on) of face_mask and Caltech WebFaces, the first ``--limit`` of each.
+paper's *iterative BBox* is the baseline run iteratively). ``--mtcnn``: also the shipped MTCNN
+(``FaceDetector(weights="mtcnn")``, as ``facecascade eval detection`` runs it). Weights with a box
+regressor per training source draw each set's boxes in that set's convention (``--convention
+auto``), in their default (WIDER FACE's: ``default``), or both (``both``: one row each). Images:
+the validation split (never trained on) of face_mask and Caltech WebFaces, the first ``--limit``
+of each; seconds per image on this process's threads (``--threads``).
 """
 
 from __future__ import annotations
@@ -20,36 +25,58 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from facecascade import FaceDetector
+from facecascade.detect.two_stage import TwoStageDetector
+from facecascade.eval.cli import choose_conventions
 from facecascade.eval.coco_metrics import coco_ap
 from facecascade.io import load_image
 from facecascade.models.cascade_heads import CascadeRoIHeads
-from facecascade.models.cascade_rcnn import image_input
-from facecascade.models.rcnn_weights import load_rcnn
 from facecascade.train.rcnn_recipe import face_records
 
+COLUMNS = ("AP", "AP50", "AP60", "AP70", "AP75", "AP80", "AP90")
 
-@torch.inference_mode()
-def detect_all(model, records, quiet: bool) -> list[dict]:
+
+def detect_all(detector, records, quiet: bool) -> list[dict]:
     out = []
     for record in tqdm(records, disable=quiet, desc="detect", leave=False):
-        found = model([image_input(load_image(record.image))])[0]
-        out.append({k: v.numpy() for k, v in found.items()})
+        faces = detector.detect_arrays([load_image(record.image)])[0]
+        out.append({"boxes": faces.boxes, "scores": faces.scores})
     return out
 
 
-def iterative(model):
+def iterative(detector: TwoStageDetector) -> TwoStageDetector:
     """The same weights with their (single) stage applied three times at inference."""
-    heads = replace(model.cfg.heads, test_iterations=3)
-    iterated = CascadeRoIHeads(heads)
-    iterated.load_state_dict(model.roi_heads.state_dict())
+    model = detector.model
+    heads = model.roi_heads
+    iterated = CascadeRoIHeads(replace(heads.cfg, test_iterations=3), heads.roi_features, heads.feature_size)
+    iterated.load_state_dict(heads.state_dict())
+    iterated.convention = heads.convention
     model.roi_heads = iterated.eval()
-    return model
+    return detector
+
+
+def detectors(args) -> list[tuple[str, object]]:
+    runs: list[tuple[str, object]] = [(Path(w).stem, TwoStageDetector(w)) for w in args.weights]
+    runs += [(f"{Path(w).stem} iterative", iterative(TwoStageDetector(w))) for w in args.iterative]
+    if args.mtcnn:
+        runs.append(("mtcnn", FaceDetector(weights="mtcnn")))
+    return runs
+
+
+def conventions(detector, records, choice: str) -> list[tuple[str, str]]:
+    """``(row suffix, convention choice)`` to run ``detector`` with on ``records``."""
+    if not getattr(detector, "conventions", ()):
+        return [("", "auto")]
+    choices = ["auto", "default"] if choice == "both" else [choice]
+    return [(f" ({choose_conventions({'d': detector}, records, c)['d']} boxes)", c) for c in choices]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("weights", nargs="*", help="rcnn checkpoints (save_rcnn format)")
+    parser.add_argument("weights", nargs="*", help="rcnn checkpoints (save_rcnn format) or names")
     parser.add_argument("--iterative", nargs="*", default=[], help="weights also run as iterative BBox")
+    parser.add_argument("--mtcnn", action="store_true", help="also the shipped MTCNN, for reference")
+    parser.add_argument("--convention", choices=["auto", "default", "both"], default="auto")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     parser.add_argument("--limit", type=int, default=0, help="validation images per set (0: all)")
     parser.add_argument("--threads", type=int, default=0)
@@ -62,21 +89,18 @@ def main() -> int:
         name: [r for r in records if r.source == source][: args.limit or None]
         for name, source in (("face_mask", "voc"), ("Caltech", "caltech"))
     }
-    runs = [(Path(w).stem, w, False) for w in args.weights] + [
-        (f"{Path(w).stem} iterative", w, True) for w in args.iterative
-    ]
-    print("| detector | set | images | AP | AP50 | AP60 | AP70 | AP75 | AP80 | AP90 | s / image |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, weights, iterate in runs:
-        model, _ = load_rcnn(weights)
-        model = iterative(model) if iterate else model
+    print(f"| detector | set | images | {' | '.join(COLUMNS)} | s / image |")
+    print("|---|---|---:|" + "---:|" * (len(COLUMNS) + 1))
+    for name, detector in detectors(args):
         for set_name, chosen in sets.items():
-            began = time.time()
-            found = detect_all(model, chosen, args.quiet)
-            seconds = (time.time() - began) / max(1, len(chosen))
-            ap = coco_ap(chosen, found)
-            cells = " | ".join(f"{100 * ap[k]:.1f}" for k in ("AP", "AP50", "AP60", "AP70", "AP75", "AP80", "AP90"))
-            print(f"| {name} | {set_name} | {len(chosen)} | {cells} | {seconds:.2f} |", flush=True)
+            for suffix, choice in conventions(detector, chosen, args.convention):
+                choose_conventions({name: detector}, chosen, choice)
+                began = time.time()
+                found = detect_all(detector, chosen, args.quiet)
+                seconds = (time.time() - began) / max(1, len(chosen))
+                ap = coco_ap(chosen, found)
+                cells = " | ".join(f"{100 * ap[k]:.1f}" for k in COLUMNS)
+                print(f"| {name}{suffix} | {set_name} | {len(chosen)} | {cells} | {seconds:.3f} |", flush=True)
     return 0
 
 

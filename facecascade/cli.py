@@ -41,6 +41,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             thresholds=args.thresholds,
             fast=args.fast,
             backend=args.backend,
+            box_convention=args.box_convention,
         )
         aligner = None
         if args.refine:
@@ -85,7 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument(
         "--weights",
         default=DEFAULT_WEIGHTS,
-        help=f"named weights (mtcnn, mtcnn-joint, mtcnn-original) or a checkpoint path (default: {DEFAULT_WEIGHTS})",
+        help="named weights (mtcnn, mtcnn-joint, mtcnn-original, cascade-rcnn, faster-rcnn) or a checkpoint path "
+        f"(default: {DEFAULT_WEIGHTS})",
+    )
+    detect.add_argument(
+        "--box-convention",
+        default=None,
+        metavar="NAME",
+        help="cascade-rcnn / faster-rcnn: draw boxes the way a training source does: wider (default), voc "
+        "(face_mask) or caltech",
     )
     detect.add_argument("--min-face", type=float, default=20.0, help="smallest face side in pixels (default 20)")
     detect.add_argument(

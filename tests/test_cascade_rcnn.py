@@ -92,13 +92,13 @@ def _fixed_heads(probs: list[float], deltas: list[list[float]]) -> CascadeRoIHea
 
 def _record_rois(heads: CascadeRoIHeads) -> list[torch.Tensor]:
     seen = []
-    align = heads.roi_align.forward
+    align = heads.roi_features.forward
 
     def spy(features, boxes, image_sizes):
         seen.append(torch.cat(boxes).clone())
         return align(features, boxes, image_sizes)
 
-    heads.roi_align.forward = spy
+    heads.roi_features.forward = spy
     return seen
 
 
@@ -316,3 +316,23 @@ def test_shipped_two_stage_weights_find_the_three_faces():
         assert len(faces) == 3 and faces.scores.min() >= 0.5, weights
         iou = box_iou(torch.from_numpy(reference.boxes), torch.from_numpy(faces.boxes)).numpy()
         assert (iou.max(1) >= 0.5).all(), weights
+
+
+def test_frozen_rpn_trains_heads_on_another_detectors_backbone(write_image, tmp_path):
+    """``rpn="frozen"``: the heads alone, on the backbone and RPN copied from another detector."""
+    from facecascade.train.rcnn import load_backbone_and_rpn
+
+    records = _squares(write_image, 2)
+    donor, model = _small("cascade", classes=2), _small("cascade", classes=2)
+    load_backbone_and_rpn(model, donor)
+    cfg = RCNNTrainConfig(iterations=3, batch_size=1, lr=0.01, warmup=1, checkpoint_every=3, rpn="frozen")
+    assert phases(cfg) == [("heads", 0, 3)]
+    heads = {k: v.clone() for k, v in model.roi_heads.state_dict().items()}
+    train_rcnn(model, records, cfg, tmp_path / "run", quiet=True)
+    for k, v in model.backbone.state_dict().items():
+        assert torch.equal(v, donor.backbone.state_dict()[k]), k
+    for k, v in model.rpn.state_dict().items():
+        assert torch.equal(v, donor.rpn.state_dict()[k]), k
+    assert any(not torch.equal(v, heads[k]) for k, v in model.roi_heads.state_dict().items())
+    with pytest.raises(ValueError, match="rpn must be"):
+        RCNNTrainConfig(rpn="alternating")

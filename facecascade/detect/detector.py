@@ -76,6 +76,10 @@ class FaceDetector:
             thumbnails) are searched inside a grey border of 20 % of that side, so that a face
             filling or overflowing the frame is found (`facecascade.detect.border`); boxes and
             landmarks may then reach past the image's edges, as the face does. 0: never.
+        box_convention: two-stage weights with a box regressor per training source only (the
+            shipped ``"cascade-rcnn"``): boxes drawn the way that source draws them, ``"wider"``
+            (WIDER FACE, hairline to chin: the default), ``"voc"`` (face_mask) or ``"caltech"``
+            (Caltech WebFaces); ``FaceDetector(...).box_conventions`` lists them.
 
     Example:
         >>> det = FaceDetector()                      # weights="mtcnn"; fast=True for speed
@@ -95,6 +99,7 @@ class FaceDetector:
         precision: str = "auto",
         backend: str = "torch",
         small_image_side: int = SMALL_IMAGE_SIDE,
+        box_convention: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -109,9 +114,11 @@ class FaceDetector:
         self.cascade: MTCNNCascade | None = None
         if two_stage:  # a two-stage detector: its own pipeline, DCRN landmarks
             self.two_stage = TwoStageDetector(
-                weights, device=self.device, aligner="dcrn", min_score=TWO_STAGE_MIN_SCORE
+                weights, device=self.device, aligner="dcrn", min_score=TWO_STAGE_MIN_SCORE, convention=box_convention
             )
             return
+        if box_convention is not None:
+            raise ValueError(f"{weights!r} has one box convention; box_convention is for two-stage weights")
         nets, meta = load_mtcnn_with_meta(weights)
         if thresholds is None:  # the weights' own operating point (the fast path's, for fast=True)
             thresholds = meta.get("thresholds", MTCNNConfig.thresholds)
@@ -128,6 +135,11 @@ class FaceDetector:
         )
         stages = None if backend == "torch" else runtime_stages(weights, nets, backend, self.device)
         self.cascade = MTCNNCascade(nets, config, self.device, stages)
+
+    @property
+    def box_conventions(self) -> tuple[str, ...]:
+        """The box conventions ``box_convention`` can name (empty: the weights have one)."""
+        return () if self.two_stage is None else self.two_stage.conventions
 
     @property
     def config(self) -> MTCNNConfig:

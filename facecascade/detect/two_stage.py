@@ -36,7 +36,12 @@ class TwoStageDetector:
     two-stage detector. Its heads predict no landmarks: with ``aligner`` (a `FaceAligner` weights
     name, e.g. ``"dcrn"``) the 5 points come from that aligner on each box, else ``landmarks`` is
     ``None``. ``min_score``: boxes scoring lower are dropped (the model itself keeps everything
-    above 0.05, which average precision wants; a user of the faces wants fewer)."""
+    above 0.05, which average precision wants; a user of the faces wants fewer).
+
+    Weights without an RPN of their own (``proposals="mtcnn"``) run the MTCNN cascade their config
+    names (`ProposalSource`) for proposals. ``convention``: for weights with a box regressor
+    per training source, the source whose box convention the boxes follow (``None``: the first,
+    WIDER FACE's for the shipped weights; `conventions` lists them)."""
 
     def __init__(
         self,
@@ -45,16 +50,24 @@ class TwoStageDetector:
         label: int = 1,
         aligner: str | None = None,
         min_score: float = 0.0,
+        convention: str | None = None,
     ):
         self.device = resolve_device(device)
         model, self.meta = load_rcnn(weights)
         self.model = model.to(self.device).eval()
+        if convention is not None:
+            self.model.use_convention(convention)
         self.weights, self.label, self.min_score = weights, label, float(min_score)
         self.aligner = None
         if aligner is not None:
             from ..align import FaceAligner
 
             self.aligner = FaceAligner(aligner, device=self.device)
+
+    @property
+    def conventions(self) -> tuple[str, ...]:
+        """The sources whose box conventions the weights can give (empty: one convention)."""
+        return self.model.cfg.conventions
 
     @torch.inference_mode()
     def detect_arrays(self, arrays: list[np.ndarray]) -> list[Faces]:

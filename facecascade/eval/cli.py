@@ -106,6 +106,26 @@ def load_detectors(args: argparse.Namespace) -> dict:
     return detectors
 
 
+def choose_conventions(detectors: dict, records: list[FaceRecord], choice: str) -> dict[str, str]:
+    """Point detectors with a box regressor per source at a box convention: ``"auto"`` the
+    evaluated data's own source when they learnt it (else their default), ``"default"`` their
+    first, or a source's name. Returns ``{label: convention}`` of the detectors it applies to."""
+    chosen = {}
+    sources = {r.source for r in records}
+    for label, detector in detectors.items():
+        conventions = getattr(detector, "conventions", ())
+        if not conventions:
+            continue
+        name = choice
+        if choice == "auto":
+            name = next(iter(sources)) if len(sources) == 1 and sources <= set(conventions) else conventions[0]
+        elif choice == "default":
+            name = conventions[0]
+        detector.model.use_convention(name)  # ValueError for a source it has no regressor for
+        chosen[label] = name
+    return chosen
+
+
 def run_detectors(detectors: dict, records: list[FaceRecord], quiet: bool):
     """Detect every readable image once per detector: ``(records kept, predictions per weights, failed)``."""
     from tqdm import tqdm
@@ -157,7 +177,7 @@ def _report_payload(
             "num_records": num_records,
             "num_failed": len(failed),
         },
-        "detector": {"min_face": args.min_face, "device": args.device},
+        "detector": {"min_face": args.min_face, "device": args.device, "box_convention": args.box_convention},
         "iou_thresholds": list(IOU_THRESHOLDS),
         "min_size": args.min_size,
         "failed_images": failed,
@@ -184,6 +204,9 @@ def _prepare(args: argparse.Namespace) -> tuple[dict, list[FaceRecord], WiderSet
         print(f"error: no annotated images in {args.annotations} (split {args.split})", file=sys.stderr)
         return 1
     try:
+        for label, name in choose_conventions(detectors, records, args.box_convention).items():
+            if not args.quiet:
+                print(f"{label}: boxes in the {name!r} box convention", file=sys.stderr)
         return detectors, records, wider_settings(args, records)
     except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -303,6 +326,14 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
         help="with --format wider: the folder of the official wider_{easy,medium,hard}_val.mat (and "
         'wider_face_val.mat) for easy/medium/hard AP (needs scipy: pip install "facecascade[wider]"); '
         "without it the WIDER protocol uses face-height buckets >= 10, 20, 50 px",
+    )
+    det.add_argument(
+        "--box-convention",
+        default="auto",
+        metavar="NAME",
+        help="weights with a box regressor per training source (cascade-rcnn): draw boxes the way NAME "
+        "(wider, voc, caltech) does; 'auto' (default): the evaluated format's own when the weights learnt "
+        "it, else their default; 'default': their default (WIDER FACE's)",
     )
     det.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     det.add_argument("--json", metavar="OUT.json", help='write the full report as JSON ("-" for stdout)')

@@ -89,20 +89,30 @@ class HeadsConfig:
     nms_thresh: float = 0.5
     detections_per_image: int = 100
     min_box_size: float = 1e-2
+    conventions: int = 1  # box regressors per stage: one per training source's box convention
+    # (`RCNNConfig.conventions`); inference uses `CascadeRoIHeads.convention`
+    prior_weight: float = 0.0  # given proposal scores s: a box scores p^(1 - w) * s^w at inference
 
     def __post_init__(self) -> None:
         if not self.stages or self.test_iterations < 1:
             raise ValueError("need at least one stage and test_iterations >= 1")
+        if self.conventions < 1:
+            raise ValueError(f"conventions must be >= 1, got {self.conventions}")
+        if not 0.0 <= self.prior_weight <= 1.0:
+            raise ValueError(f"prior_weight must be in [0, 1], got {self.prior_weight}")
         for stage in self.stages:
             if not stage.ious or not all(0.0 < u < 1.0 for u in stage.ious):
                 raise ValueError(f"stage IoU thresholds must be in (0, 1), got {stage.ious}")
 
 
 class StageHead(nn.Module):
-    """2 fc layers on RoI features, ``num_classifiers`` classifiers and one class-agnostic
-    regressor; ``forward`` -> (list of ``(R, num_classes + 1)`` logits, ``(R, 4)`` deltas)."""
+    """2 fc layers on RoI features, ``num_classifiers`` classifiers and a class-agnostic regressor
+    per box convention; ``forward`` -> (list of ``(R, num_classes + 1)`` logits, ``(R, 4 *
+    conventions)`` deltas, convention ``c`` in columns ``4c .. 4c + 3``)."""
 
-    def __init__(self, in_features: int, representation: int, num_classes: int, num_classifiers: int) -> None:
+    def __init__(
+        self, in_features: int, representation: int, num_classes: int, num_classifiers: int, conventions: int = 1
+    ) -> None:
         super().__init__()
         self.fc = nn.Sequential(
             nn.Flatten(),
@@ -113,7 +123,7 @@ class StageHead(nn.Module):
         )
         classifiers = [nn.Linear(representation, num_classes + 1) for _ in range(num_classifiers)]
         self.classifiers = nn.ModuleList(classifiers)
-        self.regressor = nn.Linear(representation, 4)
+        self.regressor = nn.Linear(representation, 4 * conventions)
         for layer, std in [(c, 0.01) for c in classifiers] + [(self.regressor, 0.001)]:
             nn.init.normal_(layer.weight, std=std)
             nn.init.zeros_(layer.bias)
@@ -121,6 +131,15 @@ class StageHead(nn.Module):
     def forward(self, roi_features: Tensor) -> tuple[list[Tensor], Tensor]:
         hidden = self.fc(roi_features)
         return [c(hidden) for c in self.classifiers], self.regressor(hidden)
+
+
+def pick_convention(deltas: Tensor, conventions: Tensor | int) -> Tensor:
+    """``(R, 4)`` deltas of each box's convention (an index per box, or one for all) from a
+    regressor's ``(R, 4 * C)`` output."""
+    per_convention = deltas.view(len(deltas), deltas.shape[1] // 4, 4)
+    if isinstance(conventions, int):
+        return per_convention[:, conventions]
+    return per_convention[torch.arange(len(deltas), device=deltas.device), conventions]
 
 
 def match_labels(boxes: Tensor, gt_boxes: Tensor, gt_labels: Tensor, ious: tuple[float, ...]) -> tuple[Tensor, Tensor]:
@@ -143,15 +162,22 @@ class CascadeRoIHeads(nn.Module):
     targets)`` returns the losses (training; ``targets``: list of ``{"boxes", "labels"}``) or
     detections (inference: list of ``{"boxes", "scores", "labels"}``)."""
 
-    def __init__(self, cfg: HeadsConfig) -> None:
+    def __init__(self, cfg: HeadsConfig, roi_features: nn.Module | None = None, feature_size: int = 0) -> None:
+        """``roi_features``: what turns boxes into features (called like `MultiScaleRoIAlign`;
+        default: RoIAlign on the FPN levels ``cfg.featmap_names``), with ``feature_size`` values
+        per box (default: ``in_channels * roi_size**2``)."""
         super().__init__()
         self.cfg = cfg
-        self.roi_align = MultiScaleRoIAlign(list(cfg.featmap_names), cfg.roi_size, sampling_ratio=2)
-        features = cfg.in_channels * cfg.roi_size**2
+        if roi_features is None:
+            roi_features = MultiScaleRoIAlign(list(cfg.featmap_names), cfg.roi_size, sampling_ratio=2)
+            feature_size = cfg.in_channels * cfg.roi_size**2
+        self.roi_features, self.feature_size = roi_features, feature_size
         self.heads = nn.ModuleList(
-            StageHead(features, cfg.representation, cfg.num_classes, len(s.ious)) for s in cfg.stages
+            StageHead(feature_size, cfg.representation, cfg.num_classes, len(s.ious), cfg.conventions)
+            for s in cfg.stages
         )
         self.sampler = BalancedPositiveNegativeSampler(cfg.rois_per_image, cfg.positive_fraction)
+        self.convention = 0  # the box convention of the boxes `detect` returns (a regressor's index)
 
     def forward(
         self,
@@ -159,12 +185,13 @@ class CascadeRoIHeads(nn.Module):
         proposals: list[Tensor],
         image_sizes: list[tuple[int, int]],
         targets: list[dict[str, Tensor]] | None = None,
+        prior_scores: list[Tensor] | None = None,
     ):
         if self.training:
             if targets is None:
                 raise ValueError("training needs targets")
             return self.losses(features, proposals, image_sizes, targets)
-        return self.detect(features, proposals, image_sizes)
+        return self.detect(features, proposals, image_sizes, prior_scores)
 
     # -- training ------------------------------------------------------------------------------
     def _sample(self, stage: StageConfig, boxes: list[Tensor], targets: list[dict[str, Tensor]]):
@@ -211,7 +238,8 @@ class CascadeRoIHeads(nn.Module):
         for t, (stage, head) in enumerate(zip(self.cfg.stages, self.heads)):
             sampled = self._sample(stage, boxes, targets)
             rois = [s[0] for s in sampled]
-            logits, deltas = head(self.roi_align(features, rois, image_sizes))
+            logits, deltas = head(self.roi_features(features, rois, image_sizes))
+            deltas = pick_convention(deltas, self._conventions(rois, targets))
             labels = torch.cat([s[1] for s in sampled], 1)
             cls, box = self._stage_loss(
                 stage, logits, deltas, labels, torch.cat(rois), torch.cat([s[2] for s in sampled])
@@ -220,6 +248,13 @@ class CascadeRoIHeads(nn.Module):
             refined = decode_deltas(torch.cat(rois), deltas.detach(), stage.std).split([len(r) for r in rois])
             boxes = [clip_boxes_to_image(r[~s[3]], size) for r, s, size in zip(refined, sampled, image_sizes)]
         return out
+
+    def _conventions(self, rois: list[Tensor], targets: list[dict[str, Tensor]]) -> Tensor:
+        """Each sampled box's regressor: its image's ``target["convention"]`` (0 without one)."""
+        index = [int(t.get("convention", torch.zeros(()))) for t in targets]
+        if max(index, default=0) >= self.cfg.conventions:
+            raise ValueError(f"a target's convention {max(index)} is beyond the {self.cfg.conventions} regressors")
+        return torch.cat([torch.full((len(r),), i, dtype=torch.long, device=r.device) for r, i in zip(rois, index)])
 
     # -- inference -----------------------------------------------------------------------------
     def _steps(self) -> list[int]:
@@ -233,20 +268,37 @@ class CascadeRoIHeads(nn.Module):
         return torch.stack(probs).mean(0)
 
     def detect(
-        self, features: dict[str, Tensor], proposals: list[Tensor], image_sizes: list[tuple[int, int]]
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        image_sizes: list[tuple[int, int]],
+        prior_scores: list[Tensor] | None = None,
     ) -> list[dict[str, Tensor]]:
+        """Detections per image; ``prior_scores``: each proposal's score from the proposal source,
+        blended into the heads' by ``cfg.prior_weight`` (a weighted geometric mean)."""
         counts = [len(p) for p in proposals]
         boxes = torch.cat(proposals)
         steps = self._steps()
         for i, t in enumerate(steps):
             rois = list(boxes.split(counts))
-            roi_features = self.roi_align(features, rois, image_sizes)
+            roi_features = self.roi_features(features, rois, image_sizes)
             _, deltas = self.heads[t](roi_features)
+            deltas = pick_convention(deltas, self.convention)
             if i == len(steps) - 1:
                 probs = self.ensemble_probabilities(roi_features)
             refined = decode_deltas(boxes, deltas, self.cfg.stages[t].std).split(counts)
             boxes = torch.cat([clip_boxes_to_image(r, size) for r, size in zip(refined, image_sizes)])
+        probs = self._with_priors(probs, prior_scores)
         return [self._postprocess(b, p) for b, p in zip(boxes.split(counts), probs.split(counts))]
+
+    def _with_priors(self, probs: Tensor, prior_scores: list[Tensor] | None) -> Tensor:
+        """Object-class probabilities ``p`` of ``probs`` as ``p^(1 - w) * s^w`` (``w``: ``prior_weight``)."""
+        w = self.cfg.prior_weight
+        if prior_scores is None or w == 0.0:
+            return probs
+        prior = torch.cat(prior_scores).clamp_min(1e-6)[:, None]
+        blended = probs[:, 1:].clamp_min(1e-6) ** (1.0 - w) * prior**w
+        return torch.cat([probs[:, :1], blended], 1)
 
     def _postprocess(self, boxes: Tensor, probs: Tensor) -> dict[str, Tensor]:
         """Class-agnostic boxes and per-class scores -> thresholded, class-wise NMS, best first."""

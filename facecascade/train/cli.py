@@ -264,12 +264,19 @@ def cmd_train_dcrn(args: argparse.Namespace) -> int:
 
 def cmd_train_rcnn(args: argparse.Namespace) -> int:
     from ..data.formats import read_dataset
+    from ..models.cascade_heads import HeadsConfig
     from ..models.cascade_rcnn import RCNNConfig
     from .rcnn import RCNNTrainConfig
-    from .rcnn_recipe import FACE_DATA_NOTE, coco_class_names, face_records, run_rcnn
+    from .rcnn_recipe import FACE_DATA_NOTE, SOURCES, WIDER_DATA_NOTE, coco_class_names, face_records, run_rcnn
 
-    train = _given(iterations=args.iterations, batch_size=args.batch_size, lr=args.lr)
-    sizes = _given(min_size=args.min_size, max_size=args.max_size)
+    train = _given(iterations=args.iterations, batch_size=args.batch_size, lr=args.lr, min_box=args.min_box)
+    sizes = _given(min_size=args.min_size, max_size=args.max_size, crop_side=args.crop_side)
+    heads = HeadsConfig(**_given(rois_per_image=args.rois))
+    variant = {
+        "proposals": args.proposals,
+        "features": args.features,
+        "conventions": (SOURCES if args.wider else SOURCES[1:]) if args.conventions else (),
+    }
     try:
         if args.format:
             if not args.annotations:
@@ -278,12 +285,13 @@ def cmd_train_rcnn(args: argparse.Namespace) -> int:
             names = coco_class_names(Path(args.annotations)) if args.format == "coco" else None
             note = f"{args.format} data from {args.annotations}"
         else:
-            records, names, note = face_records(Path(args.data), "train", args.seed), None, FACE_DATA_NOTE
+            records, names = face_records(Path(args.data), "train", wider=args.wider), None  # one split for every seed
+            note = WIDER_DATA_NOTE if args.wider else FACE_DATA_NOTE
         records = records[: args.limit] if args.limit else records
         path = run_rcnn(
             records,
             Path(args.out),
-            RCNNConfig(mode=args.mode, **sizes),
+            RCNNConfig(mode=args.mode, heads=heads, **variant, **sizes),
             RCNNTrainConfig(
                 rpn=args.rpn, seed=args.seed, threads=args.threads, micro_batches=args.micro_batches, **train
             ),
@@ -291,6 +299,7 @@ def cmd_train_rcnn(args: argparse.Namespace) -> int:
             names,
             args.quiet,
             args.steps,
+            args.init,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -533,10 +542,29 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     rcnn.add_argument("--mode", choices=["cascade", "baseline", "iterative", "integral"], default="cascade")
     rcnn.add_argument(
         "--rpn",
-        choices=["joint", "separate"],
+        choices=["joint", "separate", "frozen"],
         default="joint",
-        help="RPN and heads trained end to end, or one after the other (FaceCraft §5)",
+        help="RPN and heads trained end to end, or one after the other (FaceCraft §5), or the heads alone on "
+        "the backbone and RPN of --init (frozen)",
     )
+    rcnn.add_argument("--init", default=None, help="weights whose backbone and RPN the model starts from")
+    rcnn.add_argument(
+        "--proposals",
+        choices=["rpn", "mtcnn"],
+        default="rpn",
+        help="the detector's own RPN, or boxes of the shipped MTCNN cascade refined by the heads (FaceCraft)",
+    )
+    rcnn.add_argument(
+        "--features",
+        choices=["fpn", "crops"],
+        default="fpn",
+        help="RoI features from the shared ResNet-FPN, or a small CNN on each box's crop (--proposals mtcnn)",
+    )
+    rcnn.add_argument("--conventions", action="store_true", help="a box regressor per source (its box convention)")
+    rcnn.add_argument("--wider", action="store_true", help="WIDER FACE train among the training sets")
+    rcnn.add_argument("--crop-side", type=int, default=0, help="--features crops: crop side in pixels (default 48)")
+    rcnn.add_argument("--rois", type=int, default=0, help="sampled boxes per image and stage (default 256)")
+    rcnn.add_argument("--min-box", type=float, default=0.0, help="faces smaller are not learned (default 4 px)")
     rcnn.add_argument("--iterations", type=int, default=0, help="SGD steps (default 4000)")
     rcnn.add_argument("--batch-size", type=int, default=0, help="images per step (default 2)")
     rcnn.add_argument("--lr", type=float, default=0.0, help="learning rate (default 0.02)")

@@ -6,7 +6,15 @@ and 90 % of each phase), horizontal flips (the paper's only augmentation), gradi
 
 RPN training (FaceCraft §5, §6.6): ``rpn="joint"`` trains backbone, RPN and RoI heads end to end
 (the default); ``rpn="separate"`` spends the first half of the iterations on backbone + RPN alone,
-then freezes them and trains the RoI heads on their proposals for the second half.
+then freezes them and trains the RoI heads on their proposals for the second half;
+``rpn="frozen"`` is that second phase alone, on a backbone and RPN loaded from another detector
+(`load_backbone_and_rpn`): the check that tells whether the separate row's low AP comes from the
+heads phase or from a backbone trained for objectness only (docs/models/cascade-rcnn.md).
+
+A detector without an RPN (``RCNNConfig.proposals == "mtcnn"``) trains on the MTCNN cascade's
+boxes of each image (``proposals``: `facecascade.train.rcnn_proposals.cached_proposals`) and
+``jitter_copies`` boxes drawn around each of them and each ground-truth face. Each image's target
+names the box regressor of its source (``"convention"``) when the detector has one per source.
 """
 
 from __future__ import annotations
@@ -26,7 +34,11 @@ from ..data.records import FaceRecord
 from ..distributed.ddp import Part, barrier, current_world, data_parallel
 from ..io import load_image
 from ..models.cascade_rcnn import CascadeRCNN, image_input
+from .rcnn_proposals import jittered, mirror_boxes
 from .trainer import CsvLog
+
+Proposals = dict[str, tuple[np.ndarray, np.ndarray]]
+RPN_TRAINING = ("joint", "separate", "frozen")
 
 LOSS_FIELDS = (
     "total",
@@ -51,17 +63,19 @@ class RCNNTrainConfig:
     warmup: int = 200  # steps of linear warm-up at the start of each phase
     decay_at: tuple[float, ...] = (0.75, 0.9)  # fractions of each phase where lr drops x0.1
     flip: bool = True
-    rpn: str = "joint"  # "joint" or "separate" (module docstring)
+    rpn: str = "joint"  # "joint", "separate" or "frozen" (module docstring)
     min_box: float = 4.0  # boxes narrower or shorter than this (pixels) are dropped
     checkpoint_every: int = 100
     log_every: int = 20
     seed: int = 0
     threads: int = 0  # torch threads; 0 = leave as is
     micro_batches: int = 0  # parts of each batch over the processes (0: one each; `facecascade.distributed.ddp`)
+    jitter_copies: int = 8  # given proposals: boxes drawn around each proposal and face
+    jitter_spread: float = 0.25  # their largest shift and scale change, a fraction of the side
 
     def __post_init__(self) -> None:
-        if self.rpn not in ("joint", "separate"):
-            raise ValueError(f"rpn must be 'joint' or 'separate', got {self.rpn!r}")
+        if self.rpn not in RPN_TRAINING:
+            raise ValueError(f"rpn must be one of {', '.join(RPN_TRAINING)}, got {self.rpn!r}")
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError("iterations and batch_size must be >= 1")
 
@@ -70,6 +84,8 @@ def phases(cfg: RCNNTrainConfig) -> list[tuple[str, int, int]]:
     """``(parts, first step, end step)`` of each training phase."""
     if cfg.rpn == "joint":
         return [("all", 0, cfg.iterations)]
+    if cfg.rpn == "frozen":
+        return [("heads", 0, cfg.iterations)]
     half = cfg.iterations // 2
     return [("rpn", 0, half), ("heads", half, cfg.iterations)]
 
@@ -102,6 +118,34 @@ def load_sample(record: FaceRecord, cfg: RCNNTrainConfig, flip: bool) -> tuple[T
     image = image_input(load_image(record.image))
     target = detection_target(record, cfg.min_box)
     return flip_sample(image, target) if flip else (image, target)
+
+
+def sample_proposals(
+    boxes: np.ndarray, target: dict[str, Tensor], cfg: RCNNTrainConfig, rng: np.random.Generator
+) -> Tensor:
+    """An image's training proposals: its cascade ``boxes`` (already flipped with the image) and
+    `jittered` copies of them and of its faces."""
+    around = np.concatenate([boxes.astype(np.float32), target["boxes"].numpy()])
+    return torch.from_numpy(np.concatenate([boxes, jittered(around, cfg.jitter_copies, cfg.jitter_spread, rng)]))
+
+
+def load_with_proposals(
+    model: CascadeRCNN, record: FaceRecord, cfg: RCNNTrainConfig, flip: bool, proposals: Proposals, rng
+) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+    """`load_sample` with the image's training proposals and its source's box regressor."""
+    image, target = load_sample(record, cfg, flip)
+    boxes = proposals.get(str(record.image), (np.zeros((0, 4), np.float32),))[0]
+    boxes = mirror_boxes(boxes, image.shape[-1]) if flip else boxes
+    target["convention"] = torch.tensor(model.cfg.convention_index(record.source))
+    return image, target, sample_proposals(boxes, target, cfg, rng)
+
+
+def load_backbone_and_rpn(model: CascadeRCNN, other: CascadeRCNN) -> None:
+    """Copy ``other``'s backbone and RPN into ``model`` (same architecture; the heads stay as they are)."""
+    if model.backbone is None or model.rpn is None or other.backbone is None or other.rpn is None:
+        raise ValueError("both detectors need a backbone and an RPN")
+    model.backbone.load_state_dict(other.backbone.state_dict())
+    model.rpn.load_state_dict(other.rpn.state_dict())
 
 
 def _save_state(path: Path, model: CascadeRCNN, optimizer, parts: str, step: int, rng: np.random.Generator) -> None:
@@ -144,13 +188,19 @@ def train_rcnn(
     out: Path,
     quiet: bool = False,
     steps: int = 0,
+    proposals: Proposals | None = None,
 ) -> Path:
     """Train ``model`` on ``records`` (records without any kept box are skipped); resumes from
     ``out/last.pt``; logs to ``out/log.csv``. ``steps > 0``: stop after that many steps in this
-    call (a time-boxed session; a later call continues). Returns the checkpoint path."""
+    call (a time-boxed session; a later call continues). ``proposals``: each image's cascade boxes
+    for a detector without an RPN (see the module docstring). Returns the checkpoint path."""
     records = [r for r in records if len(detection_target(r, cfg.min_box)["boxes"])]
     if not records:
         raise ValueError("no training image has a box to learn from")
+    if (proposals is None) != (model.rpn is not None):
+        raise ValueError(f"proposals are given exactly when the detector has none (proposals={model.cfg.proposals!r})")
+    if model.rpn is None and cfg.rpn != "joint":
+        raise ValueError(f"rpn={cfg.rpn!r} needs an RPN; this detector has none (its proposals are given)")
     top = max(int(r.classes.max()) for r in records)
     if top > model.cfg.num_classes:
         raise ValueError(f"the records have class {top}, the model only {model.cfg.num_classes} classes")
@@ -170,8 +220,13 @@ def train_rcnn(
 
     def loss_of(module: torch.nn.Module, part: Part) -> dict[str, Tensor]:
         """The detector's losses on a part's images: rows of (record, flip) of the global batch."""
-        images, targets = zip(*(load_sample(records[int(i)], cfg, bool(f)) for i, f in part.index))
-        losses = module(list(images), list(targets), parts=current)
+        if proposals is None:
+            images, targets = zip(*(load_sample(records[int(i)], cfg, bool(f)) for i, f in part.index))
+            losses = module(list(images), list(targets), parts=current)
+        else:
+            rows = [(records[int(i)], bool(f)) for i, f in part.index]
+            images, targets, boxes = zip(*(load_with_proposals(model, r, cfg, f, proposals, part.rng) for r, f in rows))
+            losses = module(list(images), list(targets), parts=current, proposals=list(boxes))
         return {"total": sum(losses.values()), **losses}
 
     while step < stop:
