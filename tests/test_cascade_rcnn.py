@@ -149,7 +149,7 @@ def test_table1_modes_are_configurations(mode, heads, classifiers, steps):
     seen = _record_rois(model.roi_heads)
     with torch.no_grad():
         out = model([torch.rand(3, 96, 128)])
-    assert len(seen) == steps and set(out[0]) == {"boxes", "scores", "labels"}
+    assert len(seen) == steps and set(out[0]) == {"boxes", "scores", "labels", "proposal"}
     assert out[0]["boxes"].shape[1] == 4 and len(out[0]["boxes"]) == len(out[0]["scores"])
 
 

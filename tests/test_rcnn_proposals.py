@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -262,11 +263,15 @@ def test_without_given_proposals_inference_runs_the_mtcnn_source():
     array = load_image(require("dlib_faces/2008_002506.jpg"))
     model = _crops_model().eval()
     seen = _boxes_seen(model)
+    model.roi_heads.cfg = replace(model.roi_heads.cfg, score_thresh=0.0)  # keep the untrained heads' boxes
     with torch.no_grad():
-        model([image_input(array)])
-    expected = ProposalSource().detector(small_image_side=0).detect(array).boxes
+        found = model([image_input(array)])[0]
+    expected = ProposalSource().detector(small_image_side=0).detect(array)
     assert len(expected) >= 3
-    torch.testing.assert_close(seen[0], torch.from_numpy(expected))
+    torch.testing.assert_close(seen[0], torch.from_numpy(expected.boxes))
+    # each detection keeps the 5 points of the proposal its box refines
+    assert len(found["proposal"]) >= 1
+    torch.testing.assert_close(found["landmarks"], torch.from_numpy(expected.landmarks)[found["proposal"]])
 
 
 def test_proposal_scores_blend_into_the_heads_by_a_weighted_geometric_mean():

@@ -48,9 +48,11 @@ class FaceDetector:
         weights: a name (``"mtcnn"``, the default: facecascade's own weights, shipped in the
             package; ``"mtcnn-joint"``: the same stages fine-tuned as one network (FaceCraft);
             ``"mtcnn-original"``: Zhang et al.'s weights, read from an installed facenet-pytorch;
-            ``"cascade-rcnn"`` / ``"faster-rcnn"``: the two-stage detectors, whose faces score at
-            least 0.5 and get their 5 points from the DCRN aligner; the MTCNN options below do not
-            apply to them) or the path of a facecascade checkpoint of either kind.
+            ``"cascade-rcnn"`` / ``"faster-rcnn"``: the two-stage detectors, our MTCNN's boxes
+            refined by R-CNN heads, whose faces score at least 0.5 and keep the 5 points MTCNN
+            found (two-stage checkpoints with an RPN of their own get them from the DCRN aligner);
+            the MTCNN options below do not apply to them) or the path of a facecascade checkpoint
+            of either kind.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         min_face_size: smallest face side to search for, in pixels (sets the pyramid's first scale).
         thresholds: face probability a window needs to pass P-Net, R-Net and O-Net; ``None``: the
@@ -112,7 +114,7 @@ class FaceDetector:
         self.weights, self.fast, self.batch_size, self.backend = weights, bool(fast), batch_size, backend
         self.two_stage: TwoStageDetector | None = None
         self.cascade: MTCNNCascade | None = None
-        if two_stage:  # a two-stage detector: its own pipeline, DCRN landmarks
+        if two_stage:  # a two-stage detector: its own pipeline; DCRN landmarks when it has its own RPN
             self.two_stage = TwoStageDetector(
                 weights, device=self.device, aligner="dcrn", min_score=TWO_STAGE_MIN_SCORE, convention=box_convention
             )

@@ -33,15 +33,17 @@ def is_rcnn_weights(weights: str | os.PathLike) -> bool:
 
 class TwoStageDetector:
     """Boxes and scores of class ``label`` (1: the face class of face-trained weights) from a
-    two-stage detector. Its heads predict no landmarks: with ``aligner`` (a `FaceAligner` weights
-    name, e.g. ``"dcrn"``) the 5 points come from that aligner on each box, else ``landmarks`` is
-    ``None``. ``min_score``: boxes scoring lower are dropped (the model itself keeps everything
-    above 0.05, which average precision wants; a user of the faces wants fewer).
+    two-stage detector. ``min_score``: boxes scoring lower are dropped (the model itself keeps
+    everything above 0.05, which average precision wants; a user of the faces wants fewer).
 
-    Weights without an RPN of their own (``proposals="mtcnn"``) run the MTCNN cascade their config
-    names (`ProposalSource`) for proposals. ``convention``: for weights with a box regressor
-    per training source, the source whose box convention the boxes follow (``None``: the first,
-    WIDER FACE's for the shipped weights; `conventions` lists them)."""
+    Weights without an RPN of their own (``proposals="mtcnn"``, the shipped ones) run the MTCNN
+    cascade their config names (`ProposalSource`) for proposals, and each face keeps the 5
+    landmarks of the proposal its box refines. The heads predict no landmarks, so for weights with
+    their own RPN the points come from ``aligner`` (a `FaceAligner` weights name, e.g.
+    ``"dcrn"``, loaded only for such weights) on each box, else ``landmarks`` is ``None``.
+    ``convention``: for weights with a box regressor per training source, the source whose box
+    convention the boxes follow (``None``: the first, WIDER FACE's for the shipped weights;
+    `conventions` lists them)."""
 
     def __init__(
         self,
@@ -59,7 +61,7 @@ class TwoStageDetector:
             self.model.use_convention(convention)
         self.weights, self.label, self.min_score = weights, label, float(min_score)
         self.aligner = None
-        if aligner is not None:
+        if aligner is not None and self.model.rpn is not None:
             from ..align import FaceAligner
 
             self.aligner = FaceAligner(aligner, device=self.device)
@@ -76,7 +78,8 @@ class TwoStageDetector:
         out = []
         for found in self.model(images):
             keep = (found["labels"] == self.label) & (found["scores"] >= self.min_score)
-            boxes, scores = found["boxes"][keep].cpu().numpy(), found["scores"][keep].cpu().numpy()
-            order = np.argsort(-scores, kind="stable")
-            out.append(Faces(boxes[order].astype(np.float32), scores[order].astype(np.float32)))
+            kept = {k: v[keep].cpu().numpy() for k, v in found.items()}
+            order = np.argsort(-kept["scores"], kind="stable")
+            points = kept["landmarks"][order].astype(np.float32) if "landmarks" in kept else None
+            out.append(Faces(kept["boxes"][order].astype(np.float32), kept["scores"][order].astype(np.float32), points))
         return out if self.aligner is None else self.aligner.align_arrays(arrays, out)

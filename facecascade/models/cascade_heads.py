@@ -301,14 +301,16 @@ class CascadeRoIHeads(nn.Module):
         return torch.cat([probs[:, :1], blended], 1)
 
     def _postprocess(self, boxes: Tensor, probs: Tensor) -> dict[str, Tensor]:
-        """Class-agnostic boxes and per-class scores -> thresholded, class-wise NMS, best first."""
+        """Class-agnostic boxes and per-class scores -> thresholded, class-wise NMS, best first;
+        ``"proposal"``: the index of the input box each detection refines."""
         num_classes = probs.shape[1] - 1
-        scores = probs[:, 1:].reshape(-1)
-        labels = torch.arange(1, num_classes + 1, device=probs.device).repeat(len(boxes))
-        boxes = boxes.repeat_interleave(num_classes, 0)
-        keep = torch.nonzero(scores > self.cfg.score_thresh).squeeze(1)
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = remove_small_boxes(boxes, self.cfg.min_box_size)
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = batched_nms(boxes, scores, labels, self.cfg.nms_thresh)[: self.cfg.detections_per_image]
-        return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
+        found = {
+            "boxes": boxes.repeat_interleave(num_classes, 0),
+            "scores": probs[:, 1:].reshape(-1),
+            "labels": torch.arange(1, num_classes + 1, device=probs.device).repeat(len(boxes)),
+            "proposal": torch.arange(len(boxes), device=probs.device).repeat_interleave(num_classes),
+        }
+        found = {k: v[found["scores"] > self.cfg.score_thresh] for k, v in found.items()}
+        found = {k: v[remove_small_boxes(found["boxes"], self.cfg.min_box_size)] for k, v in found.items()}
+        keep = batched_nms(found["boxes"], found["scores"], found["labels"], self.cfg.nms_thresh)
+        return {k: v[keep[: self.cfg.detections_per_image]] for k, v in found.items()}

@@ -8,8 +8,10 @@ side is ``min_size`` but the longer at most ``max_size``, normalise, batch), the
 
 Forward contract (torchvision's and detectron2's): ``model(images, targets)`` in training returns a
 dict of named losses (``loss_objectness``, ``loss_rpn_box_reg``, ``loss_cls_stage1``, ...); in
-eval mode ``model(images)`` returns one ``{"boxes", "scores", "labels"}`` dict per image, boxes
-``x1, y1, x2, y2`` in pixels of the input image. ``images``: a list of ``(3, H, W)`` float tensors
+eval mode ``model(images)`` returns one ``{"boxes", "scores", "labels", "proposal"}`` dict per
+image, boxes ``x1, y1, x2, y2`` in pixels of the input image, ``proposal`` the index of the
+proposal each detection refines (and ``"landmarks"`` ``(N, 5, 2)``, that proposal's, when the
+model ran its MTCNN proposal source itself). ``images``: a list of ``(3, H, W)`` float tensors
 in [0, 1]; ``targets``: a list of ``{"boxes": (N, 4) float, "labels": (N,) int64 >= 1}``.
 
 ``parts`` selects what trains, for FaceCraft's comparison of joint and separate RPN training (§5):
@@ -183,30 +185,39 @@ class CascadeRCNN(nn.Module):
             raise ValueError("training needs targets")
         if proposals is not None and self.rpn is not None:
             raise ValueError("this detector makes its own proposals and takes none (its config: proposals='rpn')")
-        scores = None
-        if proposals is None and self.rpn is None:
-            proposals, scores = self.source_proposals(images)
+        if proposals is not None or self.rpn is not None:
+            return self._forward(images, targets, parts, proposals, None)
+        proposals, scores, landmarks = self.source_proposals(images)
+        found = self._forward(images, targets, parts, proposals, scores)
+        for detections, points in zip(found, landmarks):  # each face keeps its proposal's 5 points
+            detections["landmarks"] = points[detections["proposal"]]
+        return found
+
+    def _forward(self, images, targets, parts: str, proposals: list[Tensor] | None, scores):
         if self.backbone is None:
             return self._crops_forward(images, targets, proposals or [], scores)
         return self._pyramid_forward(images, targets, parts, proposals, scores)
 
-    def source_proposals(self, images: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
-        """The boxes and scores of `RCNNConfig.proposal_source` for ``images`` (inference only:
-        training passes the cached boxes). Its MTCNN detector is loaded at the first call; it adds
-        no border to small images (`FaceDetector` has added it before a two-stage detector sees
-        them). The scores join the heads' (``proposal_score_weight``)."""
+    def source_proposals(self, images: list[Tensor]) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """The boxes, scores and 5 landmarks ``(N, 5, 2)`` of `RCNNConfig.proposal_source` for
+        ``images`` (inference only: training passes the cached boxes). Its MTCNN detector is
+        loaded at the first call; it adds no border to small images (`FaceDetector` has added it
+        before a two-stage detector sees them). The scores join the heads' (``proposal_score_weight``);
+        each detection keeps its proposal's landmarks (``"landmarks"`` in the output)."""
         if self.training:
             raise ValueError("training a detector without an RPN needs its proposals (proposals=...)")
         if not images:
-            return [], []
+            return [], [], []
         if self._proposer is None:
             self._proposer = self.cfg.proposal_source.detector(images[0].device, small_image_side=0)
         arrays = [im.mul(255).round_().clamp_(0, 255).byte().permute(1, 2, 0).cpu().numpy() for im in images]
         found = self._proposer.detect_arrays(arrays)
         device = images[0].device
-        return [torch.from_numpy(f.boxes).float().to(device) for f in found], [
-            torch.from_numpy(f.scores).float().to(device) for f in found
-        ]
+
+        def tensors(field: str) -> list[Tensor]:
+            return [torch.from_numpy(np.asarray(getattr(f, field), np.float32)).to(device) for f in found]
+
+        return tensors("boxes"), tensors("scores"), tensors("landmarks")
 
     def _crops_forward(self, images: list[Tensor], targets, proposals: list[Tensor], scores):
         """features="crops": the heads on the images as they are (normalised, not resized)."""
