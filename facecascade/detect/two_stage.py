@@ -80,6 +80,9 @@ class TwoStageDetector:
             keep = (found["labels"] == self.label) & (found["scores"] >= self.min_score)
             kept = {k: v[keep].cpu().numpy() for k, v in found.items()}
             order = np.argsort(-kept["scores"], kind="stable")
-            points = kept["landmarks"][order].astype(np.float32) if "landmarks" in kept else None
-            out.append(Faces(kept["boxes"][order].astype(np.float32), kept["scores"][order].astype(np.float32), points))
+            boxes, scores = kept["boxes"][order].astype(np.float32), kept["scores"][order].astype(np.float32)
+            if "landmarks" in kept:
+                out.append(Faces(boxes, scores, kept["landmarks"][order].astype(np.float32)))
+            else:
+                out.append(Faces(boxes, scores))
         return out if self.aligner is None else self.aligner.align_arrays(arrays, out)
