@@ -158,9 +158,10 @@ def match_labels(boxes: Tensor, gt_boxes: Tensor, gt_labels: Tensor, ious: tuple
 
 
 class CascadeRoIHeads(nn.Module):
-    """The stages of `HeadsConfig` on FPN features; ``forward(features, proposals, image_sizes,
-    targets)`` returns the losses (training; ``targets``: list of ``{"boxes", "labels"}``) or
-    detections (inference: list of ``{"boxes", "scores", "labels"}``)."""
+    """The stages of `HeadsConfig` on RoI features (the FPN's or crops'); ``forward(features,
+    proposals, image_sizes, targets)`` returns the losses (training; ``targets``: list of ``{"boxes", "labels"}`` and
+    optionally ``"convention"``, the index of the image's box regressor) or detections
+    (inference: list of ``{"boxes", "scores", "labels", "proposal"}``)."""
 
     def __init__(self, cfg: HeadsConfig, roi_features: nn.Module | None = None, feature_size: int = 0) -> None:
         """``roi_features``: what turns boxes into features (called like `MultiScaleRoIAlign`;
