@@ -63,12 +63,11 @@ def detectors(args) -> list[tuple[str, object]]:
     return runs
 
 
-def conventions(detector, records, choice: str) -> list[tuple[str, str]]:
-    """``(row suffix, convention choice)`` to run ``detector`` with on ``records``."""
-    if not getattr(detector, "conventions", ()):
-        return [("", "auto")]
-    choices = ["auto", "default"] if choice == "both" else [choice]
-    return [(f" ({choose_conventions({'d': detector}, records, c)['d']} boxes)", c) for c in choices]
+def convention_choices(detector, choice: str) -> list[str]:
+    """The ``choose_conventions`` choices to run ``detector`` with (``"both"``: auto and default)."""
+    if choice == "both" and getattr(detector, "conventions", ()):
+        return ["auto", "default"]
+    return ["auto" if choice == "both" else choice]
 
 
 def main() -> int:
@@ -93,8 +92,9 @@ def main() -> int:
     print("|---|---|---:|" + "---:|" * (len(COLUMNS) + 1))
     for name, detector in detectors(args):
         for set_name, chosen in sets.items():
-            for suffix, choice in conventions(detector, chosen, args.convention):
-                choose_conventions({name: detector}, chosen, choice)
+            for choice in convention_choices(detector, args.convention):
+                convention = choose_conventions({name: detector}, chosen, choice)
+                suffix = f" ({convention[name]} boxes)" if convention else ""
                 began = time.time()
                 found = detect_all(detector, chosen, args.quiet)
                 seconds = (time.time() - began) / max(1, len(chosen))

@@ -18,12 +18,12 @@ from facecascade.models.cascade_rcnn import CascadeRCNN, RCNNConfig
 from facecascade.models.proposal_source import ProposalSource
 from facecascade.models.rcnn_weights import load_rcnn, save_rcnn
 from facecascade.models.roi_crops import CropRoIFeatures
+from facecascade.ops.boxes import mirror_boxes
 from facecascade.train.rcnn import RCNNTrainConfig, train_rcnn
 from facecascade.train.rcnn_proposals import (
     cached_proposals,
     jittered,
     load_proposals,
-    mirror_boxes,
     save_proposals,
 )
 
@@ -48,6 +48,8 @@ def test_mirror_boxes_hand_computed():
     boxes = np.array([[10.0, 5.0, 30.0, 25.0]], np.float32)
     np.testing.assert_array_equal(mirror_boxes(boxes, 100), [[70.0, 5.0, 90.0, 25.0]])
     np.testing.assert_array_equal(mirror_boxes(mirror_boxes(boxes, 100), 100), boxes)
+    flipped = mirror_boxes(torch.from_numpy(boxes), 100)  # a tensor comes back as a tensor
+    assert isinstance(flipped, torch.Tensor) and flipped.tolist() == [[70.0, 5.0, 90.0, 25.0]]
 
 
 def test_jittered_boxes_stay_within_the_spread():

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork, RPNHead
-from torchvision.models.detection.transform import GeneralizedRCNNTransform
+from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
 
 from .cascade_heads import MODES, CascadeRoIHeads, HeadsConfig
 from .proposal_source import ProposalSource
@@ -238,7 +238,8 @@ class CascadeRCNN(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             features = self.backbone(batch.tensors)
             if given is not None:
-                proposals, rpn_losses = resized_boxes(given, original_sizes, batch.image_sizes), {}
+                sizes = zip(given, original_sizes, batch.image_sizes)
+                proposals, rpn_losses = [resize_boxes(b, list(old), list(new)) for b, old, new in sizes], {}
             else:
                 proposals, rpn_losses = self._proposals(batch, features, targets, frozen)
         if not self.training:
@@ -265,11 +266,3 @@ class CascadeRCNN(nn.Module):
         if parts == "rpn":
             return [p for m in (self.backbone, self.rpn) if m is not None for p in m.parameters()]
         return list(self.parameters())
-
-
-def resized_boxes(boxes: list[Tensor], original: list[tuple[int, int]], resized: list[tuple[int, int]]) -> list[Tensor]:
-    """Boxes in pixels of each original image moved to its resized copy."""
-    out = []
-    for b, (h0, w0), (h1, w1) in zip(boxes, original, resized):
-        out.append(b * b.new_tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0]))
-    return out

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
 from torchvision.ops import box_area as _tv_box_area
 from torchvision.ops import box_iou as _tv_box_iou
+
+BoxesT = TypeVar("BoxesT", Tensor, np.ndarray)
 
 
 def box_area(boxes: Tensor) -> Tensor:
@@ -28,6 +32,14 @@ def square_boxes(boxes: Tensor) -> Tensor:
     x1 = boxes[:, 0] + w * 0.5 - side * 0.5  # this order of operations is the reference's
     y1 = boxes[:, 1] + h * 0.5 - side * 0.5
     return torch.stack([x1, y1, x1 + side, y1 + side], dim=1)
+
+
+def mirror_boxes(boxes: BoxesT, width: int) -> BoxesT:
+    """Boxes ``(N, 4)`` of an image ``width`` pixels wide, mirrored left-right; a tensor or a
+    NumPy array, returned as the same kind (a new one)."""
+    out = boxes.clone() if isinstance(boxes, Tensor) else boxes.copy()
+    out[:, [0, 2]] = width - boxes[:, [2, 0]]
+    return out
 
 
 def clip_boxes(boxes: Tensor, width: int, height: int) -> Tensor:

@@ -34,7 +34,8 @@ from ..data.records import FaceRecord
 from ..distributed.ddp import Part, barrier, current_world, data_parallel
 from ..io import load_image
 from ..models.cascade_rcnn import CascadeRCNN, image_input
-from .rcnn_proposals import jittered, mirror_boxes
+from ..ops.boxes import mirror_boxes
+from .rcnn_proposals import jittered
 from .trainer import CsvLog
 
 Proposals = dict[str, tuple[np.ndarray, np.ndarray]]
@@ -108,10 +109,7 @@ def detection_target(record: FaceRecord, min_box: float) -> dict[str, Tensor]:
 
 def flip_sample(image: Tensor, target: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
     """Mirror an image ``(3, H, W)`` and its boxes left-right."""
-    width = image.shape[-1]
-    boxes = target["boxes"].clone()
-    boxes[:, [0, 2]] = width - target["boxes"][:, [2, 0]]
-    return image.flip(-1), {**target, "boxes": boxes}
+    return image.flip(-1), {**target, "boxes": mirror_boxes(target["boxes"], image.shape[-1])}
 
 
 def load_sample(record: FaceRecord, cfg: RCNNTrainConfig, flip: bool) -> tuple[Tensor, dict[str, Tensor]]:

@@ -5,7 +5,7 @@ The cascade runs once per training image at the operating point the detector wil
 (`facecascade.models.cascade_rcnn.ProposalSource`) and its boxes and scores are cached in one
 ``.npz`` (image paths, boxes, scores, counts, and the source's settings), which a later run or
 session reads back instead of running the cascade again. The cache holds the unflipped image's
-boxes; a flipped sample mirrors them (`mirror_boxes`).
+boxes; a flipped sample mirrors them (`facecascade.ops.boxes.mirror_boxes`).
 
 Training sees more than the cascade's handful of boxes per image: `jittered` adds boxes drawn
 around the proposals and the ground truth (random shifts and scales), so each stage has boxes of
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ EMPTY = np.zeros((0, 4), np.float32)
 
 
 def _settings_key(source) -> str:
-    return json.dumps({"weights": source.weights, "thresholds": list(source.thresholds), "min_face": source.min_face})
+    """The proposal source's settings as stored with (and checked against) a cache."""
+    return json.dumps(asdict(source), sort_keys=True)
 
 
 def compute_proposals(records: Sequence[FaceRecord], source, quiet: bool = False) -> dict[str, tuple]:
@@ -84,13 +86,6 @@ def cached_proposals(records: Sequence[FaceRecord], source, path: Path, quiet: b
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         save_proposals(Path(path), have, source)
     return have
-
-
-def mirror_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
-    """Boxes ``(N, 4)`` of an image mirrored left-right (``width`` pixels wide)."""
-    out = boxes.copy()
-    out[:, [0, 2]] = width - boxes[:, [2, 0]]
-    return out
 
 
 def jittered(boxes: np.ndarray, copies: int, spread: float, rng: np.random.Generator) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..data.records import FaceRecord
-from ..ops.boxes import box_iou, crop_windows
+from ..ops.boxes import box_iou, crop_windows, mirror_boxes
 from ..ops.resample import IntegralImages
 from .losses import SampleKind
 
@@ -78,8 +78,7 @@ def load_samples(folder: Path) -> SampleArrays:
 def mirror_record(image: np.ndarray, record: FaceRecord) -> tuple[np.ndarray, FaceRecord]:
     """The image flipped left-right with its boxes and landmarks (left/right points swapped)."""
     width = image.shape[1]
-    boxes = record.boxes.copy()
-    boxes[:, [0, 2]] = width - record.boxes[:, [2, 0]]
+    boxes = mirror_boxes(record.boxes, width)
     landmarks = None
     if record.landmarks is not None:
         landmarks = record.landmarks[:, MIRROR_ORDER].copy()
