@@ -40,6 +40,21 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "io
     return np.array(keep, dtype=np.int64)
 
 
+def vote(boxes: np.ndarray, scores: np.ndarray, keep: np.ndarray, threshold: float) -> np.ndarray:
+    """The manifest's box voting: each kept box, the score-weighted mean of the boxes at IoU >= threshold."""
+    kept = boxes[keep]
+    ix = np.clip(
+        np.minimum(kept[:, None, 2], boxes[None, :, 2]) - np.maximum(kept[:, None, 0], boxes[None, :, 0]), 0, None
+    )
+    iy = np.clip(
+        np.minimum(kept[:, None, 3], boxes[None, :, 3]) - np.maximum(kept[:, None, 1], boxes[None, :, 1]), 0, None
+    )
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    inter = ix * iy
+    weights = (inter / (area[keep][:, None] + area[None, :] - inter) >= threshold) * scores[None, :]
+    return weights @ boxes / weights.sum(1, keepdims=True)
+
+
 def calibrate(boxes: np.ndarray, offsets: np.ndarray, inclusive: bool) -> np.ndarray:
     extra = 1.0 if inclusive else 0.0
     w, h = boxes[:, 2] - boxes[:, 0] + extra, boxes[:, 3] - boxes[:, 1] + extra
@@ -155,4 +170,5 @@ class ManifestCascade:
         points = boxes[:, None, :2] - 1 + rest[0][passed] * np.stack([w, h], 1)[:, None]
         boxes = calibrate(boxes, offsets, inclusive=True)
         keep = nms(boxes, scores, onet["nms"], mode="min")
-        return boxes[keep], scores[keep], points[keep]
+        voting = onet.get("box_voting", 0.0)
+        return (vote(boxes, scores, keep, voting) if voting > 0 else boxes[keep]), scores[keep], points[keep]

@@ -253,3 +253,37 @@ def test_top_k_per_group_keeps_rank_order_and_each_groups_best():
     assert top_k_per_group(ranked, groups, 0).tolist() == ranked.tolist()  # 0: no cap
     assert top_k_per_group(ranked, groups, 8).tolist() == ranked.tolist()
     assert top_k_per_group(torch.zeros(0, dtype=torch.long), groups, 3).tolist() == []
+
+
+def test_vote_boxes_hand_computed():
+    from facecascade.ops.boxes import vote_boxes
+
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60], [0, 0, 10, 10]])
+    scores = torch.tensor([0.75, 0.25, 0.5, 0.9])
+    groups = torch.tensor([0, 0, 0, 1])
+    # box 1 overlaps box 0 at IoU 90 / 110 = 0.818; box 2 is far; box 3 is in another image
+    voted = vote_boxes(boxes, scores, torch.tensor([0, 2, 3]), 0.8, groups=groups)
+    expected = torch.tensor([[0.25, 0, 10.25, 10], [50, 50, 60, 60], [0, 0, 10, 10]])
+    assert torch.allclose(voted, expected)
+    # above the pair's IoU, or without groups at IoU 0.9 (box 3 is box 0's twin), each as computed by hand
+    assert torch.allclose(vote_boxes(boxes, scores, torch.tensor([0]), 0.85, groups=groups), boxes[:1])
+    twin = vote_boxes(boxes, scores, torch.tensor([0]), 0.9)
+    assert torch.allclose(twin, boxes[:1])  # box 0 and box 3 are equal: their mean is the same box
+    assert vote_boxes(boxes, scores, torch.zeros(0, dtype=torch.long), 0.5).shape == (0, 4)
+
+
+def test_vote_boxes_does_not_depend_on_the_other_images():
+    """A face's voted box is bit-identical whether its image is alone or in a batch (the service,
+    Ray and the CLI batch images differently)."""
+    from facecascade.ops.boxes import vote_boxes
+
+    torch.manual_seed(0)
+    own = _random_boxes(40, extent=20.0)
+    own_scores = torch.rand(40) + 0.1
+    alone = vote_boxes(own, own_scores, torch.arange(5), 0.3)
+    others = _random_boxes(300)
+    boxes = torch.cat([others, own])
+    scores = torch.cat([torch.rand(300) + 0.1, own_scores])
+    groups = torch.cat([torch.zeros(300, dtype=torch.long), torch.ones(40, dtype=torch.long)])
+    in_batch = vote_boxes(boxes, scores, torch.arange(300, 305), 0.3, groups=groups)
+    assert torch.equal(alone, in_batch)

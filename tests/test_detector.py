@@ -176,3 +176,26 @@ def test_max_proposals_keeps_each_images_best_boxes(detector, photo):
         torch.testing.assert_close(torch.sort(ours.scores[mine], descending=True).values, best)
     with pytest.raises(ValueError, match="max_proposals"):
         replace(detector.config, max_proposals=-1)
+
+
+def test_box_voting_moves_boxes_only(photo):
+    """Box voting (MTCNNConfig.box_voting) replaces each output box by the score-weighted mean of
+    the O-Net boxes around it: the same faces, scores and landmarks, boxes moved a little; at IoU 1
+    only a box's exact twins vote, so nothing moves."""
+    from facecascade.ops.boxes import box_iou
+
+    plain = FaceDetector(weights="mtcnn-original", min_face_size=12)
+    cascade = plain.cascade
+    unvoted = plain.detect(photo)
+    plain.cascade = cascade.reconfigure(box_voting=1.0)
+    _same(plain.detect(photo), unvoted, atol=1e-4)
+    plain.cascade = cascade.reconfigure(box_voting=0.5)
+    voted = plain.detect(photo)
+    np.testing.assert_array_equal(voted.scores, unvoted.scores)
+    np.testing.assert_array_equal(voted.landmarks, unvoted.landmarks)
+    moved = np.abs(voted.boxes - unvoted.boxes).max(1)
+    assert (moved > 0.01).any(), "no neighbour voted: the test photo no longer exercises voting"
+    iou = box_iou(torch.from_numpy(voted.boxes), torch.from_numpy(unvoted.boxes)).diagonal()
+    assert (iou > 0.8).all()
+    with pytest.raises(ValueError, match="box_voting"):
+        cascade.reconfigure(box_voting=1.5)

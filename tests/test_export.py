@@ -18,7 +18,7 @@ from facecascade.cli import main
 from facecascade.export import MANIFEST_NAME, read_manifest, to_onnx
 from facecascade.export.bundles import BUNDLES
 from facecascade.export.graphs import Graph, export_copy
-from facecascade.models.weights import load_mtcnn
+from facecascade.models.weights import load_mtcnn, load_mtcnn_with_meta
 from facecascade.registry import file_sha256, weights_info
 
 from .onnx_exports import EXPORTABLE, exported, onnx_cache  # noqa: F401 (a fixture)
@@ -74,7 +74,10 @@ def test_manifest_has_what_running_the_cascade_needs():
     assert manifest["format"] == "facecascade-onnx" and manifest["format_version"] == 1 and manifest["opset"] == 18
     pipeline = manifest["pipeline"]
     assert pipeline["normalisation"]["mean"] == 127.5 and pipeline["normalisation"]["scale"] == 1 / 128
-    assert [s["threshold"] for s in pipeline["stages"]] == [0.3, 0.2, 0.2]  # mtcnn's own operating point
+    meta = load_mtcnn_with_meta("mtcnn")[1]
+    assert [s["threshold"] for s in pipeline["stages"]] == meta["thresholds"]  # mtcnn's own operating point
+    assert pipeline["stages"][2]["box_voting"] == meta["settings"]["box_voting"] == 0.6  # and its box voting
+    assert pipeline["fast_path"]["thresholds"] == meta["fast_thresholds"] and pipeline["fast_path"]["nms_image"] == 0.7
     assert [s["window"] for s in pipeline["stages"]] == [12, 24, 48] and pipeline["stages"][0]["stride"] == 2
     assert pipeline["pyramid"]["scale_factor"] == 0.709 and pipeline["pyramid"]["min_face_size"] == 20
     models = manifest["models"]

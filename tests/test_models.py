@@ -261,7 +261,7 @@ def test_unknown_name_lists_known_names():
     with pytest.raises(ValueError) as info:
         load_mtcnn("retinaface-resnet50")
     assert "mtcnn-original" in str(info.value)
-    assert set(NAMED_WEIGHTS) == {"mtcnn", "mtcnn-joint", "mtcnn-original"}
+    assert set(NAMED_WEIGHTS) == {"mtcnn", "mtcnn-joint", "mtcnn-original", "mtcnn-2026-12-05"}
 
 
 def test_packaged_mtcnn_weights_load_with_their_operating_point():

@@ -324,13 +324,26 @@ def test_detect_cli_box_convention(tmp_path):
     assert len(next(iter(json.loads(out.read_text()).values()))) == 3
 
 
-def test_shipped_two_stage_weights_were_trained_on_the_shipped_mtcnn():
-    """The heads learnt the shipped `mtcnn`'s boxes: retraining `mtcnn` changes their proposals,
-    so it must come with a retrained (or re-measured and re-stamped) `cascade-rcnn`."""
+def test_shipped_two_stage_weights_run_the_mtcnn_they_were_trained_on():
+    """The heads learnt one MTCNN's boxes: their checkpoints name it (``mtcnn-2026-12-05``, the default
+    `mtcnn` of that day, shipped on for them) and the SHA-256 of the file they were trained on."""
     from facecascade.registry import weights_info
 
     for name in ("cascade-rcnn", "faster-rcnn"):
         model, meta = load_rcnn(name)
         source = model.cfg.proposal_source
-        assert model.cfg.proposals == "mtcnn" and source.weights == "mtcnn", name
-        assert meta["proposal_weights_sha256"] == weights_info("mtcnn").sha256, name
+        assert model.cfg.proposals == "mtcnn" and source.weights == "mtcnn-2026-12-05", name
+        trained_on = list(meta["proposal_weights_sha256"].values())  # {"mtcnn.pt": sha}: the file as then named
+        assert trained_on == list(weights_info(source.weights).sha256.values()), name
+
+
+def test_train_rcnn_takes_the_proposal_weights(tmp_path, capsys):
+    """``--proposal-weights`` reaches the proposal source (the shipped heads need mtcnn-2026-12-05's boxes)."""
+    from facecascade.cli import main
+
+    from .shared_data import require
+
+    require("face_mask/annotations")
+    args = ["train", "rcnn", "--out", str(tmp_path), "--proposals", "mtcnn", "--features", "crops", "--limit", "2"]
+    assert main([*args, "--iterations", "1", "--proposal-weights", "no-such-weights", "-q"]) == 1
+    assert "unknown weights 'no-such-weights'" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from facecascade import registry
 from facecascade.cli import main
 from facecascade.registry import PACKAGED, WeightsIntegrityError, list_weights, weights_info
 
-SHIPPED = ["mtcnn", "mtcnn-joint", "cascade-rcnn", "faster-rcnn", "dcrn", "mcfa"]
+SHIPPED = ["mtcnn", "mtcnn-joint", "mtcnn-2026-12-05", "cascade-rcnn", "faster-rcnn", "dcrn", "mcfa"]
 
 
 def test_every_shipped_file_is_registered_with_its_sha256_and_card():
@@ -40,7 +40,7 @@ def test_the_original_weights_are_facenet_pytorchs_files():
 
 def test_names_kinds_and_defaults():
     assert list_weights() == ["mtcnn", "mtcnn-joint", "mtcnn-original", *SHIPPED[2:]]
-    assert list_weights("detector") == ["mtcnn", "mtcnn-joint", "mtcnn-original"]
+    assert list_weights("detector") == ["mtcnn", "mtcnn-joint", "mtcnn-original", "mtcnn-2026-12-05"]
     assert list_weights("aligner") == ["dcrn"] and list_weights("attributes") == ["mcfa"]
     assert [n for n in list_weights() if weights_info(n).default] == ["mtcnn", "dcrn", "mcfa"]
     code_defaults = [

@@ -296,6 +296,7 @@ def test_stage_settings_follow_the_paper_and_the_ablation_switches(tmp_path):
     assert no_lm.weights.landmark == 0.0 and no_lm.ratio[3] == 0.0
     assert stage_config(base, "pnet").low_res == 0.0 and onet.low_res > 0 and stage_config(base, "rnet").low_res > 0
     assert stage_config(Recipe(data=tmp_path, out=tmp_path, low_res=False), "onet").low_res == 0.0
+    assert onet.lr == 1e-3 and stage_config(Recipe(data=tmp_path, out=tmp_path, lr=1e-4), "onet").lr == 1e-4  # --lr
 
 
 def test_low_resolution_replays_area_down_and_up_sampling_by_hand():

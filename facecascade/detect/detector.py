@@ -16,7 +16,7 @@ from ..structures import Faces
 from .backends import BACKENDS, runtime_stages
 from .border import SMALL_IMAGE_SIDE, with_borders, without_border
 from .devices import resolve_device
-from .mtcnn import MTCNNCascade, MTCNNConfig, fast_preset
+from .mtcnn import MTCNNCascade, MTCNNConfig, checkpoint_settings, fast_preset
 from .two_stage import TwoStageDetector, is_rcnn_weights
 
 TWO_STAGE_MIN_SCORE = 0.5  # faces a two-stage detector reports through FaceDetector (eval keeps all)
@@ -126,7 +126,7 @@ class FaceDetector:
             thresholds = meta.get("thresholds", MTCNNConfig.thresholds)
             if fast:
                 thresholds = meta.get("fast_thresholds", thresholds)
-        preset: dict[str, Any] = fast_preset(meta) if fast else {}  # with the weights' own fast settings
+        preset = fast_preset(meta) if fast else checkpoint_settings(meta)  # with the weights' own settings
         if scale_factor is not None:
             preset["scale_factor"] = float(scale_factor)
         config = MTCNNConfig(

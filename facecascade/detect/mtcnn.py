@@ -49,7 +49,7 @@ from ..models.mtcnn import StageOutput
 from ..models.precision import PRECISIONS, resolve_precision, with_bf16_layers
 from ..models.weights import MTCNNNets
 from ..ops import native, resample
-from ..ops.boxes import crop_windows, nms, square_boxes, top_k_per_group
+from ..ops.boxes import crop_windows, nms, square_boxes, top_k_per_group, vote_boxes
 from ..ops.coding import apply_offsets, decode_landmarks
 from ..ops.pyramid import CanvasLayout, plan_canvas, reuse_levels
 from ..ops.resample import IntegralImages
@@ -86,6 +86,8 @@ class MTCNNConfig:
     nms_level: float = 0.5  # IoU, P-Net boxes within one pyramid level
     nms_image: float = 0.7  # IoU, P-Net boxes across levels; R-Net boxes
     nms_output: float = 0.7  # intersection over the smaller box, O-Net boxes
+    box_voting: float = 0.0  # > 0: each output box becomes the score-weighted mean of the
+    # O-Net boxes overlapping it at this IoU (`ops.boxes.vote_boxes`); 0: the reference (off)
     max_proposals: int = 0  # P-Net boxes kept per image, best first (0: all);
     # also keeps PRE_NMS_FACTOR x as many cells for NMS
     pnet_band: int = 48  # P-Net response rows per pass on CPU,
@@ -117,6 +119,8 @@ class MTCNNConfig:
             raise ValueError(f"suppression must be one of {', '.join(SUPPRESSIONS)}, got {self.suppression!r}")
         if self.suppression_kernel < 1 or (self.suppression == "peak" and self.suppression_kernel % 2 == 0):
             raise ValueError(f"suppression_kernel must be >= 1 (odd for 'peak'), got {self.suppression_kernel}")
+        if not 0.0 <= self.box_voting <= 1.0:
+            raise ValueError(f"box_voting must be an IoU in [0, 1] (0: off), got {self.box_voting}")
         if not self.reuse_ratio >= 1.0:
             raise ValueError(f"reuse_ratio must be >= 1, got {self.reuse_ratio}")
         if self.precision not in PRECISIONS:
@@ -146,15 +150,21 @@ class Batch:
     layout: CanvasLayout | None = None  # ... and its layout, to crop later windows from
 
 
-def fast_preset(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """`FAST_PATH` with a checkpoint's own changes to it, ``meta["fast_settings"]`` (`MTCNNConfig`
-    fields; e.g. the WIDER-trained ``mtcnn`` keeps NMS at 0.7 across levels, where its AP holds:
-    docs/models/facecraft.md, "Fast path")."""
-    own = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(meta.get("fast_settings") or {}).items()}
+def checkpoint_settings(meta: Mapping[str, Any], key: str = "settings") -> dict[str, Any]:
+    """A checkpoint's own `MTCNNConfig` settings, ``meta[key]``: ``meta["settings"]`` for both paths
+    (e.g. the default ``mtcnn``'s box voting), ``meta["fast_settings"]`` for the fast path alone."""
+    own = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(meta.get(key) or {}).items()}
     unknown = set(own) - {f.name for f in fields(MTCNNConfig)}
     if unknown:
-        raise ValueError(f"meta['fast_settings'] names no MTCNNConfig field: {sorted(unknown)}")
-    return {**FAST_PATH, **own}
+        raise ValueError(f"meta[{key!r}] names no MTCNNConfig field: {sorted(unknown)}")
+    return own
+
+
+def fast_preset(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """`FAST_PATH` with a checkpoint's own settings (`checkpoint_settings`: ``meta["settings"]``, then
+    its changes to the preset, ``meta["fast_settings"]``; e.g. the WIDER-trained ``mtcnn`` keeps NMS
+    at 0.7 across levels, where its AP holds: docs/models/facecraft.md, "Fast path")."""
+    return {**FAST_PATH, **checkpoint_settings(meta), **checkpoint_settings(meta, "fast_settings")}
 
 
 def _logit(p: float) -> float:
@@ -426,7 +436,11 @@ class MTCNNCascade:
         boxes = apply_offsets(boxes, out.offsets[passed], inclusive=True)
         cands = Candidates(boxes, scores[passed], cands.image_index[passed])
         keep = nms(cands.boxes, cands.scores, self.config.nms_output, groups=cands.image_index, mode="min")
-        return cands.select(keep), landmarks[keep]
+        kept = cands.select(keep)
+        if self.config.box_voting > 0:
+            voted = vote_boxes(cands.boxes, cands.scores, keep, self.config.box_voting, groups=cands.image_index)
+            kept = kept._replace(boxes=voted)
+        return kept, landmarks[keep]
 
     # -- all stages ----------------------------------------------------------------------------
     @torch.inference_mode()

@@ -11,7 +11,7 @@ from ..attributes.crops import ATTRIBUTE_MARGIN, LANDMARK_BOX_MIN_IOU
 from ..data.caltech import CALTECH_BOXES
 from ..data.celeba import CELEBA_ATTRIBUTES
 from ..detect.border import BORDER_GREY, BORDER_SHARE, SMALL_IMAGE_SIDE
-from ..detect.mtcnn import PIXEL_MEAN, PIXEL_SCALE, MTCNNConfig, fast_preset
+from ..detect.mtcnn import PIXEL_MEAN, PIXEL_SCALE, MTCNNConfig, checkpoint_settings, fast_preset
 from ..models.dcrn import DCRNConfig
 from ..models.mcfa import MCFAConfig
 from ..models.mtcnn import ONet, PNet, RNet
@@ -68,12 +68,18 @@ def _stages(cfg: MTCNNConfig, thresholds: list[float], landmarks: int) -> list[d
     rnet |= {"nms": cfg.nms_image, "nms_mode": "iou", "calibration": "inclusive"}
     onet = {"model": "onet", "window": ONet.window, "threshold": thresholds[2]}
     onet |= {"nms": cfg.nms_output, "nms_mode": "min", "calibration": "inclusive", "landmarks": landmarks}
+    onet["box_voting"] = cfg.box_voting
+    onet["box_voting_rule"] = (
+        "0: off; > 0: each box kept by the NMS becomes the mean of the calibrated O-Net boxes of its image "
+        "whose IoU with it (continuous areas) is >= box_voting, itself included, weighted by their face probability; "
+        "its landmarks stay its own"
+    )
     return [pnet, rnet, onet]
 
 
 def mtcnn_pipeline(meta: dict[str, Any], landmarks: int) -> dict[str, Any]:
     """The cascade's settings with the weights' own operating point (``meta["thresholds"]``)."""
-    cfg = MTCNNConfig()
+    cfg = MTCNNConfig(**checkpoint_settings(meta))
     thresholds = _three(meta.get("thresholds", cfg.thresholds))
     preset = fast_preset(meta)
     fast = {k: preset[k] for k in ("scale_factor", "nms_image", "suppression", "suppression_kernel")}

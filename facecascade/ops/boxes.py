@@ -99,6 +99,29 @@ def nms(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor | None =
     return _nms_min(boxes, scores, threshold, groups)
 
 
+def vote_boxes(boxes: Tensor, scores: Tensor, keep: Tensor, threshold: float, groups: Tensor | None = None) -> Tensor:
+    """Box voting: each kept box ``boxes[keep]`` replaced by the score-weighted mean of the boxes of
+    its group that overlap it at IoU >= ``threshold`` (itself included), ``(K, 4)``.
+
+    NMS keeps the best-scoring box of a cluster and throws the others away; its neighbours' boxes
+    are further evidence of where the face is (Gidaris & Komodakis, "Object detection via a
+    multi-region & semantic segmentation-aware CNN model", ICCV 2015). ``scores`` must be > 0.
+    Each mean is summed in float64 over that box's own neighbours only, so a face's box does not
+    depend on the other images of a batch (a matrix product over all of them rounds differently).
+    """
+    out = boxes[keep].clone()
+    if len(keep) == 0:
+        return out
+    near = box_iou(boxes[keep], boxes) >= threshold
+    if groups is not None:
+        near &= groups[keep, None] == groups[None, :]
+    for i, row in enumerate(near):
+        idx = torch.nonzero(row).squeeze(1)
+        weights = scores[idx].double()
+        out[i] = ((boxes[idx].double() * weights[:, None]).sum(0) / weights.sum()).to(boxes.dtype)
+    return out
+
+
 MIN_NMS_MATRIX = 512  # up to this many boxes, `_nms_min` computes all overlaps at once (a few
 # float64 N x N temporaries: 2 MB each at 512)
 

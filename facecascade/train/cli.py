@@ -91,6 +91,7 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
         ignore_unlabeled=args.ignore_unlabeled,
         ignore_min_score=args.ignore_min_score,
         init=args.init,
+        lr=args.lr,
         wider=not args.no_wider,
         box_conventions=not args.no_box_conventions,
         micro_batches=args.micro_batches,
@@ -115,6 +116,49 @@ def cmd_train_mtcnn(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _float_items(items: list[str], option: str, example: str) -> dict[str, float] | None:
+    """``NAME=NUMBER`` items as a dict, or None after saying which item is malformed."""
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            print(f"error: {option} {item!r}: expected {example}", file=sys.stderr)
+            return None
+    return out
+
+
+def cmd_train_interpolate(args: argparse.Namespace) -> int:
+    from ..detect.mtcnn import checkpoint_settings
+    from ..models.weights import save_mtcnn
+    from .interpolate import interpolate_cascade, recalibrated
+
+    alphas = _float_items(args.alpha, "--alpha", "STAGE=ALPHA, e.g. onet=0.5")
+    settings = _float_items(args.settings, "--settings", "FIELD=NUMBER, e.g. box_voting=0.6")
+    if alphas is None or settings is None:
+        return 2
+    if not all(_weights_load(w, f) for w, f in ((args.start, "--start"), (args.tuned, "--tuned"))):
+        return 2
+    if args.data is not None and _no_data(Path(args.data)):
+        return 2
+    try:
+        checkpoint_settings({"settings": settings})
+        nets, meta = interpolate_cascade(args.start, args.tuned, alphas)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.data is not None:
+        meta = recalibrated(nets, meta, Path(args.data), settings)
+    elif settings:
+        meta = {**meta, "settings": settings}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_mtcnn(out, nets, meta)
+    print(f"cascade: {out}")
     return 0
 
 
@@ -266,6 +310,7 @@ def cmd_train_rcnn(args: argparse.Namespace) -> int:
     from ..data.formats import read_dataset
     from ..models.cascade_heads import HeadsConfig
     from ..models.cascade_rcnn import RCNNConfig
+    from ..models.proposal_source import ProposalSource
     from .rcnn import RCNNTrainConfig
     from .rcnn_recipe import FACE_DATA_NOTE, SOURCES, WIDER_DATA_NOTE, coco_class_names, face_records, run_rcnn
 
@@ -274,6 +319,7 @@ def cmd_train_rcnn(args: argparse.Namespace) -> int:
     heads = HeadsConfig(**_given(rois_per_image=args.rois))
     variant = {
         "proposals": args.proposals,
+        "proposal_source": ProposalSource(weights=args.proposal_weights),
         "features": args.features,
         "conventions": (SOURCES if args.wider else SOURCES[1:]) if args.conventions else (),
     }
@@ -476,6 +522,12 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         metavar="WEIGHTS",
         help="start each stage from this cascade's (fine-tuning, e.g. mtcnn-original; default: from scratch)",
     )
+    mtcnn.add_argument(
+        "--lr",
+        type=float,
+        default=0.0,
+        help="AdamW peak learning rate of each stage (default 1e-3; lower to fine-tune lightly)",
+    )
     mtcnn.add_argument("--no-wider", action="store_true", help="ablation: no WIDER FACE train images")
     mtcnn.add_argument(
         "--all-box-sources",
@@ -486,6 +538,32 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--no-box-conventions", action="store_true", help="ablation: face_mask's boxes as annotated (not WIDER's)"
     )
     mtcnn.set_defaults(func=distributed(cmd_train_mtcnn))
+    interpolate = what.add_parser(
+        "interpolate",
+        help="a cascade between a starting one and its fine-tuned copy (WiSE-FT weight interpolation)",
+        description="Each named stage becomes (1 - ALPHA) * start + ALPHA * tuned (docs: models/mtcnn.md); "
+        "the other stages and the meta are the tuned cascade's.",
+    )
+    interpolate.add_argument("--start", required=True, metavar="WEIGHTS", help="the cascade fine-tuning started from")
+    interpolate.add_argument("--tuned", required=True, metavar="WEIGHTS", help="the fine-tuned cascade")
+    interpolate.add_argument(
+        "--alpha", nargs="+", required=True, metavar="STAGE=ALPHA", help="e.g. onet=0.5 (1: the tuned stage)"
+    )
+    interpolate.add_argument(
+        "--settings",
+        nargs="*",
+        default=[],
+        metavar="FIELD=NUMBER",
+        help="engine settings the weights carry (meta['settings']; MTCNNConfig fields), e.g. box_voting=0.6",
+    )
+    interpolate.add_argument(
+        "--data",
+        default=None,
+        help="the shared data folder: choose the stage thresholds anew on its val-tune halves "
+        "(as `train mtcnn` does; default: keep the tuned weights' thresholds)",
+    )
+    interpolate.add_argument("--out", required=True, help="the cascade file to write")
+    interpolate.set_defaults(func=cmd_train_interpolate)
     joint = what.add_parser(
         "joint",
         help="train the 12/24/48 cascade as one network (FaceCraft)",
@@ -553,6 +631,12 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         choices=["rpn", "mtcnn"],
         default="rpn",
         help="the detector's own RPN, or boxes of the shipped MTCNN cascade refined by the heads (FaceCraft)",
+    )
+    rcnn.add_argument(
+        "--proposal-weights",
+        default="mtcnn",
+        metavar="WEIGHTS",
+        help="the MTCNN weights that make the proposals (default mtcnn; the shipped heads: mtcnn-2026-12-05)",
     )
     rcnn.add_argument(
         "--features",

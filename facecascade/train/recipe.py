@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,6 +97,7 @@ class Recipe:
     wider: bool = True  # WIDER FACE train among the detection sets
     box_conventions: bool = True  # face_mask's boxes moved to WIDER's convention
     init: str | None = None  # weights each stage starts from (fine-tuning); None: from scratch
+    lr: float = 0.0  # AdamW peak learning rate of every stage (0: `TrainConfig`'s 1e-3)
     micro_batches: int = 0  # parts of each batch over the processes (0: one each; `facecascade.distributed.ddp`)
 
     def find(self, relative: str) -> Path:
@@ -274,6 +277,7 @@ def stage_config(recipe: Recipe, stage: str) -> TrainConfig:
         batch_size=256 if stage != "onet" else 128,
         low_res=LOW_RES[stage] if recipe.low_res else 0.0,
         micro_batches=recipe.micro_batches,
+        lr=recipe.lr if recipe.lr > 0 else TrainConfig.lr,
     )
 
 
@@ -318,14 +322,18 @@ def _save_stage(
     summary.write_text(json.dumps(info, indent=1))
 
 
-def operating_point(recipe: Recipe, nets: MTCNNNets, fast: bool = False) -> tuple[tuple[float, ...], dict[str, float]]:
+def operating_point(
+    recipe: Recipe, nets: MTCNNNets, fast: bool = False, settings: Mapping[str, Any] | None = None
+) -> tuple[tuple[float, ...], dict[str, float]]:
     """Stage thresholds chosen on ``recipe.tuning_images`` images of each detection set's
-    ``val-tune`` half (never trained on; the ``val-report`` half stays untouched by the choice).
+    ``val-tune`` half (never trained on; the ``val-report`` half stays untouched by the choice),
+    with the checkpoint's own engine ``settings`` (``meta["settings"]``, e.g. box voting).
     The annotations are the sets' own (face_mask's not moved: AP@0.5 is what is chosen for)."""
     plain = replace(recipe, box_conventions=False)
     per_set = [select_split(s, "val-tune", seed=recipe.seed)[: recipe.tuning_images] for s in detection_sets(plain)]
-    preset = FAST_PATH if fast else None  # the fast path's own operating point (FaceDetector(fast=True))
-    return choose_thresholds(nets, per_set, device=torch.device(recipe.device), preset=preset)
+    own = dict(settings or {})
+    preset = {**FAST_PATH, **own} if fast else own  # the fast path's own operating point (FaceDetector(fast=True))
+    return choose_thresholds(nets, per_set, device=torch.device(recipe.device), preset=preset or None)
 
 
 def pack(recipe: Recipe) -> Path:
@@ -344,6 +352,7 @@ def pack(recipe: Recipe) -> Path:
         "wider": recipe.wider,
         "box_conventions": recipe.box_conventions,
         "init": recipe.init,
+        "lr": recipe.lr or TrainConfig.lr,
         "box_sources": list(recipe.sampling.box_sources or ()) or "all",
         "ohem": recipe.ohem,
         "landmarks": recipe.landmarks,
