@@ -3,8 +3,9 @@
 The study behind the 2026-12-06 `mtcnn` (model card): which stage loses WIDER FACE faces, and what
 each cascade gives on WIDER (faces >= 10 / >= 20 px, AP50 / AP75), face_mask and Caltech WebFaces
 (AP50 / AP75, each set's own boxes) at each (R-Net, O-Net) threshold pair, with and without box
-voting. Each cascade detects each validation image once per R-Net threshold, keeping every O-Net
-candidate down to ``--min-onet`` before the final NMS (``nms_output=1``: none suppressed); the
+voting. Each cascade detects each validation image once per R-Net threshold (P-Net at 0.3, the
+mining threshold of the recipe), keeping every O-Net candidate down to ``--min-onet`` before the
+final NMS (``nms_output=1``: none suppressed); the
 O-Net threshold, the final intersection-over-minimum NMS (0.7) and box voting are then applied to
 those candidates, which gives what the engine gives at those settings without a pass per setting.
 

@@ -72,10 +72,10 @@ def test_train_interpolate_command(tmp_path, capsys):
 def test_train_interpolate_stores_engine_settings(tmp_path, capsys):
     from facecascade import FaceDetector
 
-    assert _interpolate(tmp_path, "voting.pt", "mtcnn-original", "rnet=0", "--settings", "box_voting=0.6") == 0
+    assert _interpolate(tmp_path, "voting.pt", "mtcnn-original", "rnet=0", "--settings", "box_voting=0.5") == 0
     out = str(tmp_path / "voting.pt")
-    assert FaceDetector(weights=out).config.box_voting == 0.6  # meta["settings"], standard path
-    assert FaceDetector(weights=out, fast=True).config.box_voting == 0.6  # and the fast one
+    assert FaceDetector(weights=out).config.box_voting == 0.5  # meta["settings"], standard path
+    assert FaceDetector(weights=out, fast=True).config.box_voting == 0.5  # and the fast one
     assert _interpolate(tmp_path, "x.pt", "mtcnn-original", "rnet=0", "--settings", "nms_everything=0.6") == 2
     assert "names no MTCNNConfig field" in capsys.readouterr().err
     assert _interpolate(tmp_path, "x.pt", "mtcnn-original", "rnet=0", "--data", str(tmp_path / "no-data")) == 2
@@ -99,3 +99,14 @@ def test_recalibrated_chooses_both_operating_points_with_the_settings(monkeypatc
     assert calls == [(tmp_path, False, {"box_voting": 0.6}), (tmp_path, True, {"box_voting": 0.6})]
     assert out["thresholds"] == [0.3, 0.2, 0.2] and out["fast_thresholds"] == [0.4, 0.1, 0.2]
     assert out["settings"] == {"box_voting": 0.6} and out["interpolation"]["alpha"] == {"rnet": 0.0}
+
+
+def test_train_interpolate_keeps_the_tuned_weights_settings(tmp_path):
+    """The tuned weights' own settings (the default mtcnn's box voting) carry over unless --settings changes them."""
+    from facecascade import FaceDetector
+
+    assert load_mtcnn_with_meta("mtcnn")[1]["settings"] == {"box_voting": 0.6}
+    assert _interpolate(tmp_path, "kept.pt", "mtcnn-original", "rnet=0") == 0
+    assert FaceDetector(weights=str(tmp_path / "kept.pt")).config.box_voting == 0.6
+    assert _interpolate(tmp_path, "off.pt", "mtcnn-original", "rnet=0", "--settings", "box_voting=0") == 0
+    assert FaceDetector(weights=str(tmp_path / "off.pt")).config.box_voting == 0.0

@@ -138,16 +138,19 @@ def cmd_train_interpolate(args: argparse.Namespace) -> int:
     from .interpolate import interpolate_cascade, recalibrated
 
     alphas = _float_items(args.alpha, "--alpha", "STAGE=ALPHA, e.g. onet=0.5")
-    settings = _float_items(args.settings, "--settings", "FIELD=NUMBER, e.g. box_voting=0.6")
-    if alphas is None or settings is None:
+    given = _float_items(args.settings, "--settings", "FIELD=NUMBER, e.g. box_voting=0.6")
+    if alphas is None or given is None:
         return 2
     if not all(_weights_load(w, f) for w, f in ((args.start, "--start"), (args.tuned, "--tuned"))):
         return 2
     if args.data is not None and _no_data(Path(args.data)):
         return 2
     try:
-        checkpoint_settings({"settings": settings})
         nets, meta = interpolate_cascade(args.start, args.tuned, alphas)
+        settings = {
+            **checkpoint_settings(meta),
+            **checkpoint_settings({"settings": given}),
+        }  # the tuned's, then --settings
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -554,7 +557,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         nargs="*",
         default=[],
         metavar="FIELD=NUMBER",
-        help="engine settings the weights carry (meta['settings']; MTCNNConfig fields), e.g. box_voting=0.6",
+        help="engine settings the weights carry (meta['settings']; MTCNNConfig fields; added to the tuned "
+        "weights' own), e.g. box_voting=0.6",
     )
     interpolate.add_argument(
         "--data",
