@@ -26,12 +26,11 @@ import torch
 
 from facecascade import FaceDetector
 from facecascade.data import read_dataset, select_split
-from facecascade.detect.mtcnn import MTCNNCascade
+from facecascade.detect.mtcnn import MTCNNCascade, MTCNNConfig, final_boxes
 from facecascade.eval.cli import read_records
 from facecascade.eval.metrics import evaluate_detections
 from facecascade.io import load_image
 from facecascade.models.weights import MTCNNNets, load_mtcnn
-from facecascade.ops.boxes import nms, vote_boxes
 
 SETS = {  # name: (format, annotations, images, min_face_size, face heights scored)
     "WIDER": (
@@ -64,10 +63,9 @@ def candidates(nets: MTCNNNets, records: list, min_face: float, rnet: float, min
 
 
 def final(found: tuple[np.ndarray, np.ndarray], onet: float, voting: float) -> tuple[np.ndarray, np.ndarray]:
-    """The engine's last step on the kept candidates: O-Net threshold, min-NMS at 0.7, box voting."""
+    """The engine's last step (`final_boxes`: min-NMS at 0.7, box voting) on the candidates above ``onet``."""
     boxes, scores = (torch.from_numpy(a[found[1] > onet]) for a in found)
-    keep = nms(boxes, scores, 0.7, mode="min")
-    out = vote_boxes(boxes, scores, keep, voting) if voting > 0 else boxes[keep]
+    keep, out = final_boxes(boxes, scores, torch.zeros(len(boxes), dtype=torch.long), MTCNNConfig(box_voting=voting))
     return out.numpy(), scores[keep].numpy()
 
 

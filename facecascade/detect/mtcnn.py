@@ -167,6 +167,16 @@ def fast_preset(meta: Mapping[str, Any]) -> dict[str, Any]:
     return {**FAST_PATH, **checkpoint_settings(meta), **checkpoint_settings(meta, "fast_settings")}
 
 
+def final_boxes(boxes: Tensor, scores: Tensor, groups: Tensor, config: MTCNNConfig) -> tuple[Tensor, Tensor]:
+    """The cascade's last step on O-Net's calibrated boxes: ``(kept indices, their boxes)`` after the
+    intersection-over-minimum NMS at ``config.nms_output`` per group (image), box-voted when
+    ``config.box_voting`` > 0."""
+    keep = nms(boxes, scores, config.nms_output, groups=groups, mode="min")
+    if config.box_voting > 0:
+        return keep, vote_boxes(boxes, scores, keep, config.box_voting, groups=groups)
+    return keep, boxes[keep]
+
+
 def _logit(p: float) -> float:
     if p <= 0.0:
         return -math.inf
@@ -435,12 +445,8 @@ class MTCNNCascade:
         landmarks = decode_landmarks(boxes, out.landmarks[passed])
         boxes = apply_offsets(boxes, out.offsets[passed], inclusive=True)
         cands = Candidates(boxes, scores[passed], cands.image_index[passed])
-        keep = nms(cands.boxes, cands.scores, self.config.nms_output, groups=cands.image_index, mode="min")
-        kept = cands.select(keep)
-        if self.config.box_voting > 0:
-            voted = vote_boxes(cands.boxes, cands.scores, keep, self.config.box_voting, groups=cands.image_index)
-            kept = kept._replace(boxes=voted)
-        return kept, landmarks[keep]
+        keep, boxes = final_boxes(cands.boxes, cands.scores, cands.image_index, self.config)
+        return cands.select(keep)._replace(boxes=boxes), landmarks[keep]
 
     # -- all stages ----------------------------------------------------------------------------
     @torch.inference_mode()

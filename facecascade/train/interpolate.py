@@ -66,11 +66,7 @@ def recalibrated(nets: MTCNNNets, meta: Mapping[str, Any], data: Path, settings:
     """``meta`` with the engine ``settings`` (``meta["settings"]``) and the stage thresholds of the
     standard and the fast path chosen anew for ``nets`` with them, on the ``val-tune`` halves of
     the detection sets in ``data``, as `facecascade.train.recipe.pack` chooses them."""
-    from .recipe import Recipe, operating_point
+    from .recipe import Recipe, operating_points
 
     recipe = Recipe(data=data, out=data)  # ``out`` unused: nothing is written
-    thresholds, tried = operating_point(recipe, nets, settings=settings)
-    fast, fast_tried = operating_point(recipe, nets, fast=True, settings=settings)
-    chosen = {"thresholds": list(thresholds), "thresholds_tried": tried}
-    chosen |= {"fast_thresholds": list(fast), "fast_thresholds_tried": fast_tried}
-    return {**meta, "settings": dict(settings), **chosen}
+    return {**meta, "settings": dict(settings), **operating_points(recipe, nets, settings)}

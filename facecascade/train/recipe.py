@@ -30,7 +30,7 @@ from ..data import select_split
 from ..data.conventions import FACE_MASK_TO_WIDER, BoxConvention
 from ..data.formats import read_dataset
 from ..data.records import FaceRecord
-from ..detect.mtcnn import FAST_PATH, MTCNNCascade, MTCNNConfig
+from ..detect.mtcnn import MTCNNCascade, MTCNNConfig, fast_preset
 from ..distributed.ddp import main_first, main_only
 from ..io import load_image
 from ..models import MTCNNNets, ONet, PNet, RNet, save_mtcnn
@@ -332,8 +332,21 @@ def operating_point(
     plain = replace(recipe, box_conventions=False)
     per_set = [select_split(s, "val-tune", seed=recipe.seed)[: recipe.tuning_images] for s in detection_sets(plain)]
     own = dict(settings or {})
-    preset = {**FAST_PATH, **own} if fast else own  # the fast path's own operating point (FaceDetector(fast=True))
+    preset = fast_preset({"settings": own}) if fast else own  # the fast path's own (FaceDetector(fast=True))
     return choose_thresholds(nets, per_set, device=torch.device(recipe.device), preset=preset or None)
+
+
+def operating_points(recipe: Recipe, nets: MTCNNNets, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The checkpoint meta of both operating points (`operating_point`, standard and fast path):
+    ``thresholds``, ``fast_thresholds`` and every candidate's mean AP (``*_tried``)."""
+    thresholds, tried = operating_point(recipe, nets, settings=settings)
+    fast, fast_tried = operating_point(recipe, nets, fast=True, settings=settings)
+    return {
+        "thresholds": list(thresholds),
+        "thresholds_tried": tried,
+        "fast_thresholds": list(fast),
+        "fast_thresholds_tried": fast_tried,
+    }
 
 
 def pack(recipe: Recipe) -> Path:
@@ -341,8 +354,6 @@ def pack(recipe: Recipe) -> Path:
     thresholds chosen on validation images for the standard and the fast path
     (`facecascade.train.operating_point`)."""
     nets = MTCNNNets(*(_load_stage(recipe, s) for s in STAGES))
-    thresholds, tried = operating_point(recipe, nets)
-    fast_thresholds, fast_tried = operating_point(recipe, nets, fast=True)
     meta = {
         "recipe": "facecascade train mtcnn",
         "data": (
@@ -359,10 +370,7 @@ def pack(recipe: Recipe) -> Path:
         "seed": recipe.seed,
         "ignore_unlabeled": recipe.ignore_unlabeled,
         "ignore_min_score": recipe.ignore_min_score if recipe.ignore_unlabeled else None,
-        "thresholds": list(thresholds),
-        "thresholds_tried": tried,
-        "fast_thresholds": list(fast_thresholds),
-        "fast_thresholds_tried": fast_tried,
+        **operating_points(recipe, nets),
     }
     path = recipe.out / "mtcnn.pt"
     save_mtcnn(path, nets, meta)
