@@ -40,6 +40,12 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true", help="also each weights' fast path")
     parser.add_argument("--limit", type=int, default=None, help="first N validation images per set")
     parser.add_argument(
+        "--split",
+        default="val",
+        choices=["val", "val-tune", "val-report"],
+        help="the validation split, or one of its halves (val-report: untouched by any choice)",
+    )
+    parser.add_argument(
         "--setting",
         nargs="+",
         default=[],
@@ -57,11 +63,12 @@ def main() -> None:
     ap: dict[str, dict[str, float]] = {name: {} for name in detectors}
     for set_name, (fmt, labels, images) in SETS.items():
         records = read_records(fmt, args.data / labels, args.data / images)
-        records = select_split(records, "val", 0.2)[: args.limit]
+        records = select_split(records, args.split, 0.2)[: args.limit]
         kept, predictions, _ = run_detectors(detectors, records, quiet=True)
         for name, found in predictions.items():
             ap[name][set_name] = evaluate_detections(found, kept, (0.5,), 0.0).ap(0.5)
     first = next(iter(ap))
+    print(f"AP@0.5 on the {args.split} split")
     print("| detector | " + " | ".join(f"{s} AP@0.5 | vs first" for s in SETS) + " |")
     print("|---" + "|---:|---:" * len(SETS) + "|")
     for name, values in ap.items():

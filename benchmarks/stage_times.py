@@ -49,6 +49,22 @@ def parse_setting(text: str) -> tuple[str, dict]:
     return name, settings
 
 
+def timed_stages(cascade, image: np.ndarray) -> tuple[list[float], list[int]]:
+    """One detection of ``image``: ms of prepare, P-Net, R-Net and O-Net, and the windows after
+    P-Net, after R-Net and after O-Net (the faces)."""
+    with torch.inference_mode():
+        marks = [time.perf_counter()]
+        batch = cascade.prepare([image])
+        marks.append(time.perf_counter())
+        proposed = cascade.propose(batch)
+        marks.append(time.perf_counter())
+        refined = cascade.refine(batch, proposed)
+        marks.append(time.perf_counter())
+        final, _ = cascade.output(batch, refined)
+        marks.append(time.perf_counter())
+    return list(np.diff(marks) * 1000), [len(proposed.boxes), len(refined.boxes), len(final.boxes)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("settings", nargs="+", help="NAME:key=value,... (NAME alone: the defaults)")
@@ -73,19 +89,10 @@ def main() -> None:
         windows = {}
         for call in range(args.calls + 3):
             for name, cascade in cascades.items():
-                with torch.inference_mode():
-                    marks = [time.perf_counter()]
-                    batch = cascade.prepare([array])
-                    marks.append(time.perf_counter())
-                    proposed = cascade.propose(batch)
-                    marks.append(time.perf_counter())
-                    refined = cascade.refine(batch, proposed)
-                    marks.append(time.perf_counter())
-                    final, _ = cascade.output(batch, refined)
-                    marks.append(time.perf_counter())
+                ms, counts = timed_stages(cascade, array)
                 if call >= 3:
-                    times[name].append(np.diff(marks) * 1000)
-                windows[name] = f"{len(proposed.boxes)} / {len(refined.boxes)} / {len(final.boxes)}"
+                    times[name].append(ms)
+                windows[name] = " / ".join(map(str, counts))
         for name, rows in times.items():
             stages = [statistics.median(r[i] for r in rows) for i in range(4)]
             cells = " | ".join(f"{v:.1f}" for v in stages)

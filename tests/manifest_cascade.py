@@ -165,7 +165,9 @@ class ManifestCascade:
             boxes, scores, offsets = boxes[passed], scores[passed], offsets[passed]
             if stage is rnet:
                 keep = nms(boxes, scores, stage["nms"])
-                boxes = square(calibrate(boxes[keep], offsets[keep], inclusive=True))
+                boxes, scores = square(calibrate(boxes[keep], offsets[keep], inclusive=True)), scores[keep]
+                if stage.get("nms_refined", 0.0) > 0:  # NMS of the squared windows before O-Net
+                    boxes = boxes[nms(boxes, scores, stage["nms_refined"])]
         w, h = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
         points = boxes[:, None, :2] - 1 + rest[0][passed] * np.stack([w, h], 1)[:, None]
         boxes = calibrate(boxes, offsets, inclusive=True)

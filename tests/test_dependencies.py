@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Installed apart by the README's second command (its pins would downgrade torch and numpy).
 APART = {"facenet_pytorch": "facenet-pytorch"}
+SCRIPTS = {path.stem for path in (ROOT / "benchmarks").glob("*.py")}  # the repository's own benchmarks
 # Optional runtime features: `pip install "facecascade[<extra>]"`, imported lazily.
 RUNTIME_EXTRAS = ("wider", "ray", "onnx", "openvino")
 
@@ -105,7 +106,7 @@ def test_runtime_extras_are_imported_lazily():
 
 
 def test_the_tests_import_only_declared_or_documented_packages():
-    modules = imported_modules(ROOT / "tests") - set(APART)
+    modules = imported_modules(ROOT / "tests") - set(APART) - SCRIPTS
     assert "pytest" in modules
     assert undeclared(modules, declared() | declared("test")) == {}
     assert "requests" in declared("test")  # facenet-pytorch imports it; --no-deps leaves it out

@@ -199,3 +199,28 @@ def test_box_voting_moves_boxes_only(photo):
     assert (iou > 0.8).all()
     with pytest.raises(ValueError, match="box_voting"):
         cascade.reconfigure(box_voting=1.5)
+
+
+def test_nms_refined_drops_near_duplicate_windows_before_onet(photo):
+    """MTCNNConfig.nms_refined: an NMS on R-Net's calibrated, squared windows. At IoU 1 it keeps every
+    window (an overlap is never above 1), so the answers are the same; below, the windows left
+    overlap each other at most that much, fewer reach O-Net, and the faces stay."""
+    from facecascade.ops.boxes import box_iou
+
+    detector = FaceDetector(weights="mtcnn", min_face_size=12)
+    cascade = detector.cascade.reconfigure(nms_refined=0.0)
+    with torch.inference_mode():
+        batch = cascade.prepare([photo])
+        proposed = cascade.propose(batch)
+        windows = cascade.refine(batch, proposed)
+        same = cascade.reconfigure(nms_refined=1.0).refine(batch, proposed)
+        fewer = cascade.reconfigure(nms_refined=0.7).refine(batch, proposed)
+    torch.testing.assert_close(same.boxes, windows.boxes)
+    assert 0 < len(fewer.boxes) < len(windows.boxes)
+    iou = box_iou(fewer.boxes, fewer.boxes).fill_diagonal_(0)
+    assert float(iou.max()) <= 0.7
+    assert all(any(torch.equal(box, kept) for kept in windows.boxes) for box in fewer.boxes), "a subset"
+    detector.cascade = cascade.reconfigure(nms_refined=0.7)
+    assert len(detector.detect(photo)) == len(FaceDetector(weights="mtcnn", min_face_size=12).detect(photo)) >= 3
+    with pytest.raises(ValueError, match="nms_refined"):
+        cascade.reconfigure(nms_refined=-0.1)

@@ -124,9 +124,11 @@ def test_missing_onnx_packages_exit_2_naming_the_extra(tmp_path, capsys, monkeyp
     assert not (tmp_path / MANIFEST_NAME).exists()
 
 
-def test_the_manifest_alone_runs_the_cascade():
+@pytest.mark.parametrize("nms_refined", [None, 0.8])
+def test_the_manifest_alone_runs_the_cascade(nms_refined):
     """docs/export.md's algorithm, written from the manifest without facecascade (`ManifestCascade`),
-    finds the faces `FaceDetector` finds: same count, IoU >= 0.9, landmarks within 1 px."""
+    finds the faces `FaceDetector` finds: same count, IoU >= 0.9, landmarks within 1 px; also with
+    R-Net's windows thinned by NMS before O-Net (`MTCNNConfig.nms_refined`, set in both)."""
     from PIL import Image
     from torchvision.ops import box_iou
 
@@ -136,6 +138,10 @@ def test_the_manifest_alone_runs_the_cascade():
     from .shared_data import require
 
     cascade, detector = ManifestCascade(exported("mtcnn")), FaceDetector(precision="fp32")
+    assert cascade.p["stages"][1]["nms_refined"] == 0.0  # the shipped weights leave it off
+    if nms_refined is not None:
+        cascade.p["stages"][1]["nms_refined"] = nms_refined
+        detector.cascade = detector.cascade.reconfigure(nms_refined=nms_refined)
     photos = ("dlib_faces/2008_002506.jpg", "dlib_faces/bald_guys.jpg", "face_mask/images/maksssksksss12.jpg")
     for name in (*photos, "mtfl/aflw_half/AFLW/0472-image69738.jpg"):  # the last: a face crop, bordered
         image = np.asarray(Image.open(require(name)).convert("RGB"))

@@ -140,13 +140,16 @@ def test_fast_detector_finds_the_same_faces_as_the_standard_one():
 
 
 def test_fast_preset_and_an_explicit_pyramid_step():
-    fast = FaceDetector("mtcnn-joint", fast=True).config
+    fast = FaceDetector("mtcnn-original", fast=True).config  # weights without their own fast settings
     assert fast.suppression == "block" and fast.suppression_kernel == 2 and fast.scale_factor == 0.58
     assert fast.nms_image == 0.55
     assert not fast.patch_reuse
-    # the default weights change the preset where their AP holds (meta["fast_settings"])
+    # weights change the preset where their AP holds (meta["fast_settings"]): the default its NMS,
+    # mtcnn-joint its pyramid step
     own = FaceDetector(fast=True).config
     assert own.nms_image == 0.7 and (own.suppression, own.scale_factor) == ("block", 0.58)
+    joint = FaceDetector("mtcnn-joint", fast=True).config
+    assert (joint.scale_factor, joint.nms_image, joint.suppression) == (0.65, 0.55, "block")
     assert FaceDetector(fast=True, scale_factor=0.7).config.scale_factor == 0.7
     standard = FaceDetector().config
     assert standard.suppression == "nms" and standard.scale_factor == 0.709

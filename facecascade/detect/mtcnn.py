@@ -86,6 +86,8 @@ class MTCNNConfig:
     nms_level: float = 0.5  # IoU, P-Net boxes within one pyramid level
     nms_image: float = 0.7  # IoU, P-Net boxes across levels; R-Net boxes
     nms_output: float = 0.7  # intersection over the smaller box, O-Net boxes
+    nms_refined: float = 0.0  # > 0: NMS at this IoU on R-Net's calibrated, squared windows before
+    # O-Net (near-duplicates cost an O-Net pass each); 0: the reference (off)
     box_voting: float = 0.0  # > 0: each output box becomes the score-weighted mean of the
     # O-Net boxes overlapping it at this IoU (`ops.boxes.vote_boxes`); 0: the reference (off)
     max_proposals: int = 0  # P-Net boxes kept per image, best first (0: all);
@@ -119,6 +121,8 @@ class MTCNNConfig:
             raise ValueError(f"suppression must be one of {', '.join(SUPPRESSIONS)}, got {self.suppression!r}")
         if self.suppression_kernel < 1 or (self.suppression == "peak" and self.suppression_kernel % 2 == 0):
             raise ValueError(f"suppression_kernel must be >= 1 (odd for 'peak'), got {self.suppression_kernel}")
+        if not 0.0 <= self.nms_refined <= 1.0:
+            raise ValueError(f"nms_refined must be an IoU in [0, 1] (0: off), got {self.nms_refined}")
         if not 0.0 <= self.box_voting <= 1.0:
             raise ValueError(f"box_voting must be an IoU in [0, 1] (0: off), got {self.box_voting}")
         if not self.reuse_ratio >= 1.0:
@@ -392,8 +396,9 @@ class MTCNNCascade:
         return kept[torch.argsort(scores[kept], descending=True)]
 
     # -- stages 2 and 3 ------------------------------------------------------------------------
-    def _crops(self, batch: Batch, cands: Candidates, size: int) -> tuple[Tensor, Candidates]:
-        """Crops ``(N, 3, size, size)`` of the candidates' windows; drops windows outside the image."""
+    def crops(self, batch: Batch, cands: Candidates, size: int) -> tuple[Tensor, Candidates]:
+        """Normalised crops ``(N, 3, size, size)`` of the candidates' windows as the next stage gets
+        them, and the candidates kept (windows outside the image are dropped)."""
         integral = batch.integral
         windows = crop_windows(cands.boxes, integral.widths[cands.image_index], integral.heights[cands.image_index])
         inside = (windows[:, 2] > windows[:, 0]) & (windows[:, 3] > windows[:, 1])
@@ -420,23 +425,28 @@ class MTCNNCascade:
         return out.contiguous(memory_format=torch.channels_last)
 
     def refine(self, batch: Batch, cands: Candidates) -> Candidates:
-        """Stage 2: R-Net rescoring, NMS per image, calibration (inclusive sizes), squaring."""
+        """Stage 2: R-Net rescoring, NMS per image, calibration (inclusive sizes), squaring (and,
+        with ``config.nms_refined``, NMS of the squared windows)."""
         if len(cands.boxes) == 0:
             return cands
-        crops, cands = self._crops(batch, cands, self.nets.rnet.window)
+        crops, cands = self.crops(batch, cands, self.nets.rnet.window)
         out = _run_chunked(self.nets.rnet, crops, self._chunks[0])
         scores = out.logits.softmax(1)[:, 1]
         passed = scores > self.config.thresholds[1]
         cands = Candidates(cands.boxes[passed], scores[passed], cands.image_index[passed])
         keep = nms(cands.boxes, cands.scores, self.config.nms_image, groups=cands.image_index)
         boxes = apply_offsets(cands.boxes[keep], out.offsets[passed][keep], inclusive=True)
-        return Candidates(square_boxes(boxes), cands.scores[keep], cands.image_index[keep])
+        refined = Candidates(square_boxes(boxes), cands.scores[keep], cands.image_index[keep])
+        if self.config.nms_refined > 0:
+            keep = nms(refined.boxes, refined.scores, self.config.nms_refined, groups=refined.image_index)
+            refined = refined.select(keep)
+        return refined
 
     def output(self, batch: Batch, cands: Candidates) -> tuple[Candidates, Tensor]:
         """Stage 3: O-Net score, landmarks ``(N, 5, 2)`` and final boxes, min-NMS per image."""
         if len(cands.boxes) == 0:
             return cands, torch.zeros((0, self.nets.onet.num_landmarks, 2), device=self.device)
-        crops, cands = self._crops(batch, cands, self.nets.onet.window)
+        crops, cands = self.crops(batch, cands, self.nets.onet.window)
         out = _run_chunked(self.nets.onet, crops, self._chunks[1])
         scores = out.logits.softmax(1)[:, 1]
         passed = scores > self.config.thresholds[2]

@@ -65,7 +65,7 @@ def _stages(cfg: MTCNNConfig, thresholds: list[float], landmarks: int) -> list[d
         "floor((stride * col + window) / scale), floor((stride * row + window) / scale)] in float32 arithmetic"
     )
     rnet = {"model": "rnet", "window": RNet.window, "threshold": thresholds[1]}
-    rnet |= {"nms": cfg.nms_image, "nms_mode": "iou", "calibration": "inclusive"}
+    rnet |= {"nms": cfg.nms_image, "nms_mode": "iou", "calibration": "inclusive", "nms_refined": cfg.nms_refined}
     onet = {"model": "onet", "window": ONet.window, "threshold": thresholds[2]}
     onet |= {"nms": cfg.nms_output, "nms_mode": "min", "calibration": "inclusive", "landmarks": landmarks}
     onet["box_voting"] = cfg.box_voting
