@@ -71,7 +71,7 @@ def test_export_copies_equal_the_engine_layers():
 
 def test_manifest_has_what_running_the_cascade_needs():
     manifest = read_manifest(exported("mtcnn"))
-    assert manifest["format"] == "facecascade-onnx" and manifest["format_version"] == 1 and manifest["opset"] == 18
+    assert manifest["format"] == "facecascade-onnx" and manifest["format_version"] == 2 and manifest["opset"] == 18
     pipeline = manifest["pipeline"]
     assert pipeline["normalisation"]["mean"] == 127.5 and pipeline["normalisation"]["scale"] == 1 / 128
     meta = load_mtcnn_with_meta("mtcnn")[1]

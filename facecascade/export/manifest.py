@@ -16,7 +16,7 @@ from typing import Any
 from ..registry import file_sha256
 
 FORMAT = "facecascade-onnx"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 (2026-12-06): R-Net's stage gained "nms_refined"
 MANIFEST_NAME = "manifest.json"
 
 
