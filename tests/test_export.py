@@ -78,6 +78,7 @@ def test_manifest_has_what_running_the_cascade_needs():
     assert [s["threshold"] for s in pipeline["stages"]] == meta["thresholds"]  # mtcnn's own operating point
     assert pipeline["stages"][2]["box_voting"] == meta["settings"]["box_voting"] == 0.6  # and its box voting
     assert pipeline["fast_path"]["thresholds"] == meta["fast_thresholds"] and pipeline["fast_path"]["nms_image"] == 0.7
+    assert pipeline["fast_path"]["nms_refined"] == meta["fast_settings"]["nms_refined"] == 0.85
     assert [s["window"] for s in pipeline["stages"]] == [12, 24, 48] and pipeline["stages"][0]["stride"] == 2
     assert pipeline["pyramid"]["scale_factor"] == 0.709 and pipeline["pyramid"]["min_face_size"] == 20
     models = manifest["models"]

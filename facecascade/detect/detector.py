@@ -58,12 +58,12 @@ class FaceDetector:
         thresholds: face probability a window needs to pass P-Net, R-Net and O-Net; ``None``: the
             weights' own operating point if their checkpoint records one (``meta["fast_thresholds"]``
             for ``fast=True`` when recorded, else ``meta["thresholds"]``), else (0.6, 0.7, 0.7).
-        scale_factor: ratio between pyramid levels (``None``: 0.709, the paper's, or 0.58 with
-            ``fast=True``).
+        scale_factor: ratio between pyramid levels (``None``: 0.709, the paper's, or with
+            ``fast=True`` 0.58, the preset's, unless the weights' fast settings name another).
         batch_size: images packed into one cascade pass by `detect` on a list.
         fast: FaceCraft's fast path (`facecascade.detect.mtcnn.FAST_PATH`: max-pool suppression
             after P-Net instead of NMS, a coarser pyramid, NMS at 0.55, with the weights' own changes
-            to it, ``meta["fast_settings"]``): about 1.4-1.9x faster, answers differ slightly
+            to it, ``meta["fast_settings"]``): about 1.3-2x faster, answers differ slightly
             (docs/models/facecraft.md, "Fast path").
         precision: ``"auto"`` runs the stages of ``MTCNNConfig.bf16_stages`` (O-Net; all three on
             the fast path) in bfloat16 on CPUs with native bf16 (AVX512-BF16 / AMX) and everything

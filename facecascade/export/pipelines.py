@@ -82,7 +82,8 @@ def mtcnn_pipeline(meta: dict[str, Any], landmarks: int) -> dict[str, Any]:
     cfg = MTCNNConfig(**checkpoint_settings(meta))
     thresholds = _three(meta.get("thresholds", cfg.thresholds))
     preset = fast_preset(meta)
-    fast = {k: preset[k] for k in ("scale_factor", "nms_image", "suppression", "suppression_kernel")}
+    keys = ("scale_factor", "nms_image", "nms_refined", "suppression", "suppression_kernel")
+    fast = {k: preset.get(k, getattr(cfg, k)) for k in keys}  # the preset, or the standard path's value
     return {
         "type": "mtcnn-cascade",
         "algorithm": f"{DOCS}#running-the-cascade-from-the-manifest",
