@@ -39,8 +39,9 @@ def stage_windows(cascade, images: list[np.ndarray]) -> dict[str, torch.Tensor]:
         for image in images:
             batch = cascade.prepare([image])
             proposed = cascade.propose(batch)
-            out["rnet"].append(cascade.crops(batch, proposed, 24)[0])
-            out["onet"].append(cascade.crops(batch, cascade.refine(batch, proposed), 48)[0])
+            out["rnet"].append(cascade.crops(batch, proposed, cascade.nets.rnet.window)[0])
+            refined = cascade.refine(batch, proposed)
+            out["onet"].append(cascade.crops(batch, refined, cascade.nets.onet.window)[0])
     return {name: torch.cat(parts).contiguous() for name, parts in out.items()}
 
 
@@ -71,24 +72,9 @@ def quantized(onnx_file: Path, calibration: torch.Tensor, out: Path) -> Path:
     return out
 
 
-def ort_stage(path: Path):
-    """``crops -> face logits`` by an ONNX Runtime session at 1 thread."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda crops: torch.from_numpy(session.run(None, {name: crops.numpy()})[0])
-
-
-def openvino_stage(path: Path, precision: str):
-    """``crops -> face logits`` by OpenVINO on the CPU at 1 thread, in ``precision`` ("f32", "bf16")."""
-    import openvino as ov
-
-    config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1}
-    model = ov.Core().compile_model(str(path), "CPU", config)
-    return lambda crops: torch.from_numpy(model(crops.numpy())[model.outputs[0]].copy())
+def logits_of(runner):
+    """``crops -> face logits`` of a `facecascade.export.runtimes` runner (its first output)."""
+    return lambda crops: runner(crops)[0]
 
 
 def chunked_ms(run, crops: torch.Tensor, chunk: int, calls: int) -> tuple[float, torch.Tensor]:
@@ -123,6 +109,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from facecascade import FaceDetector
     from facecascade.data import read_dataset, select_split
     from facecascade.export.cache import cached_export
+    from facecascade.export.runtimes import OpenVinoRunner, OrtRunner
     from facecascade.io import load_image
 
     torch.set_num_threads(1)
@@ -146,15 +133,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
             def engine(c: torch.Tensor, net=engine_net) -> torch.Tensor:
                 return net(c.contiguous(memory_format=torch.channels_last)).logits
 
-            int8 = quantized(folder / f"{name}.onnx", calibration[name], Path(tmp) / f"{name}_int8.onnx")
+            onnx_file, cpu = folder / f"{name}.onnx", torch.device("cpu")
+            int8 = quantized(onnx_file, calibration[name], Path(tmp) / f"{name}_int8.onnx")
             runs = {
                 "engine (PyTorch)": engine,
-                "ONNX Runtime float32": ort_stage(folder / f"{name}.onnx"),
-                "ONNX Runtime int8": ort_stage(int8),
+                "ONNX Runtime float32": logits_of(OrtRunner(onnx_file, cpu)),
+                "ONNX Runtime int8": logits_of(OrtRunner(int8, cpu)),
             }
             if not args.no_openvino:
-                runs["OpenVINO float32"] = openvino_stage(folder / f"{name}.onnx", "f32")
-                runs["OpenVINO bf16"] = openvino_stage(folder / f"{name}.onnx", "bf16")
+                runs["OpenVINO float32"] = logits_of(OpenVinoRunner(onnx_file, cpu))
+                runs["OpenVINO bf16"] = logits_of(OpenVinoRunner(onnx_file, cpu, precision="bf16"))
             base = None
             for runtime, run in runs.items():
                 ms, logits = chunked_ms(run, crops, chunk, args.calls)
